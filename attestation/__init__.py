@@ -1,0 +1,1 @@
+"""attestation: verify PPQ/Tinfoil enclave attestation bundles (SEV-SNP, TDX, Sigstore)."""

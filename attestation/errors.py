@@ -1,0 +1,239 @@
+"""One exception hierarchy for the whole `attestation` package.
+
+Every failure carries a stable :class:`Code` (the conformance-suite taxonomy plus a few
+codes of our own, marked below) and the pipeline :class:`Step` it belongs to. Codes are
+chosen by explicit checks at the point of failure, never derived from a library's message
+text (ATTESTATION.md, "Risks" 1).
+
+    AttestationError
+     +-- BundleError          (step "parse": envelope, encodings, sizes, unknown formats)
+     +-- HardwareError        (step "hardware": SEV-SNP / TDX evidence, chains, collateral, policy)
+     +-- ProvenanceError      (step "provenance": Sigstore bundle, identity, in-toto statement)
+     +-- MeasurementError     (step "measurement": code vs hardware measurement comparison)
+     +-- KeyBindingError      (step "key_binding": report_data, enclave certificate SANs)
+     +-- TrustError           (step "trust": trust roots missing, unpinned or malformed)
+     +-- FetchError           (step "fetch": network; not a rejection of the evidence)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Step(StrEnum):
+    """Pipeline step a failure (or a success record) belongs to."""
+
+    FETCH = "fetch"
+    PARSE = "parse"
+    HARDWARE = "hardware"
+    PROVENANCE = "provenance"
+    MEASUREMENT = "measurement"
+    KEY_BINDING = "key_binding"
+    TRUST = "trust"
+
+
+class Code(StrEnum):
+    """Stable rejection codes (conformance taxonomy; ours are marked)."""
+
+    # generic / envelope
+    BUNDLE_MALFORMED = "BUNDLE_MALFORMED"
+    REPORT_FORMAT_UNSUPPORTED = "REPORT_FORMAT_UNSUPPORTED"
+    TRUST_ROOT_INVALID = "TRUST_ROOT_INVALID"
+    FETCH_FAILED = "FETCH_FAILED"  # ours: network or HTTP failure while fetching evidence
+    INTERNAL_ERROR = "INTERNAL_ERROR"  # ours: a bug or an unexpected library failure
+
+    # SEV-SNP report and VCEK
+    REPORT_TRUNCATED = "REPORT_TRUNCATED"
+    WRONG_REPORT_VERSION = "WRONG_REPORT_VERSION"
+    REPORT_SIGNATURE_INVALID = "REPORT_SIGNATURE_INVALID"
+    SIGNER_INFO_INVALID = "SIGNER_INFO_INVALID"
+    PLATFORM_INFO_INVALID = "PLATFORM_INFO_INVALID"
+    ARK_UNTRUSTED = "ARK_UNTRUSTED"
+    ASK_INVALID = "ASK_INVALID"
+    VCEK_CHAIN_INVALID = "VCEK_CHAIN_INVALID"
+    VCEK_EXPIRED = "VCEK_EXPIRED"
+    VCEK_HWID_MISMATCH = "VCEK_HWID_MISMATCH"
+    VCEK_TCB_MISMATCH = "VCEK_TCB_MISMATCH"
+    GUEST_POLICY_DEBUG_SET = "GUEST_POLICY_DEBUG_SET"
+    GUEST_POLICY_MIGRATE_MA_SET = "GUEST_POLICY_MIGRATE_MA_SET"
+    GUEST_POLICY_RESERVED_BIT_SET = "GUEST_POLICY_RESERVED_BIT_SET"
+    GUEST_POLICY_SINGLE_SOCKET_SET = "GUEST_POLICY_SINGLE_SOCKET_SET"
+    GUEST_POLICY_UNAUTHORIZED = "GUEST_POLICY_UNAUTHORIZED"  # ours: CXL / AES-256-XTS set
+    TCB_OUT_OF_DATE = "TCB_OUT_OF_DATE"
+    FIRMWARE_OUT_OF_DATE = "FIRMWARE_OUT_OF_DATE"  # ours: build / API version below minimum
+    PROVISIONAL_FIRMWARE = "PROVISIONAL_FIRMWARE"  # ours: committed != current
+    HOST_DATA_MISMATCH = "HOST_DATA_MISMATCH"
+    REPORT_DATA_MISMATCH = "REPORT_DATA_MISMATCH"
+    ID_KEY_DIGEST_MISMATCH = "ID_KEY_DIGEST_MISMATCH"
+    AUTHOR_KEY_DIGEST_MISMATCH = "AUTHOR_KEY_DIGEST_MISMATCH"
+
+    # TDX quote, PCK chain, collateral, TD policy
+    QUOTE_FORMAT_UNSUPPORTED = "QUOTE_FORMAT_UNSUPPORTED"
+    QUOTE_TRUNCATED = "QUOTE_TRUNCATED"
+    ATTESTATION_KEY_TYPE_UNSUPPORTED = "ATTESTATION_KEY_TYPE_UNSUPPORTED"
+    WRONG_TEE_TYPE = "WRONG_TEE_TYPE"
+    QE_VENDOR_UNKNOWN = "QE_VENDOR_UNKNOWN"
+    QE_VENDOR_ID_MISMATCH = "QE_VENDOR_ID_MISMATCH"
+    QUOTE_SIGNATURE_INVALID = "QUOTE_SIGNATURE_INVALID"
+    QE_REPORT_SIGNATURE_INVALID = "QE_REPORT_SIGNATURE_INVALID"
+    AK_BINDING_INVALID = "AK_BINDING_INVALID"
+    AK_MISMATCH = "AK_MISMATCH"
+    PCK_CHAIN_INVALID = "PCK_CHAIN_INVALID"
+    PCK_CHAIN_INCOMPLETE = "PCK_CHAIN_INCOMPLETE"
+    ROOT_CA_UNTRUSTED = "ROOT_CA_UNTRUSTED"
+    PCK_EXPIRED = "PCK_EXPIRED"
+    PCK_REVOKED = "PCK_REVOKED"
+    PCK_FMSPC_MISMATCH = "PCK_FMSPC_MISMATCH"
+    PCK_CRL_EXPIRED = "PCK_CRL_EXPIRED"
+    ROOT_CRL_EXPIRED = "ROOT_CRL_EXPIRED"
+    INTERMEDIATE_REVOKED = "INTERMEDIATE_REVOKED"
+    TCB_INFO_CHAIN_INVALID = "TCB_INFO_CHAIN_INVALID"
+    TCB_INFO_SIGNATURE_INVALID = "TCB_INFO_SIGNATURE_INVALID"
+    TCB_INFO_EXPIRED = "TCB_INFO_EXPIRED"
+    TCB_EVAL_DATA_NUMBER_TOO_LOW = "TCB_EVAL_DATA_NUMBER_TOO_LOW"
+    TCB_REVOKED = "TCB_REVOKED"
+    QE_IDENTITY_ID_INVALID = "QE_IDENTITY_ID_INVALID"
+    QE_IDENTITY_VERSION_INVALID = "QE_IDENTITY_VERSION_INVALID"
+    QE_IDENTITY_SIGNATURE_INVALID = "QE_IDENTITY_SIGNATURE_INVALID"
+    QE_IDENTITY_EXPIRED = "QE_IDENTITY_EXPIRED"
+    QE_IDENTITY_MRSIGNER_MISMATCH = "QE_IDENTITY_MRSIGNER_MISMATCH"
+    QE_IDENTITY_FIELD_MISMATCH = "QE_IDENTITY_FIELD_MISMATCH"
+    QV_RESULT_TERMINAL_UNSPECIFIED = "QV_RESULT_TERMINAL_UNSPECIFIED"
+    QV_RESULT_OUT_OF_DATE = "QV_RESULT_OUT_OF_DATE"
+    QV_RESULT_NOT_ACCEPTED_BY_POLICY = "QV_RESULT_NOT_ACCEPTED_BY_POLICY"
+    TD_ATTRIBUTES_DEBUG_SET = "TD_ATTRIBUTES_DEBUG_SET"
+    TD_ATTRIBUTES_RESERVED_BIT_SET = "TD_ATTRIBUTES_RESERVED_BIT_SET"
+    TD_ATTRIBUTES_MISMATCH = "TD_ATTRIBUTES_MISMATCH"
+    XFAM_REQUIRED_BIT_CLEAR = "XFAM_REQUIRED_BIT_CLEAR"
+    XFAM_FORBIDDEN_BIT_SET = "XFAM_FORBIDDEN_BIT_SET"
+    XFAM_MISMATCH = "XFAM_MISMATCH"
+    MR_SEAM_NOT_ALLOWED = "MR_SEAM_NOT_ALLOWED"
+    MR_SIGNER_SEAM_MISMATCH = "MR_SIGNER_SEAM_MISMATCH"
+    SEAM_ATTRIBUTES_MISMATCH = "SEAM_ATTRIBUTES_MISMATCH"
+    MRTD_MISMATCH = "MRTD_MISMATCH"
+    MR_CONFIG_ID_MISMATCH = "MR_CONFIG_ID_MISMATCH"
+    MR_OWNER_MISMATCH = "MR_OWNER_MISMATCH"
+    MR_OWNER_CONFIG_MISMATCH = "MR_OWNER_CONFIG_MISMATCH"
+    RTMR3_NONZERO = "RTMR3_NONZERO"
+    TEE_TCB_SVN_BELOW_MINIMUM = "TEE_TCB_SVN_BELOW_MINIMUM"
+
+    # Sigstore provenance
+    FULCIO_CHAIN_INVALID = "FULCIO_CHAIN_INVALID"
+    SCT_INSUFFICIENT = "SCT_INSUFFICIENT"
+    SCT_DUPLICATE_LOG = "SCT_DUPLICATE_LOG"
+    CERT_EXPIRED = "CERT_EXPIRED"
+    OIDC_ISSUER_MISMATCH = "OIDC_ISSUER_MISMATCH"
+    WORKFLOW_REPOSITORY_MISMATCH = "WORKFLOW_REPOSITORY_MISMATCH"
+    WORKFLOW_REF_PREFIX_MISMATCH = "WORKFLOW_REF_PREFIX_MISMATCH"
+    REKOR_INCLUSION_INVALID = "REKOR_INCLUSION_INVALID"
+    REKOR_KEY_NOT_TRUSTED = "REKOR_KEY_NOT_TRUSTED"
+    CHECKPOINT_ROOT_MISMATCH = "CHECKPOINT_ROOT_MISMATCH"
+    TLOG_COUNT_OUT_OF_RANGE = "TLOG_COUNT_OUT_OF_RANGE"
+    OBSERVER_TIMESTAMP_INSUFFICIENT = "OBSERVER_TIMESTAMP_INSUFFICIENT"
+    DSSE_SIGNATURE_INVALID = "DSSE_SIGNATURE_INVALID"
+    PAYLOAD_TYPE_MISMATCH = "PAYLOAD_TYPE_MISMATCH"
+    IN_TOTO_STATEMENT_TYPE_NOT_ALLOWED = "IN_TOTO_STATEMENT_TYPE_NOT_ALLOWED"
+    SUBJECT_MISSING = "SUBJECT_MISSING"
+    SUBJECT_DIGEST_MISMATCH = "SUBJECT_DIGEST_MISMATCH"
+    PREDICATE_TYPE_NOT_ALLOWED = "PREDICATE_TYPE_NOT_ALLOWED"
+    PREDICATE_MEASUREMENT_INVALID = "PREDICATE_MEASUREMENT_INVALID"
+
+    # measurements and hardware-measurement matching
+    MEASUREMENT_MISMATCH = "MEASUREMENT_MISMATCH"
+    MEASUREMENT_RTMR3_NONZERO = "MEASUREMENT_RTMR3_NONZERO"
+    MEASUREMENT_REGISTER_COUNT_INVALID = "MEASUREMENT_REGISTER_COUNT_INVALID"
+    MEASUREMENT_TYPE_UNKNOWN = "MEASUREMENT_TYPE_UNKNOWN"
+    MEASUREMENT_TYPE_COMBINATION_UNSUPPORTED = "MEASUREMENT_TYPE_COMBINATION_UNSUPPORTED"
+    HARDWARE_NO_MATCH = "HARDWARE_NO_MATCH"
+    ENCLAVE_MEASUREMENT_TYPE_INVALID = "ENCLAVE_MEASUREMENT_TYPE_INVALID"
+    ENCLAVE_REGISTER_COUNT_INVALID = "ENCLAVE_REGISTER_COUNT_INVALID"
+
+    # key binding (report_data, enclave certificate)
+    EHBP_KEY_BINDING_MISMATCH = "EHBP_KEY_BINDING_MISMATCH"
+    TLS_KEY_BINDING_MISMATCH = "TLS_KEY_BINDING_MISMATCH"  # ours: sha256(SPKI) != report_data[0:32]
+    CERT_MALFORMED = "CERT_MALFORMED"  # ours: enclaveCert does not parse / lacks SANs
+    CERT_DOMAIN_MISMATCH = "CERT_DOMAIN_MISMATCH"  # ours: bundle domain not covered by a SAN
+    CERT_HPKE_KEY_MISMATCH = "CERT_HPKE_KEY_MISMATCH"  # ours: hpke SANs != attested key
+    CERT_ATTESTATION_HASH_MISMATCH = "CERT_ATTESTATION_HASH_MISMATCH"  # ours: hatt SANs
+
+    # trust roots (ours)
+    AMD_ROOT_UNPINNED = "AMD_ROOT_UNPINNED"  # ARK/ASK fingerprints do not match the pins
+
+
+class AttestationError(Exception):
+    """Root of every error raised by `attestation`.
+
+    `code` is stable and machine-readable; `step` names the pipeline step; the message is
+    for humans and may change between releases.
+    """
+
+    default_step: Step = Step.PARSE
+
+    def __init__(self, code: Code, message: str, *, step: Step | None = None) -> None:
+        super().__init__(message)
+        self.code: Code = code
+        self.step: Step = step if step is not None else self.default_step
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.step.value}: {self.code.value}: {self.message}"
+
+    def diagnostics(self) -> str:
+        """One line for a user: which step failed, with which code, and why."""
+        return f"attestation failed at step '{self.step.value}' ({self.code.value}): {self.message}"
+
+
+class BundleError(AttestationError):
+    """The bundle or a piece of evidence in it is malformed or of an unsupported format."""
+
+    default_step = Step.PARSE
+
+
+class HardwareError(AttestationError):
+    """The hardware evidence (SEV-SNP report, TDX quote, chains, collateral) was rejected."""
+
+    default_step = Step.HARDWARE
+
+
+class ProvenanceError(AttestationError):
+    """The Sigstore provenance of the code measurement was rejected."""
+
+    default_step = Step.PROVENANCE
+
+
+class MeasurementError(AttestationError):
+    """Code measurement and hardware measurement do not agree."""
+
+    default_step = Step.MEASUREMENT
+
+
+class KeyBindingError(AttestationError):
+    """Keys or certificate are not bound to the verified report."""
+
+    default_step = Step.KEY_BINDING
+
+
+class TrustError(AttestationError):
+    """A trust root is missing, malformed or does not match its pin."""
+
+    default_step = Step.TRUST
+
+
+class FetchError(AttestationError):
+    """Evidence could not be fetched (network, HTTP status, size). Not a verdict on evidence."""
+
+    default_step = Step.FETCH
+
+
+__all__ = [
+    "AttestationError",
+    "BundleError",
+    "Code",
+    "FetchError",
+    "HardwareError",
+    "KeyBindingError",
+    "MeasurementError",
+    "ProvenanceError",
+    "Step",
+    "TrustError",
+]
