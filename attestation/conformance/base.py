@@ -1,0 +1,29 @@
+"""Contract between the conformance CLI (`python -m attestation.conformance`) and its stages.
+
+Each stage module (`stage_*.py`) exposes:
+
+* `STAGE: str` — the subcommand name, e.g. ``"verify-attestation-sev"``;
+* `CAPABILITIES: dict[str, object]` — its fragment of the `capabilities` JSON (merged by
+  the CLI; declare a flag true only where the code really supports it);
+* `def run(data: dict[str, object]) -> dict[str, object]` — the `outputs` object on accept.
+  It raises `attestation.errors.AttestationError` to reject (exit 10),
+  `MalformedInput` for input the schema forbids (exit 30) and `Unsupported` for a
+  feature the SDK lacks (exit 20).
+"""
+
+from __future__ import annotations
+
+
+class MalformedInput(Exception):
+    """Input JSON is not valid for the stage (exit code 30)."""
+
+
+class Unsupported(Exception):
+    """The input asks for something this SDK does not implement (exit code 20)."""
+
+
+EXIT_ACCEPT = 0
+EXIT_INTERNAL = 1
+EXIT_REJECT = 10
+EXIT_UNSUPPORTED = 20
+EXIT_MALFORMED = 30
