@@ -13,6 +13,8 @@ Each stage module (`stage_*.py`) exposes:
 
 from __future__ import annotations
 
+from attestation.errors import AttestationError
+
 
 class MalformedInput(Exception):
     """Input JSON is not valid for the stage (exit code 30)."""
@@ -27,3 +29,16 @@ EXIT_INTERNAL = 1
 EXIT_REJECT = 10
 EXIT_UNSUPPORTED = 20
 EXIT_MALFORMED = 30
+
+
+class SubstageRejection(Exception):
+    """A `verify-full` rejection that names the sub-stage which produced it (A.10).
+
+    ``stage`` is one of the output schema's ``rejection.stage`` values, e.g.
+    ``"verify-sigstore"``; ``error`` is the original rejection.
+    """
+
+    def __init__(self, stage: str, error: AttestationError) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error

@@ -1,0 +1,138 @@
+"""`Attestor`: fetch a bundle through an injected fetcher and verify it off the event loop.
+
+The proxy's start-up/refresh state machine (``privproxy/attestor.py``) is built on this::
+
+    async with AiohttpFetcher() as fetcher:
+        attestor = Attestor(fetcher, policy=Policy.production(), trust=Trust.production())
+        enclave = await attestor.verify(await attestor.fetch_bundle("https://api.ppq.ai"))
+
+AMD ARK/ASK for the report's product are loaded on first need: from the cache directory, else
+downloaded from AMD KDS through the fetcher; either way they must match the in-code pins
+(``attestation.sev.roots``). TDX collateral and hardware platforms come from injected async
+providers (``attestation.tdx.collateral_source``); without them a TDX bundle fails closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from attestation.bundle import MAX_BUNDLE_BYTES, AttestationBundle, parse_bundle
+from attestation.errors import Code, FetchError, TrustError
+from attestation.fetch import Fetcher, check_url
+from attestation.models import Platform, VerifiedEnclave
+from attestation.policy import Policy
+from attestation.sev.abi import parse_report
+from attestation.sev.roots import fetch_cert_chain, load_cached
+from attestation.trust import Trust
+from attestation.verifier import StepCallback, verify_bundle
+
+if TYPE_CHECKING:
+    from attestation.hardware_measurements import HardwarePlatform
+    from attestation.tdx import TdxCollateral
+
+ATTESTATION_PATH: Final = "/private/attestation"
+DEFAULT_TIMEOUT: Final = 15.0
+
+Clock = Callable[[], dt.datetime]
+CollateralProvider = Callable[[bytes], Awaitable["TdxCollateral"]]
+PlatformsProvider = Callable[[], Awaitable[Sequence["HardwarePlatform"]]]
+
+
+def utc_now() -> dt.datetime:
+    """The default clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Attestor:
+    """Fetch and verify attestation bundles. Safe to share; AMD root loading is single-flight."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        *,
+        policy: Policy,
+        trust: Trust,
+        clock: Clock = utc_now,
+        cache_dir: Path | None = None,
+        tdx_collateral: CollateralProvider | None = None,
+        hardware_platforms: PlatformsProvider | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._fetcher = fetcher
+        self._policy = policy
+        self._trust = trust
+        self._clock = clock
+        self._cache_dir = cache_dir
+        self._tdx_collateral = tdx_collateral
+        self._hardware_platforms = hardware_platforms
+        self._timeout = timeout
+        self._roots_lock = asyncio.Lock()
+
+    @property
+    def trust(self) -> Trust:
+        """The trust in use (grows when AMD chains are loaded on first need)."""
+        return self._trust
+
+    async def fetch_bundle(self, api_base: str) -> bytes:
+        """GET ``{api_base}/private/attestation`` (https or loopback http, no redirects, capped)."""
+        url = api_base.rstrip("/") + ATTESTATION_PATH
+        check_url(url)
+        result = await self._fetcher.get(
+            url, max_bytes=MAX_BUNDLE_BYTES, timeout=self._timeout, headers={"Accept": "application/json"}
+        )
+        if result.status != 200:
+            raise FetchError(Code.FETCH_FAILED, f"{url} answered HTTP {result.status}")
+        return result.body
+
+    async def _ensure_amd_roots(self, parsed: AttestationBundle) -> None:
+        """Load the AMD chain for the report's product if it is not trusted yet."""
+        if parsed.platform is not Platform.SEV_SNP:
+            return
+        product = parse_report(parsed.evidence).product
+        async with self._roots_lock:
+            amd = self._trust.amd
+            if product in amd.products():
+                return
+            if not amd.pinned:
+                raise TrustError(Code.TRUST_ROOT_INVALID, f"unpinned AMD trust has no {product.value} chain")
+            amd_cache = self._cache_dir / "amd" if self._cache_dir is not None else None
+            chain = load_cached(amd_cache, product) if amd_cache is not None else None
+            if chain is None:
+                chain = await fetch_cert_chain(self._fetcher, product, cache_dir=amd_cache)
+            self._trust = self._trust.with_amd(amd.with_chain(chain))
+
+    async def verify(self, bundle: bytes, *, on_step: StepCallback | None = None) -> VerifiedEnclave:
+        """Verify ``bundle`` at ``clock()``; the CPU-bound part runs in a worker thread.
+
+        ``on_step`` is called from that worker thread.
+        """
+        parsed = parse_bundle(bundle)  # cheap; tells which roots/collateral are needed
+        await self._ensure_amd_roots(parsed)
+        collateral = None
+        platforms = None
+        if parsed.platform is Platform.TDX:
+            if self._tdx_collateral is None or self._hardware_platforms is None:
+                raise TrustError(Code.TRUST_ROOT_INVALID, "no TDX collateral/hardware source configured")
+            collateral = await self._tdx_collateral(parsed.evidence)
+            platforms = await self._hardware_platforms()
+        return await asyncio.to_thread(
+            verify_bundle,
+            bundle,
+            policy=self._policy,
+            trust=self._trust,
+            now=self._clock(),
+            tdx_collateral=collateral,
+            hardware_platforms=platforms,
+            on_step=on_step,
+        )
+
+    async def fetch_and_verify(self, api_base: str, *, on_step: StepCallback | None = None) -> VerifiedEnclave:
+        """:meth:`fetch_bundle` then :meth:`verify`."""
+        return await self.verify(await self.fetch_bundle(api_base), on_step=on_step)
+
+
+__all__ = ["ATTESTATION_PATH", "Attestor", "utc_now"]

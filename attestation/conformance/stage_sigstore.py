@@ -1,0 +1,192 @@
+"""Conformance stage ``verify-sigstore`` (ATTESTATION.md A.4, A.10; SPEC §5).
+
+Input per ``verify-sigstore.input.schema.json``; outputs per the output schema. The inline
+``trust_root_b64`` is always used (no embedded fallback in this stage).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any, Final
+
+from attestation.conformance.base import MalformedInput
+from attestation.models import HARDWARE_MEASUREMENTS_V1, SNP_TDX_MULTIPLATFORM_V1
+from attestation.provenance import provenance_from
+from attestation.provenance.policy import ANY, Allowlist, SigstorePolicy
+from attestation.provenance.trust import SigstoreTrust
+from attestation.provenance.verify import verify_statement
+
+STAGE: Final = "verify-sigstore"
+
+CAPABILITIES: Final[dict[str, object]] = {
+    "sigstore": {
+        "trust_root_loading": "configurable",
+        # sigstore-python takes the signing time from the bundle (integrated time / TSA);
+        # verification_time_unix is validated but not used.
+        "verification_time_override": "bundle-supplied-only",
+        "policy_fields_configurable": {
+            "oidc_issuer": True,
+            "workflow_ref_prefix": True,
+            "workflow_repository": True,
+            "predicate_types_allowed": True,
+            "in_toto_statement_types_allowed": True,
+            "payload_type": True,
+            "tlog_entries_min": True,
+            "tlog_entries_max": True,
+            "sct_min": False,  # exactly one SCT, as sigstore-python verifies
+            "observer_timestamps_min": True,
+        },
+        "predicate_types_understood": [SNP_TDX_MULTIPLATFORM_V1, HARDWARE_MEASUREMENTS_V1],
+        "legacy_bundle_format_supported": False,
+        # each entry is verified on its own by sigstore-python (which takes exactly one)
+        "accepts_multi_tlog_entries": True,
+        "oidc_issuer_v2_preferred": True,
+        "scts_count_distinguish_missing_vs_duplicate": True,
+        "rejects_duplicate_sct_log": True,
+        "checks_only_subject_0": True,
+        "in_toto_statement_tolerates_extra_fields": False,
+    }
+}
+
+_INPUT_KEYS: Final = frozenset(
+    {
+        "schema_version",
+        "bundle_b64",
+        "expected_digest_sha256_hex",
+        "repo",
+        "policy",
+        "trust_root_b64",
+        "verification_time_unix",
+    }
+)
+_POLICY_KEYS: Final = frozenset(
+    {
+        "oidc_issuer",
+        "workflow_ref_prefix",
+        "predicate_types_allowed",
+        "in_toto_statement_types_allowed",
+        "payload_type",
+        "tlog_entries_min",
+        "tlog_entries_max",
+        "sct_min",
+        "observer_timestamps_min",
+    }
+)
+_DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
+_REPO: Final = re.compile(r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+")
+
+
+def _b64(value: object, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedInput(f"{name} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedInput(f"{name} is not valid base64") from exc
+
+
+def _str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedInput(f"{name} must be a string")
+    return value
+
+
+def _allowlist(value: object, name: str) -> Allowlist:
+    if value is None:
+        return ANY  # schema: null = any
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MalformedInput(f"{name} must be null or a list of strings")
+    return tuple(value)
+
+
+def _count(value: object, name: str, default: int | None, *, nullable: bool = False) -> int | None:
+    if value is None:
+        if nullable:
+            return None
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedInput(f"{name} must be a non-negative integer")
+    return value
+
+
+def _policy(raw: object, repo: str) -> SigstorePolicy:
+    if not isinstance(raw, dict) or set(raw) - _POLICY_KEYS:
+        raise MalformedInput("policy must be an object with known fields only")
+    for required in ("oidc_issuer", "workflow_ref_prefix", "payload_type"):
+        if required not in raw:
+            raise MalformedInput(f"policy.{required} is required")
+    sct_min = _count(raw.get("sct_min"), "sct_min", 1)
+    if sct_min != 1:
+        raise MalformedInput("only sct_min = 1 is supported (declared in capabilities)")
+    tlog_min = _count(raw.get("tlog_entries_min"), "tlog_entries_min", 1)
+    observers = _count(raw.get("observer_timestamps_min"), "observer_timestamps_min", 1)
+    assert tlog_min is not None and observers is not None
+    try:
+        return SigstorePolicy(
+            repository=repo,
+            oidc_issuer=_str(raw["oidc_issuer"], "oidc_issuer"),
+            workflow_ref_prefix=_str(raw["workflow_ref_prefix"], "workflow_ref_prefix"),
+            predicate_types_allowed=_allowlist(
+                raw.get("predicate_types_allowed"), "predicate_types_allowed"
+            ),
+            in_toto_statement_types_allowed=_allowlist(
+                raw.get("in_toto_statement_types_allowed"), "in_toto_statement_types_allowed"
+            ),
+            payload_type=_str(raw["payload_type"], "payload_type"),
+            # 0 would accept an unlogged / untimed signature: we require at least one.
+            tlog_entries_min=max(tlog_min, 1),
+            tlog_entries_max=_count(
+                raw.get("tlog_entries_max"), "tlog_entries_max", None, nullable=True
+            ),
+            observer_timestamps_min=max(observers, 1),
+        )
+    except ValueError as exc:
+        raise MalformedInput(str(exc)) from exc
+
+
+def run(data: dict[str, Any]) -> dict[str, object]:
+    """Verify one bundle; return the accept ``outputs`` or raise a rejection."""
+    if set(data) - _INPUT_KEYS or not _INPUT_KEYS <= set(data) or data["schema_version"] != "1":
+        raise MalformedInput("input does not match verify-sigstore.input.schema.json")
+    digest = _str(data["expected_digest_sha256_hex"], "expected_digest_sha256_hex")
+    repo = _str(data["repo"], "repo")
+    if not _DIGEST.fullmatch(digest) or not _REPO.fullmatch(repo):
+        raise MalformedInput("expected digest or repo has the wrong format")
+    when = data["verification_time_unix"]
+    if isinstance(when, bool) or not isinstance(when, int) or when < 0:
+        raise MalformedInput("verification_time_unix must be a non-negative integer")
+    policy = _policy(data["policy"], repo)
+    trust = SigstoreTrust.from_trusted_root_json(_b64(data["trust_root_b64"], "trust_root_b64"))
+    verified = verify_statement(
+        _b64(data["bundle_b64"], "bundle_b64"), expected_digest=digest, policy=policy, trust=trust
+    )
+    ident = verified.identity
+    outputs: dict[str, object] = {
+        "predicate_type": verified.statement.predicate_type,
+        "in_toto_statement_type": verified.statement.type,
+        "subject_digest_sha256_hex": verified.digest,
+        "rekor_log_id_hex": verified.rekor_log_id_hex,
+        "tlog_entry_count": verified.tlog_entry_count,
+        "sct_count": verified.sct_count,
+    }
+    # An absent certificate extension is reported as "" (the suite's convention, 071).
+    outputs.update(
+        {
+            "subject_name": verified.subject_name or "",
+            "cert_oidc_issuer": ident.oidc_issuer or "",
+            "cert_workflow_ref": ident.workflow_ref or "",
+            "cert_workflow_repository": ident.repository or "",
+            "cert_workflow_signer_uri": ident.build_signer_uri or "",
+        }
+    )
+    if verified.integrated_time is not None:
+        outputs["rekor_integrated_time_unix"] = verified.integrated_time
+    if verified.statement.predicate_type == SNP_TDX_MULTIPLATFORM_V1:
+        m = provenance_from(verified).measurement
+        outputs["measurement"] = {"type": m.type, "registers": list(m.registers)}
+    return outputs
+
+
+__all__ = ["CAPABILITIES", "STAGE", "run"]

@@ -1,0 +1,252 @@
+"""Collateral checks against the quote's PCK chain, in a fixed order (A.3.3 steps 2–8).
+
+Order (each step raises its own code; the first failure wins):
+
+1. parse TCB Info and QE Identity (ids, versions), load both CRLs;
+2. freshness at the injected time: TCB Info, QE Identity, PCK CRL, root CRL;
+3. tcbEvaluationDataNumber of both documents ≥ the policy minimum;
+4. CRL signatures: root CRL by the pinned root, PCK CRL by the PCK leaf's own (already
+   verified) intermediate CA, each with the expected issuer name;
+5. revocation of the PCK leaf (PCK CRL) and of the PCK intermediate (root CRL);
+6. TCB Info issuer chain and signature over the exact raw span, signer not revoked;
+7. QE Identity issuer chain and signature, signer not revoked;
+8. FMSPC / PCEID of the PCK leaf equal those of the TCB Info.
+
+A missing issuer chain cannot be replaced by anything we hold, so it fails the signature step
+of that document (TCB_INFO_CHAIN_INVALID / QE_IDENTITY_SIGNATURE_INVALID). The PCK CRL needs no
+separate chain: its issuer is the PCK intermediate the quote's chain already proved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from attestation.errors import Code, HardwareError
+from attestation.tdx.certs import ChainCodes, PckExtensions, load_pem_chain, verify_chain
+from attestation.tdx.collateral import (
+    QeIdentity,
+    SignedDocument,
+    TcbInfo,
+    parse_qe_identity,
+    parse_tcb_info,
+)
+from attestation.tdx.models import TdxCollateral
+from attestation.tdx.trust import IntelTrust
+from attestation.tdx.verify import ecdsa_p256_valid
+
+MAX_CRL_SIZE = 1 << 20
+
+TCB_INFO_CHAIN_CODES = ChainCodes(
+    invalid=Code.TCB_INFO_CHAIN_INVALID,
+    untrusted_root=Code.TCB_INFO_CHAIN_INVALID,
+    expired=Code.TCB_INFO_CHAIN_INVALID,
+    incomplete=Code.TCB_INFO_CHAIN_INVALID,
+)
+# The taxonomy has no QE-identity chain code; a QE Identity whose signer does not chain to the
+# Intel root carries no valid Intel signature.
+QE_IDENTITY_CHAIN_CODES = ChainCodes(
+    invalid=Code.QE_IDENTITY_SIGNATURE_INVALID,
+    untrusted_root=Code.QE_IDENTITY_SIGNATURE_INVALID,
+    expired=Code.QE_IDENTITY_SIGNATURE_INVALID,
+    incomplete=Code.QE_IDENTITY_SIGNATURE_INVALID,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCollateral:
+    """Collateral whose signatures, freshness and revocation status were checked."""
+
+    tcb_info: TcbInfo
+    qe_identity: QeIdentity
+
+
+def load_crl(der: bytes, code: Code, what: str) -> x509.CertificateRevocationList:
+    """Parse a DER CRL (bounded); failure is `code`."""
+    if len(der) > MAX_CRL_SIZE:
+        raise HardwareError(code, f"{what} exceeds {MAX_CRL_SIZE} bytes")
+    try:
+        return x509.load_der_x509_crl(der)
+    except ValueError as exc:
+        raise HardwareError(code, f"{what} does not parse: {exc}") from exc
+
+
+def _check_fresh(next_update: dt.datetime | None, now: dt.datetime, code: Code, what: str) -> None:
+    if next_update is None or now > next_update:
+        raise HardwareError(code, f"{what} expired (nextUpdate {next_update}, now {now})")
+
+
+def check_crl_signed(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate, code: Code, what: str
+) -> None:
+    """The CRL names `issuer` and verifies under its key."""
+    key = issuer.public_key()
+    if crl.issuer != issuer.subject or not isinstance(key, ec.EllipticCurvePublicKey):
+        raise HardwareError(code, f"{what} is not issued by {issuer.subject.rfc4514_string()}")
+    if not crl.is_signature_valid(key):
+        raise HardwareError(code, f"{what} signature does not verify")
+
+
+def _not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, code: Code) -> None:
+    if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+        raise HardwareError(code, f"{cert.subject.rfc4514_string()} is revoked")
+
+
+def verify_signed_document(
+    doc: SignedDocument,
+    chain_pem: str | None,
+    *,
+    trust: IntelTrust,
+    now: dt.datetime,
+    codes: ChainCodes,
+    signature_code: Code,
+    what: str,
+) -> x509.Certificate:
+    """Verify `doc`'s issuer chain (signer ‖ root) and its signature; return the signer."""
+    if chain_pem is None:
+        raise HardwareError(codes.incomplete, f"{what} issuer chain is missing")
+    chain = load_pem_chain(chain_pem.encode(), codes)
+    verify_chain(chain, length=2, trust=trust, now=now, codes=codes)
+    key = chain[0].public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not ecdsa_p256_valid(
+        key, doc.signature, doc.signed_bytes
+    ):
+        raise HardwareError(signature_code, f"{what} signature does not verify")
+    return chain[0]
+
+
+def verify_collateral(
+    collateral: TdxCollateral,
+    *,
+    pck_chain: list[x509.Certificate],
+    pck: PckExtensions,
+    trust: IntelTrust,
+    now: dt.datetime,
+    min_evaluation_data_number: int,
+) -> VerifiedCollateral:
+    """Run A.3.3 steps 1–8 against a verified leaf-first PCK chain (leaf, intermediate, root)."""
+    leaf, intermediate, root = pck_chain
+    tcb_info = parse_tcb_info(collateral.tcb_info_json)
+    qe_identity = parse_qe_identity(collateral.qe_identity_json)
+    pck_crl = load_crl(collateral.pck_crl, Code.PCK_CHAIN_INVALID, "PCK CRL")
+    root_crl = load_crl(collateral.root_crl, Code.PCK_CHAIN_INVALID, "root CA CRL")
+
+    _check_fresh(tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
+    _check_fresh(qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
+    _check_fresh(pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
+    _check_fresh(root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
+
+    for number, what in (
+        (tcb_info.evaluation_data_number, "TCB Info"),
+        (qe_identity.evaluation_data_number, "QE Identity"),
+    ):
+        if number < min_evaluation_data_number:
+            raise HardwareError(
+                Code.TCB_EVAL_DATA_NUMBER_TOO_LOW,
+                f"{what} tcbEvaluationDataNumber {number} < {min_evaluation_data_number}",
+            )
+
+    check_crl_signed(root_crl, root, Code.PCK_CHAIN_INVALID, "root CA CRL")
+    check_crl_signed(pck_crl, intermediate, Code.PCK_CHAIN_INVALID, "PCK CRL")
+    _not_revoked(pck_crl, leaf, Code.PCK_REVOKED)
+    _not_revoked(root_crl, intermediate, Code.INTERMEDIATE_REVOKED)
+
+    tcb_signer = verify_signed_document(
+        tcb_info.doc,
+        collateral.tcb_info_issuer_chain,
+        trust=trust,
+        now=now,
+        codes=TCB_INFO_CHAIN_CODES,
+        signature_code=Code.TCB_INFO_SIGNATURE_INVALID,
+        what="TCB Info",
+    )
+    _not_revoked(root_crl, tcb_signer, Code.INTERMEDIATE_REVOKED)
+    qe_signer = verify_signed_document(
+        qe_identity.doc,
+        collateral.qe_identity_issuer_chain,
+        trust=trust,
+        now=now,
+        codes=QE_IDENTITY_CHAIN_CODES,
+        signature_code=Code.QE_IDENTITY_SIGNATURE_INVALID,
+        what="QE Identity",
+    )
+    _not_revoked(root_crl, qe_signer, Code.INTERMEDIATE_REVOKED)
+
+    if pck.fmspc != tcb_info.fmspc or pck.pce_id != tcb_info.pce_id:
+        raise HardwareError(
+            Code.PCK_FMSPC_MISMATCH,
+            f"PCK FMSPC/PCEID {pck.fmspc.hex()}/{pck.pce_id.hex()} != TCB Info "
+            f"{tcb_info.fmspc.hex()}/{tcb_info.pce_id.hex()}",
+        )
+    return VerifiedCollateral(tcb_info=tcb_info, qe_identity=qe_identity)
+
+
+PCK_CRL_CHAIN_CODES = ChainCodes(
+    invalid=Code.PCK_CHAIN_INVALID,
+    untrusted_root=Code.ROOT_CA_UNTRUSTED,
+    expired=Code.PCK_CHAIN_INVALID,
+    incomplete=Code.PCK_CHAIN_INVALID,
+)
+
+
+def verify_collateral_documents(
+    collateral: TdxCollateral, *, fmspc: str, trust: IntelTrust, now: dt.datetime
+) -> dt.datetime:
+    """Check fetched collateral on its own (no quote): chains, signatures, freshness, FMSPC.
+
+    Used by the collateral source before caching and again on every cache load. Returns the
+    earliest ``nextUpdate`` of the four documents (when the collateral must be refreshed).
+    The quote-bound checks (revocation of the quote's PCK, TCB levels) still run per quote.
+    """
+    tcb_info = parse_tcb_info(collateral.tcb_info_json)
+    qe_identity = parse_qe_identity(collateral.qe_identity_json)
+    pck_crl = load_crl(collateral.pck_crl, Code.PCK_CHAIN_INVALID, "PCK CRL")
+    root_crl = load_crl(collateral.root_crl, Code.PCK_CHAIN_INVALID, "root CA CRL")
+    if tcb_info.fmspc.hex() != fmspc.lower():
+        raise HardwareError(
+            Code.PCK_FMSPC_MISMATCH, f"TCB Info is for FMSPC {tcb_info.fmspc.hex()}"
+        )
+    _check_fresh(tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
+    _check_fresh(qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
+    _check_fresh(pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
+    _check_fresh(root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
+    verify_signed_document(
+        tcb_info.doc,
+        collateral.tcb_info_issuer_chain,
+        trust=trust,
+        now=now,
+        codes=TCB_INFO_CHAIN_CODES,
+        signature_code=Code.TCB_INFO_SIGNATURE_INVALID,
+        what="TCB Info",
+    )
+    verify_signed_document(
+        qe_identity.doc,
+        collateral.qe_identity_issuer_chain,
+        trust=trust,
+        now=now,
+        codes=QE_IDENTITY_CHAIN_CODES,
+        signature_code=Code.QE_IDENTITY_SIGNATURE_INVALID,
+        what="QE Identity",
+    )
+    if collateral.pck_crl_issuer_chain is None:
+        raise HardwareError(Code.PCK_CHAIN_INVALID, "PCK CRL issuer chain is missing")
+    crl_chain = load_pem_chain(collateral.pck_crl_issuer_chain.encode(), PCK_CRL_CHAIN_CODES)
+    verify_chain(crl_chain, length=2, trust=trust, now=now, codes=PCK_CRL_CHAIN_CODES)
+    check_crl_signed(pck_crl, crl_chain[0], Code.PCK_CHAIN_INVALID, "PCK CRL")
+    check_crl_signed(root_crl, crl_chain[1], Code.PCK_CHAIN_INVALID, "root CA CRL")
+    updates = [tcb_info.next_update, qe_identity.next_update]
+    updates += [d for d in (pck_crl.next_update_utc, root_crl.next_update_utc) if d is not None]
+    return min(updates)
+
+
+__all__ = [
+    "VerifiedCollateral",
+    "check_crl_signed",
+    "load_crl",
+    "verify_collateral",
+    "verify_collateral_documents",
+    "verify_signed_document",
+]

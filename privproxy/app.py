@@ -1,0 +1,101 @@
+"""Application factory: routes, middlewares and lifetimes (STYLE "aiohttp app shape").
+
+`create_app(settings, provider=...)` returns a ready `web.Application`. Order of middlewares:
+the guards of `privproxy.guards.build_middlewares` (Host/Origin/token/content type) first,
+then the error middleware. Lifetimes live in `cleanup_ctx`: the upstream `ClientSession`,
+the enclave provider (started without blocking startup: the server listens at once and
+answers 503 until the enclave is verified) and the model catalog's background refresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from privproxy import guards, status_routes
+from privproxy.app_keys import CATALOG_KEY, PROVIDER_KEY, SESSION_KEY, SETTINGS_KEY
+from privproxy.catalog import Catalog
+from privproxy.config import Settings
+from privproxy.enclave import EnclaveProvider
+from privproxy.forward import create_session, fetch_catalog
+from privproxy.handlers import add_routes, error_middleware
+
+_log = logging.getLogger("privproxy")
+
+
+def default_provider(settings: Settings) -> EnclaveProvider:
+    """The unsafe static key when configured, else the attesting provider (lazy import)."""
+    if settings.unsafe_hpke_key is not None:
+        from privproxy.unsafe import UnsafeStaticProvider
+
+        return UnsafeStaticProvider.from_settings(settings)
+    from privproxy.attestor import AttestedProvider
+
+    provider: EnclaveProvider = AttestedProvider(settings)
+    return provider
+
+
+def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -> web.Application:
+    """Build the proxy application. `provider` overrides the enclave source (tests, demo)."""
+    # Guards (Host/Origin/token/content type/load) sit outside everything else; their
+    # `server_options` bound what aiohttp itself reads (body size, header limits).
+    options: dict[str, Any] = {"client_max_size": settings.max_body_bytes}
+    server_options = getattr(guards, "server_options", None)
+    if server_options is not None:
+        options.update(server_options(settings))
+    app = web.Application(
+        middlewares=[*guards.build_middlewares(settings), error_middleware], **options
+    )
+    install_guards = getattr(guards, "install", None)
+    if install_guards is not None:
+        install_guards(app)
+    app[SETTINGS_KEY] = settings
+    app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
+    add_routes(app)
+    status_routes.add_routes(app)
+    app.cleanup_ctx.append(_session_ctx)
+    app.cleanup_ctx.append(_provider_ctx)
+    app.cleanup_ctx.append(_catalog_ctx)
+    return app
+
+
+async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
+    session = create_session(app[SETTINGS_KEY])
+    app[SESSION_KEY] = session
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def _provider_ctx(app: web.Application) -> AsyncIterator[None]:
+    provider = app[PROVIDER_KEY]
+    await provider.start()  # contract: returns promptly, verification runs in background
+    try:
+        yield
+    finally:
+        await provider.close()
+
+
+async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
+    session = app[SESSION_KEY]
+    settings = app[SETTINGS_KEY]
+
+    async def fetch() -> list[str]:
+        return await fetch_catalog(session, settings)
+
+    catalog = Catalog(fetch, ttl=settings.catalog_ttl)
+    app[CATALOG_KEY] = catalog
+    catalog.view()  # starts the first fetch in the background
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await catalog.close()
+
+
+__all__ = ["create_app", "default_provider"]

@@ -1,0 +1,130 @@
+"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|openclaw-config ...`.
+
+Exit codes (STYLE 15): 0 ok, 1 internal or runtime failure (e.g. the port is taken),
+2 usage or configuration error (including a subcommand missing from this build),
+10 attestation rejected (used by `privproxy verify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from privproxy.config import ConfigError, Settings, build_parser
+from privproxy.errors import ProxyError
+from privproxy.logging_setup import configure_logging
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_ATTESTATION = 10
+
+# Subcommands implemented in their own modules, imported only when used.
+SUBCOMMANDS: dict[str, str] = {
+    "verify": "privproxy.cmd_verify",
+    "demo": "privproxy.cmd_demo",
+    "openclaw-config": "privproxy.cmd_openclaw",
+}
+
+_log = logging.getLogger("privproxy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `privproxy` console script and `python -m privproxy`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return _dispatch(args[0], args[1:])
+    if args and args[0] == "serve":
+        args = args[1:]
+    return serve(args)
+
+
+def _dispatch(name: str, rest: list[str]) -> int:
+    module_name = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        print(f"privproxy {name}: not available in this build", file=sys.stderr)
+        return EXIT_USAGE
+    entry: Callable[[list[str]], int] = module.main
+    return int(entry(rest))
+
+
+def serve(argv: list[str]) -> int:
+    """Run the proxy until SIGINT/SIGTERM."""
+    parser = build_parser()
+    parser.epilog = "Other commands: privproxy verify | demo | openclaw-config (each has --help)."
+    namespace = parser.parse_args(argv)
+    try:
+        settings = Settings.from_namespace(os.environ, namespace)
+    except ConfigError as exc:
+        print(f"privproxy: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(debug=settings.debug)
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except ConfigError as exc:
+        print(f"privproxy: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProxyError as exc:
+        print(f"privproxy: {exc.message}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except OSError as exc:
+        print(
+            f"privproxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+async def _serve(settings: Settings) -> None:
+    from privproxy.runner import running  # keeps `privproxy --help` light
+
+    if settings.unsafe:
+        from privproxy.unsafe import WARNING
+
+        for _ in range(3):
+            _log.warning(WARNING)
+    else:
+        _log.info("Initializing encrypted connection to secure enclave...")
+    if settings.api_key is None:
+        _log.warning(
+            "No PPQ API key configured (PPQ_API_KEY or --api-key-file): each request must "
+            "carry 'Authorization: Bearer sk-...'. Get a key at https://ppq.ai/api-docs"
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with running(settings) as server:
+        _log_startup(server.url)
+        await stop.wait()
+        _log.info("\nShutting down...")
+
+
+def _log_startup(url: str) -> None:
+    """The Node proxy's startup lines (PROTOCOL.md 4.1), with today's default model."""
+    _log.info("PPQ Private Mode proxy listening on %s", url)
+    _log.info("Endpoints: GET /v1/models, POST /v1/chat/completions")
+    _log.info(
+        "\nSend a test request:\n"
+        "  curl %s/v1/chat/completions \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"model":"private/kimi-k3","messages":[{"role":"user","content":"Hello"}]}\'\n',
+        url,
+    )
+
+
+__all__ = ["EXIT_ATTESTATION", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "SUBCOMMANDS", "main"]

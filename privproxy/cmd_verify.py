@@ -1,0 +1,147 @@
+"""`privproxy verify`: fetch the gateway's attestation bundle, verify it, print each step.
+
+    privproxy verify [--api-base URL] [--json] [--amd-cert-chain FILE]... [--cache-dir DIR]
+
+Exit codes: 0 verified, 10 attestation rejected (the evidence failed a check), 1 any other
+error (network, trust-root configuration, internal). Nothing is sent anywhere except
+``GET {api-base}/private/attestation`` and, when the AMD chain is neither given nor cached,
+``GET https://kdsintf.amd.com/vcek/v1/{product}/cert_chain``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from attestation.errors import AttestationError, FetchError, Step, TrustError
+from attestation.models import StepResult, VerifiedEnclave
+
+EXIT_VERIFIED = 0
+EXIT_ERROR = 1
+EXIT_REJECTED = 10
+DEFAULT_API_BASE = "https://api.ppq.ai"
+_STEP_ORDER = (Step.FETCH, Step.PARSE, Step.HARDWARE, Step.PROVENANCE, Step.MEASUREMENT, Step.KEY_BINDING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `privproxy verify`."""
+    p = argparse.ArgumentParser(prog="privproxy verify", description=__doc__.split("\n\n")[0])
+    p.add_argument("--api-base", help=f"gateway base URL (env PPQ_API_BASE, default {DEFAULT_API_BASE})")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument(
+        "--amd-cert-chain",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="AMD KDS cert_chain PEM (ASK+ARK), checked against the pinned fingerprints; repeatable "
+        "(env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
+    )
+    p.add_argument("--cache-dir", type=Path, help="cache directory (default ~/.cache/privproxy)")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds per HTTP request")
+    return p
+
+
+def enclave_json(enclave: VerifiedEnclave) -> dict[str, Any]:
+    """JSON view of a verified enclave (no secrets: everything here is public evidence)."""
+    return {
+        "domain": enclave.domain,
+        "platform": enclave.platform.value,
+        "repository": enclave.repository,
+        "release_digest": enclave.release_digest,
+        "hardware_measurement": {
+            "type": enclave.hardware_measurement.type,
+            "registers": list(enclave.hardware_measurement.registers),
+        },
+        "code_measurement": {
+            "type": enclave.code_measurement.type,
+            "registers": list(enclave.code_measurement.registers),
+        },
+        "measurement_fingerprint": enclave.hardware_measurement.fingerprint(),
+        "hpke_public_key": enclave.hpke_public_key_hex,
+        "tls_key_fingerprint": enclave.tls_key_fingerprint,
+        "tcb": enclave.tcb,
+        "verified_at": enclave.verified_at.isoformat(),
+    }
+
+
+def _step_json(s: StepResult) -> dict[str, Any]:
+    return {"step": s.step.value, "ok": s.ok, "detail": s.detail}
+
+
+async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) -> VerifiedEnclave:
+    from attestation.attestor import Attestor
+    from attestation.fetch import AiohttpFetcher
+    from attestation.policy import Policy
+    from attestation.trust import Trust, amd_chain_files_from_env, user_cache_dir
+
+    def record(result: StepResult) -> None:
+        steps.append(result)
+        if not args.json:
+            out.write(f"PASS  {result.step.value:<12} {result.detail}\n")
+            out.flush()
+
+    api_base = args.api_base or os.environ.get("PPQ_API_BASE", "").strip() or DEFAULT_API_BASE
+    cache_dir = args.cache_dir or user_cache_dir()
+    files = [Path(f) for f in args.amd_cert_chain] + amd_chain_files_from_env()
+    trust = Trust.production(amd_chain_files=files, cache_dir=cache_dir)
+    async with AiohttpFetcher() as fetcher:
+        attestor = Attestor(
+            fetcher, policy=Policy.production(), trust=trust, cache_dir=cache_dir, timeout=args.timeout
+        )
+        bundle = await attestor.fetch_bundle(api_base)
+        record(StepResult(Step.FETCH, True, f"{len(bundle)} bytes from {api_base}/private/attestation"))
+        return await attestor.verify(bundle, on_step=record)
+
+
+def _print_enclave(out: IO[str], enclave: VerifiedEnclave) -> None:
+    out.write(
+        f"VERIFIED {enclave.domain} ({enclave.platform.value})\n"
+        f"  repository        {enclave.repository}\n"
+        f"  release digest    {enclave.release_digest}\n"
+        f"  measurement       {enclave.hardware_measurement.fingerprint()}\n"
+        f"  HPKE public key   {enclave.hpke_public_key_hex}\n"
+        f"  TLS key (sha256)  {enclave.tls_key_fingerprint}\n"
+    )
+
+
+def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int:
+    """Run `privproxy verify`; returns the exit code."""
+    out = sys.stdout if stdout is None else stdout
+    args = build_parser().parse_args(argv)
+    steps: list[StepResult] = []
+    try:
+        enclave = asyncio.run(_run(args, out, steps))
+    except AttestationError as exc:
+        code = EXIT_ERROR if isinstance(exc, FetchError | TrustError) else EXIT_REJECTED
+        if args.json:
+            doc = {
+                "verified": False,
+                "steps": [*map(_step_json, steps), {"step": exc.step.value, "ok": False, "detail": exc.message}],
+                "error": {"step": exc.step.value, "code": exc.code.value, "message": exc.message},
+            }
+            out.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            out.write(f"FAIL  {exc.step.value:<12} {exc.code.value}: {exc.message}\n")
+            done = {s.step for s in steps} | {exc.step}
+            for step in _STEP_ORDER:
+                if step not in done and step is not Step.TRUST:
+                    out.write(f"SKIP  {step.value}\n")
+            out.write("NOT VERIFIED: no request may be sealed to this enclave.\n")
+        return code
+    except Exception as exc:  # CLI boundary: anything unexpected is exit 1, with a one-line reason
+        out.write(f"ERROR internal: {type(exc).__name__}: {exc}\n")
+        return EXIT_ERROR
+    if args.json:
+        doc = {"verified": True, "steps": [_step_json(s) for s in steps], "enclave": enclave_json(enclave)}
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        _print_enclave(out, enclave)
+    return EXIT_VERIFIED
+
+
+__all__ = ["build_parser", "enclave_json", "main"]

@@ -1,0 +1,85 @@
+"""Request sealing (PROTOCOL 3.3): HPKE SetupBaseS, 64 KiB frames, exported response secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from privproxy.ehbp.errors import EhbpProtocolError
+from privproxy.ehbp.framing import seal_frames
+from privproxy.ehbp.hpke import SenderSetup, load_public_key
+from privproxy.ehbp.protocol import (
+    EXPORT_LENGTH,
+    HPKE_EXPORT_LABEL,
+    HPKE_REQUEST_INFO,
+    MAX_REQUEST_FRAME,
+)
+from privproxy.ehbp.secret import ResponseSecret
+
+_SETUP = SenderSetup(HPKE_REQUEST_INFO)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRequest:
+    """A sealed request body and what is needed to send it and open its response.
+
+    `body` is every frame, ready to send with `Content-Length`; `enc_hex` is the value of the
+    `Ehbp-Encapsulated-Key` header; `secret` opens the response. Ciphertext is not shown in `repr`.
+    """
+
+    body: bytes = field(repr=False)
+    enc: bytes = field(repr=False)
+    secret: ResponseSecret = field(repr=False)
+
+    @property
+    def enc_hex(self) -> str:
+        """Lowercase hex of `enc`, the `Ehbp-Encapsulated-Key` header value."""
+        return self.enc.hex()
+
+    def __repr__(self) -> str:
+        return f"SealedRequest(body=<{len(self.body)} bytes>)"
+
+
+@lru_cache(maxsize=16)
+def _public_key(public_key: bytes) -> X25519PublicKey:
+    # The enclave key changes only on rotation; parsing it once per key saves work per request.
+    try:
+        return load_public_key(public_key)
+    except ValueError:
+        raise EhbpProtocolError("enclave HPKE public key is not a valid X25519 key") from None
+
+
+def seal_request(
+    public_key: bytes,
+    plaintext: bytes,
+    *,
+    frame_size: int = MAX_REQUEST_FRAME,
+    _ephemeral_private_key: bytes | None = None,
+) -> SealedRequest:
+    """Seal `plaintext` for the enclave key `public_key` (32 raw X25519 bytes).
+
+    `_ephemeral_private_key` exists only to reproduce deterministic test vectors; production code
+    must never pass it (a fixed ephemeral key would reuse AEAD keys across requests).
+    """
+    raw = bytes(public_key)
+    pk = _public_key(raw)
+    ephemeral = (
+        X25519PrivateKey.from_private_bytes(_ephemeral_private_key)
+        if _ephemeral_private_key is not None
+        else None
+    )
+    try:
+        enc, context = _SETUP.setup(pk, ephemeral, public_key_bytes=raw)
+    except ValueError:
+        # cryptography rejects an all-zero shared secret (a low-order public key; RFC 9180 7.1.4).
+        raise EhbpProtocolError("enclave HPKE public key is not usable") from None
+    body = seal_frames(context, plaintext, frame_size)
+    exported = context.export(HPKE_EXPORT_LABEL, EXPORT_LENGTH)
+    return SealedRequest(
+        body=body, enc=enc, secret=ResponseSecret(exported_secret=exported, enc=enc)
+    )
+
+
+__all__ = ["SealedRequest", "seal_request"]

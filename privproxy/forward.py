@@ -1,0 +1,342 @@
+"""Forward: the proxy's only network module (PROTOCOL.md 1.3). Ciphertext out, frames in.
+
+One pooled `aiohttp.ClientSession` per application sends the sealed body to
+`{apiBase}/private/v1/chat/completions` and fetches the model catalog. Foreign errors are
+translated here, once (STYLE "one translation boundary"):
+
+* ProxyError
+  + GatewayError              plaintext non-2xx from the gateway (status passed through)
+  + KeyConfigMismatchError    422 problem+json key-config (caller refreshes and retries once)
+  + GatewayUnreachableError   502, connection failed or broke
+  + GatewayTimeoutError       504, connect / first-byte / idle timeout
+  + EhbpError (privproxy.ehbp) 502, 2xx without nonce, bad nonce, bad or truncated frame
+
+An answer WITH `Ehbp-Response-Nonce` came from the enclave (any status) and is decrypted;
+one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from privproxy import __version__
+from privproxy.config import Settings
+from privproxy.ehbp import (
+    ENCAPSULATED_KEY_HEADER,
+    KEY_CONFIG_PROBLEM_TYPE,
+    RESPONSE_NONCE_HEADER,
+    EhbpProtocolError,
+    FrameDecryptor,
+    SealedRequest,
+)
+from privproxy.enclave import EnclaveTarget
+from privproxy.errors import ProxyError
+
+CHAT_PATH = "/private/v1/chat/completions"
+CATALOG_PATH = "/v1/models?type=all"
+USER_AGENT = f"privproxy/{__version__}"
+ERROR_BODY_CAP = 16 * 1024  # bytes of a plaintext gateway error we read
+ERROR_TEXT_CAP = 300  # characters of it we show
+CATALOG_BODY_CAP = 4 * 1024 * 1024
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
+
+
+class GatewayError(ProxyError):
+    """A plaintext (unauthenticated) non-2xx answer of the PPQ gateway, status kept."""
+
+    error_type = "gateway_error"
+    code = "gateway_error"
+
+    def __init__(self, message: str, *, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers to keep (`Retry-After` on 429/503)."""
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+
+class GatewayAuthenticationError(GatewayError):
+    """The gateway's plaintext 401: the PPQ key was refused (Node's `authentication_error`)."""
+
+    error_type = "authentication_error"
+    code = "gateway_authentication_error"
+
+
+class KeyConfigMismatchError(ProxyError):
+    """The enclave rejected our key (422 key-config, PROTOCOL 3.6). 502 if it persists."""
+
+    http_status: ClassVar[int] = 502
+    error_type: ClassVar[str] = "ehbp_key_config_error"
+    code: ClassVar[str] = "ehbp_key_config_error"
+
+
+class GatewayUnreachableError(ProxyError):
+    """The gateway could not be reached, or the connection broke."""
+
+    http_status: ClassVar[int] = 502
+    error_type: ClassVar[str] = "gateway_unreachable"
+    code: ClassVar[str] = "gateway_unreachable"
+
+
+class GatewayTimeoutError(ProxyError):
+    """Connect, first-byte or idle timeout toward the gateway."""
+
+    http_status: ClassVar[int] = 504
+    error_type: ClassVar[str] = "gateway_timeout"
+    code: ClassVar[str] = "gateway_timeout"
+
+
+def create_session(settings: Settings) -> aiohttp.ClientSession:
+    """The pooled client session: no decompression, no cookies, no env proxies."""
+    connector = aiohttp.TCPConnector(
+        limit=max(512, settings.max_concurrent_requests),
+        ttl_dns_cache=300,
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=settings.upstream_connect_timeout,
+        sock_connect=settings.upstream_connect_timeout,
+        sock_read=None,  # first-byte and idle waits are enforced explicitly below
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        # Frames must be parsed on the exact bytes the enclave sealed (PROTOCOL 3.5 hazard).
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    )
+
+
+class Upstream:
+    """An encrypted enclave answer whose headers have arrived; body not read yet."""
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, decryptor: FrameDecryptor, idle_timeout: float
+    ) -> None:
+        self._resp = resp
+        self._decryptor = decryptor
+        self._idle = idle_timeout
+
+    @property
+    def status(self) -> int:
+        """HTTP status chosen by the enclave (authenticated only through the body)."""
+        return self._resp.status
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Response headers as received (plaintext, unauthenticated)."""
+        return self._resp.headers
+
+    async def plaintext(self) -> AsyncGenerator[bytes, None]:
+        """Authenticated plaintext frames as they arrive; raises on any framing or AEAD
+        failure and on a truncated final frame (PROTOCOL 3.5)."""
+        content = self._resp.content
+        decryptor = self._decryptor
+        try:
+            while True:
+                async with asyncio.timeout(self._idle):
+                    data = await content.readany()
+                if not data:
+                    break
+                for chunk in decryptor.push(data):
+                    yield chunk
+            decryptor.finish()
+        except TimeoutError as exc:
+            raise GatewayTimeoutError("the gateway stopped sending mid-response") from exc
+        except aiohttp.ClientError as exc:
+            raise GatewayUnreachableError("connection to the gateway broke mid-response") from exc
+
+    def close(self) -> None:
+        """Drop the connection (safe to call more than once)."""
+        self._resp.close()
+
+    def release(self) -> None:
+        """Return a fully read connection to the pool."""
+        self._resp.release()
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    target: EnclaveTarget,
+    sealed: SealedRequest,
+    *,
+    private_model: str,
+    api_key: str,
+) -> Upstream:
+    """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
+
+    Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
+    """
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "X-Private-Model": private_model,
+        "x-query-source": "api",
+        "X-Tinfoil-Enclave-Url": target.enclave_url,
+        ENCAPSULATED_KEY_HEADER: sealed.enc_hex,
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",
+    }
+    try:
+        async with asyncio.timeout(settings.upstream_first_byte_timeout):
+            resp = await session.post(
+                settings.api_base + CHAT_PATH,
+                data=sealed.body,  # bytes: sent with Content-Length, never chunked
+                headers=headers,
+                allow_redirects=False,
+            )
+    except TimeoutError as exc:
+        raise GatewayTimeoutError("the PPQ gateway did not answer in time") from exc
+    except aiohttp.ClientError as exc:
+        raise GatewayUnreachableError(
+            f"cannot reach the PPQ gateway ({type(exc).__name__})"
+        ) from exc
+
+    try:
+        nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
+        if nonce is None:
+            await _raise_plaintext_answer(resp, settings.upstream_idle_timeout)
+        decryptor = sealed.secret.decryptor(nonce)
+    except BaseException:
+        resp.close()
+        raise
+    return Upstream(resp, decryptor, settings.upstream_idle_timeout)
+
+
+async def _raise_plaintext_answer(resp: aiohttp.ClientResponse, idle: float) -> None:
+    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4)."""
+    status = resp.status
+    if 200 <= status < 300:
+        # Body-substitution protection: a success must come from the enclave.
+        raise EhbpProtocolError(
+            f"PPQ gateway answered {status} without {RESPONSE_NONCE_HEADER}; refusing an "
+            "unauthenticated success body"
+        )
+    body = await _read_capped(resp, ERROR_BODY_CAP, idle)
+    ctype = resp.headers.get("Content-Type", "")
+    if status == 422 and ctype.startswith("application/problem+json"):
+        problem = _json_or_none(body)
+        if isinstance(problem, dict) and problem.get("type") == KEY_CONFIG_PROBLEM_TYPE:
+            title = problem.get("title")
+            raise KeyConfigMismatchError(
+                "enclave rejected the encryption key: "
+                + (_sanitize(title) if isinstance(title, str) else "key-config mismatch")
+            )
+    retry_after = None
+    if status in (429, 503):
+        value = resp.headers.get("Retry-After", "").strip()
+        retry_after = value if _RETRY_AFTER.fullmatch(value) else None
+    text = _error_text(body) or resp.reason or "no details"
+    cls = GatewayAuthenticationError if status == 401 else GatewayError
+    raise cls(
+        f"PPQ gateway answered {status} (not from the enclave): {text}",
+        status=status if 400 <= status <= 599 else 502,
+        retry_after=retry_after,
+    )
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int, idle: float) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size < cap:
+            async with asyncio.timeout(idle):
+                data = await resp.content.readany()
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+    except (TimeoutError, aiohttp.ClientError):
+        pass  # an error body is informational; keep what arrived
+    return b"".join(parts)[:cap]
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _error_text(body: bytes) -> str:
+    """A short, printable summary of an untrusted error body (never echoed raw)."""
+    obj = _json_or_none(body)
+    text: Any = None
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):
+            text = err.get("message")
+        elif isinstance(err, str):
+            text = err
+        for key in ("message", "detail", "title"):
+            if not isinstance(text, str):
+                text = obj.get(key)
+    if not isinstance(text, str):
+        text = body.decode("utf-8", errors="replace")
+    return _sanitize(text)
+
+
+def _sanitize(text: str) -> str:
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > ERROR_TEXT_CAP:
+        text = text[: ERROR_TEXT_CAP - 1] + "…"
+    return text
+
+
+async def fetch_catalog(session: aiohttp.ClientSession, settings: Settings) -> list[str]:
+    """Model ids of the PPQ catalog (`GET {apiBase}/v1/models?type=all`), unauthenticated.
+
+    Accepts `{"data": [{"id": ...}]}` or a bare list; raises a `ProxyError` otherwise.
+    """
+    url = settings.api_base + CATALOG_PATH
+    try:
+        async with asyncio.timeout(settings.upstream_connect_timeout + 20.0):
+            async with session.get(url, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise GatewayError(f"catalog answered {resp.status}", status=502)
+                body = await _read_capped(
+                    resp, CATALOG_BODY_CAP + 1, settings.upstream_idle_timeout
+                )
+    except TimeoutError as exc:
+        raise GatewayTimeoutError("catalog fetch timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise GatewayUnreachableError(f"catalog fetch failed ({type(exc).__name__})") from exc
+    if len(body) > CATALOG_BODY_CAP:
+        raise GatewayError("catalog too large", status=502)
+    return _catalog_ids(_json_or_none(body))
+
+
+def _catalog_ids(obj: Any) -> list[str]:
+    entries = obj.get("data") if isinstance(obj, Mapping) else obj
+    if not isinstance(entries, list):
+        raise GatewayError("catalog has an unknown format", status=502)
+    ids: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
+            ids.append(entry["id"])
+    return ids
+
+
+__all__ = [
+    "GatewayAuthenticationError",
+    "GatewayError",
+    "GatewayTimeoutError",
+    "GatewayUnreachableError",
+    "KeyConfigMismatchError",
+    "Upstream",
+    "create_session",
+    "fetch_catalog",
+    "send",
+]

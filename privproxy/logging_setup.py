@@ -1,0 +1,38 @@
+"""Logging configuration for the CLI: plain lines on stderr, `[debug]` prefix like Node.
+
+Library code only calls `logging.getLogger("privproxy…")`; this module is the one place
+that installs handlers, and only the CLI calls it. Nothing anywhere logs prompts,
+completions, keys, tokens or ciphertext; DEBUG carries metadata only (model, sizes, status,
+timings).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno <= logging.DEBUG:
+            return f"[debug] {text}"
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname}: {text}"
+        return text
+
+
+def configure_logging(*, debug: bool) -> None:
+    """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    level = logging.DEBUG if debug else logging.INFO
+    for name in ("privproxy", "attestation"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    logging.getLogger("aiohttp").setLevel(logging.WARNING if not debug else logging.DEBUG)
+
+
+__all__ = ["configure_logging"]

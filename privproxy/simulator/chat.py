@@ -1,0 +1,226 @@
+"""The simulated model: OpenAI chat-completion answers, plain or streamed, with tool calls.
+
+Answers are deterministic: a `Script` may supply the text; otherwise the model echoes the
+last user message, prefixed `[SIMULATED]`. When the request offers `tools` and the prompt
+names one of them (or says "tool"), or `tool_choice` demands one, the model calls it with
+arguments built from the tool's JSON schema; after a `tool` message it reports the result.
+
+Non-streaming answers carry OpenAI `usage`; streams end with a usage-only chunk (empty
+`choices`) and `data: [DONE]`, as PPQ sends them. Token counts are whitespace word counts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+Script = Callable[[dict[str, Any]], str | None]
+"""Custom answer text for a decrypted request; `None` falls back to the echo."""
+
+PREFIX = "[SIMULATED]"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call the model decided to make."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the model says: text, or a tool call."""
+
+    content: str | None
+    tool_call: ToolCall | None
+
+    @property
+    def finish_reason(self) -> str:
+        """`tool_calls` when calling a tool, else `stop`."""
+        return "tool_calls" if self.tool_call else "stop"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _example(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return None
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    examples = {"string": "simulated", "number": 1, "integer": 1, "boolean": True}
+    if kind in examples:
+        return examples[kind]
+    if kind == "array":
+        return []
+    if kind == "object":
+        return _arguments(schema)
+    return None
+
+
+def _arguments(parameters: Any) -> dict[str, Any]:
+    if not isinstance(parameters, dict) or not isinstance(parameters.get("properties"), dict):
+        return {}
+    props: dict[str, Any] = parameters["properties"]
+    required = parameters.get("required")
+    names = required if isinstance(required, list) else list(props)
+    return {n: _example(props.get(n)) for n in names if isinstance(n, str)}
+
+
+def _functions(request: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = request.get("tools")
+    if not isinstance(tools, list):
+        return []
+    out = []
+    for tool in tools:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            out.append(fn)
+    return out
+
+
+def _chosen_function(request: dict[str, Any], prompt: str) -> dict[str, Any] | None:
+    functions = _functions(request)
+    choice = request.get("tool_choice")
+    if not functions or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        return next((f for f in functions if f["name"] == wanted), None)
+    named = next((f for f in functions if f["name"].lower() in prompt.lower()), None)
+    if named is not None:
+        return named
+    if choice == "required" or "tool" in prompt.lower():
+        return functions[0]
+    return None
+
+
+def decide(request: dict[str, Any], script: Script | None = None) -> Answer:
+    """The model's answer to a decrypted chat request."""
+    messages = request.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    if last.get("role") == "tool":
+        return Answer(f"{PREFIX} The tool returned: {_text(last.get('content'))}", None)
+    prompt = next(
+        (
+            _text(m.get("content"))
+            for m in reversed(messages)
+            if isinstance(m, dict) and m.get("role") == "user"
+        ),
+        "",
+    )
+    function = _chosen_function(request, prompt)
+    if function is not None:
+        args = json.dumps(_arguments(function.get("parameters")))
+        return Answer(None, ToolCall(f"call_sim_{secrets.token_hex(6)}", function["name"], args))
+    scripted = script(request) if script is not None else None
+    return Answer(scripted if scripted is not None else f"{PREFIX} You said: {prompt}", None)
+
+
+def usage(request: dict[str, Any], answer: Answer) -> dict[str, int]:
+    """OpenAI `usage` with word counts standing in for tokens."""
+    messages = request.get("messages")
+    prompt = sum(
+        _words(_text(m.get("content")))
+        for m in (messages if isinstance(messages, list) else [])
+        if isinstance(m, dict)
+    )
+    completion = _words(answer.content or "") + (
+        _words(answer.tool_call.arguments) if answer.tool_call else 0
+    )
+    prompt, completion = max(prompt, 1), max(completion, 1)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _tool_call_json(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def completion(request: dict[str, Any], answer: Answer) -> dict[str, Any]:
+    """A non-streaming `chat.completion` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+    if answer.tool_call is not None:
+        message["tool_calls"] = [_tool_call_json(answer.tool_call)]
+    return {
+        "id": f"chatcmpl-sim-{secrets.token_hex(8)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason}],
+        "usage": usage(request, answer),
+    }
+
+
+def _pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def stream_events(request: dict[str, Any], answer: Answer) -> Iterator[bytes]:
+    """The SSE events of a streamed answer, each `data: <json>\\n\\n`, then `[DONE]`."""
+    base = {
+        "id": f"chatcmpl-sim-{secrets.token_hex(8)}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": request.get("model"),
+    }
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    if answer.tool_call is not None:
+        call = answer.tool_call
+        head = {**_tool_call_json(call), "index": 0}
+        head["function"] = {"name": call.name, "arguments": ""}
+        yield event({"tool_calls": [head]})
+        args = call.arguments
+        for i in range(0, len(args), 8):
+            yield event({"tool_calls": [{"index": 0, "function": {"arguments": args[i : i + 8]}}]})
+    else:
+        for piece in _pieces(answer.content or ""):
+            yield event({"content": piece})
+    yield event({}, answer.finish_reason)
+    final: dict[str, Any] = {**base, "choices": [], "usage": usage(request, answer)}
+    yield b"data: " + json.dumps(final).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+__all__ = [
+    "PREFIX",
+    "Answer",
+    "Script",
+    "ToolCall",
+    "completion",
+    "decide",
+    "stream_events",
+    "usage",
+]

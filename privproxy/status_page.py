@@ -1,0 +1,170 @@
+"""The self-contained HTML status page (`GET /` with `Accept: text/html`).
+
+Input is the `/v1/verification` document, so the page and the API never disagree. The
+page has no scripts and no external assets: one inline stylesheet, allowed by its hash in
+a `Content-Security-Policy` that forbids everything else. Every value is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+from typing import Any
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;
+color:#1d2330}
+main{max-width:980px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 16px}
+h2{font-size:16px;margin:24px 0 8px}
+.badge{display:inline-block;padding:10px 18px;border-radius:8px;font-weight:700;font-size:20px;
+color:#fff}
+.ok{background:#1f883d}.warn{background:#9a6700}.bad{background:#cf222e}
+.banner{padding:12px 16px;border-radius:8px;margin:12px 0;font-weight:600}
+.sim{background:#8250df;color:#fff;font-size:18px;letter-spacing:.04em}
+.alert{background:#ffebe9;border:1px solid #cf222e;color:#82071e}
+.note{background:#fff8c5;border:1px solid #9a6700}
+table{border-collapse:collapse;width:100%;background:#fff;border-radius:8px}
+th,td{text-align:left;vertical-align:top;padding:7px 12px;border-bottom:1px solid #e6e8eb}
+th{width:210px;color:#57606a;font-weight:600}
+code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
+pre{background:#1d2330;color:#e6edf3;padding:12px;border-radius:8px;white-space:pre-wrap}
+.pass{color:#1f883d;font-weight:700}.fail{color:#cf222e;font-weight:700}
+footer{margin-top:24px;color:#57606a;font-size:13px}
+"""
+
+STYLE_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'none'; "
+    "script-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+_BADGES = {
+    "verified": ("VERIFIED", "ok"),
+    "refreshing": ("VERIFIED (re-checking)", "ok"),
+    "unverified": ("NOT VERIFIED YET", "warn"),
+    "expired": ("NOT VERIFIED: attestation expired", "bad"),
+    "failed": ("NOT VERIFIED: attestation failed", "bad"),
+    "unsafe": ("NOT VERIFIED: attestation disabled (--unsafe-hpke-key)", "bad"),
+}
+
+
+def _e(value: Any) -> str:
+    return escape("—" if value is None or value == "" else str(value), quote=True)
+
+
+def _row(label: str, value: Any, *, code: bool = False) -> str:
+    cell = f"<code>{_e(value)}</code>" if code else _e(value)
+    return f"<tr><th>{_e(label)}</th><td>{cell}</td></tr>"
+
+
+def _measurement(m: dict[str, Any] | None) -> str:
+    if not m:
+        return _e(None)
+    regs = "<br>".join(f"<code>{_e(r)}</code>" for r in m.get("registers", []))
+    return f"{_e(m.get('type'))}<br>fingerprint <code>{_e(m.get('fingerprint'))}</code><br>{regs}"
+
+
+def _steps(steps: list[dict[str, Any]]) -> str:
+    if not steps:
+        return "<p>No verification has finished yet.</p>"
+    rows = []
+    for s in steps:
+        ok = s.get("status") == "passed"
+        mark = '<span class="pass">✓ passed</span>' if ok else '<span class="fail">✗ failed</span>'
+        rows.append(f"<tr><th>{_e(s.get('step'))}</th><td>{mark} {_e(s.get('detail'))}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _usage(base_url: str, model: str, token_required: bool) -> str:
+    auth = ' \\\n  -H "Authorization: Bearer $PRIVPROXY_TOKEN"' if token_required else ""
+    key = "os.environ['PRIVPROXY_TOKEN']" if token_required else '"unused"'
+    curl = (
+        f"curl {base_url}/v1/chat/completions \\\n"
+        f'  -H "Content-Type: application/json"{auth} \\\n'
+        f'  -d \'{{"model": "{model}", '
+        '"messages": [{"role": "user", "content": "Hello"}]}\''
+    )
+    python = (
+        "import os\nfrom openai import OpenAI\n\n"
+        f'client = OpenAI(base_url="{base_url}/v1", api_key={key})\n'
+        f'reply = client.chat.completions.create(model="{model}", '
+        'messages=[{"role": "user", "content": "Hello"}])\nprint(reply.choices[0].message.content)'
+    )
+    return f"<h2>Use the proxy</h2><pre>{_e(curl)}</pre><pre>{_e(python)}</pre>"
+
+
+def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bool = False) -> str:
+    """The status page for one `/v1/verification` document."""
+    state = str(doc.get("state", "unverified"))
+    label, tone = _BADGES.get(state, (f"NOT VERIFIED: {state}", "bad"))
+    enclave: dict[str, Any] = doc.get("enclave") or {}
+    parts = [
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta http-equiv="refresh" content="60">',
+        f"<title>privproxy: {_e(label)}</title><style>{_CSS}</style></head><body><main>",
+        "<h1>privproxy: private inference proxy</h1>",
+    ]
+    if doc.get("simulated"):
+        parts.append(
+            '<div class="banner sim" id="simulated">SIMULATED ENCLAVE: demo mode. '
+            "Answers come from a local simulator; this is not a real attestation.</div>"
+        )
+    parts.append(f'<div class="badge {tone}" id="state" data-state="{_e(state)}">{_e(label)}</div>')
+    err = doc.get("error")
+    if err:
+        parts.append(
+            f'<div class="banner alert" id="error">Step <b>{_e(err.get("step"))}</b> '
+            f"({_e(err.get('code'))}): {_e(err.get('message'))} "
+            f"<small>at {_e(err.get('at'))}</small></div>"
+        )
+    change = doc.get("measurement_change")
+    if change:
+        parts.append(
+            '<div class="banner note" id="measurement-change">The code measurement changed at '
+            f"{_e(change.get('at'))}: <code>{_e(change.get('old'))}</code> → "
+            f"<code>{_e(change.get('new'))}</code>. Check the release notes of the new release."
+            "</div>"
+        )
+    verifier = doc.get("verifier") or {}
+    parts += [
+        "<h2>What was verified</h2><table>",
+        _row("Enclave", enclave.get("domain")),
+        _row("Platform", enclave.get("platform")),
+        _row("Repository", enclave.get("repository")),
+        _row("Release digest", enclave.get("release_digest"), code=True),
+        "<tr><th>Code measurement</th>"
+        f"<td>{_measurement(enclave.get('code_measurement'))}</td></tr>",
+        "<tr><th>Hardware measurement</th>"
+        f"<td>{_measurement(enclave.get('hardware_measurement'))}</td></tr>",
+        _row("HPKE key fingerprint", enclave.get("hpke_key_fingerprint"), code=True),
+        _row("TLS key fingerprint", enclave.get("tls_key_fingerprint"), code=True),
+        _row("TCB", ", ".join(f"{k}={v}" for k, v in (enclave.get("tcb") or {}).items())),
+        _row("Verified at", doc.get("verified_at")),
+        _row("Expires at", doc.get("expires_at")),
+        _row("Last check", doc.get("last_check_at")),
+        _row("Next check", doc.get("next_check_at")),
+        _row("Verifier", f"{verifier.get('name', '')} {verifier.get('version', '')}".strip()),
+        "</table><h2>Verification steps</h2>",
+        _steps(list(doc.get("steps") or [])),
+        _usage(base_url, model, token_required),
+        "<footer>Machine-readable: <code>GET /v1/verification</code>, <code>/readyz</code>, "
+        "<code>/metrics</code>. This page refreshes every minute.</footer>",
+        "</main></body></html>",
+    ]
+    return "".join(parts)
+
+
+__all__ = ["CONTENT_SECURITY_POLICY", "PAGE_HEADERS", "STYLE_HASH", "render"]

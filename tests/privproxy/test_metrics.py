@@ -1,0 +1,134 @@
+"""`/metrics`: Prometheus text, per-app registry, content-free labels, attestation facts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from privproxy import attestor as attestor_module
+from privproxy import metrics
+from privproxy.app import create_app
+from privproxy.metrics import METRICS_KEY
+from tests.privproxy.lifecycle_fakes import (
+    FakeVerifier,
+    ManualClock,
+    key_for,
+    make_enclave,
+    make_provider,
+    settings_for,
+    settle,
+)
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+
+@pytest.fixture(autouse=True)
+def _short_request_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attestor_module, "CURRENT_WAIT", 0.05)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """{(sample name, sorted labels): value} parsed with prometheus-client's own parser."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def build(tmp_path: Path) -> tuple[web.Application, ManualClock, FakeVerifier]:
+    clock = ManualClock()
+    verifier = FakeVerifier(clock)
+    provider = make_provider(tmp_path, clock, verifier)
+    return create_app(settings_for(tmp_path), provider=provider), clock, verifier
+
+
+async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=")
+    return samples(await resp.text())
+
+
+async def test_requests_and_latency_by_route_template(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    app, _, _ = build(tmp_path)
+    client = await aiohttp_client(app)
+    await settle()
+    for _ in range(3):
+        assert (await client.get("/healthz")).status == 200
+    await client.get("/v1/secret-prompt-text-here")  # unrouted: must not become a label
+    got = await scrape(client)
+    key = (
+        "privproxy_http_requests_total",
+        (("method", "GET"), ("route", "/healthz"), ("status", "200")),
+    )
+    assert got[key] == 3
+    unmatched = (
+        "privproxy_http_requests_total",
+        (("method", "GET"), ("route", "unmatched"), ("status", "404")),
+    )
+    assert got[unmatched] == 1
+    count = ("privproxy_http_request_duration_seconds_count", (("route", "/healthz"),))
+    assert got[count] == 3
+    text = await (await client.get("/metrics")).text()
+    assert "secret-prompt-text-here" not in text
+
+
+async def test_attestation_metrics_follow_the_provider(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    app, clock, verifier = build(tmp_path)
+    client = await aiohttp_client(app)
+    await settle()
+    got = await scrape(client)
+    assert got[("privproxy_attestation_verified", ())] == 1
+    assert got[("privproxy_attestation_state", (("state", "verified"),))] == 1
+    assert got[("privproxy_attestation_state", (("state", "failed"),))] == 0
+    assert got[("privproxy_attestation_age_seconds", ())] == 0
+    success = (
+        "privproxy_attestation_verifications_total",
+        (("outcome", "success"), ("trigger", "startup")),
+    )
+    assert got[success] == 1
+    verifier.enclave = make_enclave(key=key_for("k2"))
+    delay = clock.next_deadline() or 0
+    await clock.advance(delay)
+    got = await scrape(client)
+    assert got[("privproxy_attestation_key_rotations_total", ())] == 1
+    assert got[("privproxy_attestation_age_seconds", ())] == 0
+    await clock.advance(120)
+    got = await scrape(client)
+    assert got[("privproxy_attestation_age_seconds", ())] == pytest.approx(120)
+
+
+async def test_hooks_and_per_app_isolation(tmp_path: Path) -> None:
+    app_a, _, _ = build(tmp_path / "a")
+    app_b, _, _ = build(tmp_path / "b")
+    metrics.observe_ttfb(app_a, 0.2)
+    metrics.count_stream_event(app_a, "completed")
+    metrics.count_stream_event(app_a, "user said something private")
+    metrics.count_gateway_status(app_a, 402, encrypted=False)
+    metrics.count_gateway_status(app_a, 200, encrypted=True)
+    metrics.count_gateway_status(app_a, 1234, encrypted=False)
+    a = samples(app_a[METRICS_KEY].render().decode())
+    b = samples(app_b[METRICS_KEY].render().decode())
+    assert a[("privproxy_upstream_ttfb_seconds_count", ())] == 1
+    assert a[("privproxy_upstream_ttfb_seconds_bucket", (("le", "0.25"),))] == 1
+    assert a[("privproxy_upstream_ttfb_seconds_bucket", (("le", "0.1"),))] == 0
+    assert a[("privproxy_stream_events_total", (("event", "completed"),))] == 1
+    assert a[("privproxy_stream_events_total", (("event", "other"),))] == 1
+    assert a[("privproxy_gateway_responses_total", (("source", "gateway"), ("status", "402")))] == 1
+    assert a[("privproxy_gateway_responses_total", (("source", "enclave"), ("status", "200")))] == 1
+    invalid = ("privproxy_gateway_responses_total", (("source", "gateway"), ("status", "invalid")))
+    assert a[invalid] == 1
+    assert b.get(("privproxy_upstream_ttfb_seconds_count", ())) == 0
+    # Hooks on an app without metrics are no-ops, not errors.
+    metrics.observe_ttfb(web.Application(), 1.0)

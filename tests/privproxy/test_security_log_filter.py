@@ -1,0 +1,75 @@
+"""The redacting log filter (defence in depth; the primary check is test_security_logs.py)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from privproxy.log_hygiene import REDACTED, RedactingFilter, install
+
+KEY = "sk-AbCdEfGhIjKlMnOpQrStUv"
+TOKEN = "local-token-Zz9Yy8Xx7Ww6"
+
+
+@pytest.fixture
+def stream_logger() -> tuple[logging.Logger, io.StringIO]:
+    logger = logging.getLogger("privproxy.test_log_filter")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.handlers = [handler]
+    return logger, buffer
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"key is {KEY}",
+        "Authorization: Bearer sk-anyotherkey123456",
+        f"header Bearer {TOKEN}",
+        "authorization=bearer opaque-value-without-shape",
+        f"configured token {TOKEN} leaked",
+    ],
+)
+def test_secrets_and_credential_shapes_redacted(message: str) -> None:
+    redactor = RedactingFilter([KEY, TOKEN])
+    clean = redactor.redact(message)
+    assert REDACTED in clean
+    for secret in (KEY, TOKEN, "sk-anyotherkey123456", "opaque-value-without-shape"):
+        assert secret not in clean
+
+
+def test_metadata_left_alone() -> None:
+    redactor = RedactingFilter([KEY])
+    text = "POST /v1/chat/completions 200 model=private/llama3-3-70b bytes=1234 task-id=abc"
+    assert redactor.redact(text) == text
+
+
+def test_short_secrets_not_substituted() -> None:
+    # A 3-character "secret" would shred ordinary text; such values are refused elsewhere.
+    assert RedactingFilter(["abc"]).redact("abcdef") == "abcdef"
+
+
+def test_filter_covers_args_and_tracebacks(
+    stream_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, buffer = stream_logger
+    install([KEY, TOKEN], logger)
+    logger.debug("calling with %s and %r", KEY, {"auth": f"Bearer {TOKEN}"})
+    try:
+        raise RuntimeError(f"upstream said {KEY}")
+    except RuntimeError:
+        logger.exception("failed for token %s", TOKEN)
+    output = buffer.getvalue()
+    assert KEY not in output
+    assert TOKEN not in output
+    assert output.count(REDACTED) >= 4
+    assert "RuntimeError" in output  # the traceback survives, minus the secret
+
+
+def test_repr_hides_secrets() -> None:
+    assert KEY not in repr(RedactingFilter([KEY]))

@@ -1,0 +1,107 @@
+"""Shared support for the security tests (no tests here).
+
+The fake gateway itself is `tests/privproxy/fake_gateway.py` (H2's, reused through the
+`gateway` / `make_proxy` fixtures of `conftest.py`); this module adds what the hostile cases
+need beyond it: a raw TCP "gateway" that drops the connection mid-body, a closed port, SSE
+parsing, and process resource probes for the leak checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+MARKER = "PROMPT-MARKER-7f3c9b1e"
+LOCAL_TOKEN = "local-token-DoNotLeak-abcdefghij"
+MODEL = "private/kimi-k3"
+
+
+def chat_body(*, stream: bool = True, marker: str = MARKER) -> dict[str, Any]:
+    """A chat request whose prompt carries `marker` (searched for in logs and on the wire)."""
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"Say hello {marker}"}],
+        "stream": stream,
+    }
+
+
+def sse_events(body: bytes) -> list[str]:
+    """`data:` payloads of an event stream, in order."""
+    events = []
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("data:"):
+            events.append(line[5:].strip())
+    return events
+
+
+def sse_error(body: bytes) -> dict[str, Any] | None:
+    """The `error` object of the final event, or None if the stream did not end with one."""
+    events = sse_events(body)
+    if not events:
+        return None
+    with contextlib.suppress(ValueError):
+        last = json.loads(events[-1])
+        if isinstance(last, dict) and isinstance(last.get("error"), dict):
+            error: dict[str, Any] = last["error"]
+            return error
+    return None
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.asynccontextmanager
+async def dropping_gateway() -> AsyncIterator[str]:
+    """A raw HTTP "gateway" that answers 200 with a well-formed nonce, sends half a frame and
+    then drops the TCP connection (no terminating chunk). Yields its base URL."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        partial = (1000).to_bytes(4, "big") + os.urandom(100)  # claims 1000 bytes, sends 100
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Ehbp-Response-Nonce: " + os.urandom(32).hex().encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            + f"{len(partial):x}\r\n".encode()
+            + partial
+            + b"\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process (sockets included)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc/self/statm."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        resident_pages = int(handle.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
