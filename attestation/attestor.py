@@ -72,6 +72,43 @@ class Attestor:
         self._timeout = timeout
         self._roots_lock = asyncio.Lock()
 
+    @classmethod
+    def production(
+        cls,
+        fetcher: Fetcher,
+        *,
+        cache_dir: Path | None,
+        clock: Clock = utc_now,
+        amd_chain_files: Sequence[Path] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Attestor:
+        """Production wiring: pinned trust, production policy, TDX collateral and platforms.
+
+        Intel PCS collateral (cached under ``cache_dir/tdx``) and the hardware-measurements
+        table are fetched through ``fetcher`` only when a TDX bundle is verified.
+        """
+        from attestation.tdx.collateral_source import CollateralSource
+        from attestation.tdx.hardware_source import HardwareSource
+
+        trust = Trust.production(amd_chain_files=amd_chain_files, cache_dir=cache_dir)
+        collateral = CollateralSource(
+            fetcher,
+            cache_dir=cache_dir / "tdx" if cache_dir is not None else None,
+            clock=clock,
+            trust=trust.require_intel(),
+        )
+        platforms = HardwareSource(fetcher, trust=trust.require_sigstore(), clock=clock)
+        return cls(
+            fetcher,
+            policy=Policy.production(),
+            trust=trust,
+            clock=clock,
+            cache_dir=cache_dir,
+            tdx_collateral=collateral,
+            hardware_platforms=platforms,
+            timeout=timeout,
+        )
+
     @property
     def trust(self) -> Trust:
         """The trust in use (grows when AMD chains are loaded on first need)."""
@@ -82,7 +119,10 @@ class Attestor:
         url = api_base.rstrip("/") + ATTESTATION_PATH
         check_url(url)
         result = await self._fetcher.get(
-            url, max_bytes=MAX_BUNDLE_BYTES, timeout=self._timeout, headers={"Accept": "application/json"}
+            url,
+            max_bytes=MAX_BUNDLE_BYTES,
+            timeout=self._timeout,
+            headers={"Accept": "application/json"},
         )
         if result.status != 200:
             raise FetchError(Code.FETCH_FAILED, f"{url} answered HTTP {result.status}")
@@ -98,14 +138,18 @@ class Attestor:
             if product in amd.products():
                 return
             if not amd.pinned:
-                raise TrustError(Code.TRUST_ROOT_INVALID, f"unpinned AMD trust has no {product.value} chain")
+                raise TrustError(
+                    Code.TRUST_ROOT_INVALID, f"unpinned AMD trust has no {product.value} chain"
+                )
             amd_cache = self._cache_dir / "amd" if self._cache_dir is not None else None
             chain = load_cached(amd_cache, product) if amd_cache is not None else None
             if chain is None:
                 chain = await fetch_cert_chain(self._fetcher, product, cache_dir=amd_cache)
             self._trust = self._trust.with_amd(amd.with_chain(chain))
 
-    async def verify(self, bundle: bytes, *, on_step: StepCallback | None = None) -> VerifiedEnclave:
+    async def verify(
+        self, bundle: bytes, *, on_step: StepCallback | None = None
+    ) -> VerifiedEnclave:
         """Verify ``bundle`` at ``clock()``; the CPU-bound part runs in a worker thread.
 
         ``on_step`` is called from that worker thread.
@@ -116,7 +160,9 @@ class Attestor:
         platforms = None
         if parsed.platform is Platform.TDX:
             if self._tdx_collateral is None or self._hardware_platforms is None:
-                raise TrustError(Code.TRUST_ROOT_INVALID, "no TDX collateral/hardware source configured")
+                raise TrustError(
+                    Code.TRUST_ROOT_INVALID, "no TDX collateral/hardware source configured"
+                )
             collateral = await self._tdx_collateral(parsed.evidence)
             platforms = await self._hardware_platforms()
         return await asyncio.to_thread(
@@ -130,7 +176,9 @@ class Attestor:
             on_step=on_step,
         )
 
-    async def fetch_and_verify(self, api_base: str, *, on_step: StepCallback | None = None) -> VerifiedEnclave:
+    async def fetch_and_verify(
+        self, api_base: str, *, on_step: StepCallback | None = None
+    ) -> VerifiedEnclave:
         """:meth:`fetch_bundle` then :meth:`verify`."""
         return await self.verify(await self.fetch_bundle(api_base), on_step=on_step)
 

@@ -28,7 +28,10 @@ MAX_BUNDLE_BYTES: Final = 1024 * 1024
 MAX_EVIDENCE_BYTES: Final = 10 * 1024 * 1024
 """Cap on the gunzipped evidence (reference value, SPEC §2.5)."""
 
-FORMATS: Final[dict[str, Platform]] = {SEV_SNP_GUEST_V2: Platform.SEV_SNP, TDX_GUEST_V2: Platform.TDX}
+FORMATS: Final[dict[str, Platform]] = {
+    SEV_SNP_GUEST_V2: Platform.SEV_SNP,
+    TDX_GUEST_V2: Platform.TDX,
+}
 
 _HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"  # lowercase, no port
 
@@ -91,7 +94,9 @@ def gunzip_capped(data: bytes, *, limit: int = MAX_EVIDENCE_BYTES, what: str = "
     if len(out) > limit:
         raise BundleError(Code.BUNDLE_MALFORMED, f"{what} inflates beyond {limit} bytes")
     if not inflater.eof or inflater.unused_data:
-        raise BundleError(Code.BUNDLE_MALFORMED, f"{what} gzip stream is truncated or has trailing data")
+        raise BundleError(
+            Code.BUNDLE_MALFORMED, f"{what} gzip stream is truncated or has trailing data"
+        )
     return out
 
 

@@ -146,12 +146,16 @@ class AiohttpFetcher:
             ) as resp:
                 declared = resp.content_length
                 if declared is not None and declared > max_bytes:
-                    raise FetchError(Code.FETCH_FAILED, f"{url}: body of {declared} bytes exceeds {max_bytes}")
+                    raise FetchError(
+                        Code.FETCH_FAILED, f"{url}: body of {declared} bytes exceeds {max_bytes}"
+                    )
                 data = bytearray()
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     data += chunk
                     if len(data) > max_bytes:
-                        raise FetchError(Code.FETCH_FAILED, f"{url}: body exceeds {max_bytes} bytes")
+                        raise FetchError(
+                            Code.FETCH_FAILED, f"{url}: body exceeds {max_bytes} bytes"
+                        )
                 response_headers = {k.lower(): v for k, v in resp.headers.items()}
                 return FetchResult(status=resp.status, headers=response_headers, body=bytes(data))
         except TimeoutError as exc:

@@ -48,8 +48,14 @@ def split_report_data(report_data: bytes) -> AttestedKeys:
 
 
 def parse_hpke_public_key(raw: bytes) -> bytes:
-    """Validate ``raw`` with the EHBP transport's HPKE parser (pyhpke, X25519). ValueError if bad."""
-    from pyhpke import AEADId, CipherSuite, KDFId, KEMId, PyHPKEError  # lazy: not needed at start-up
+    """Validate ``raw`` with the EHBP transport's HPKE parser (pyhpke, X25519); else ValueError."""
+    from pyhpke import (
+        AEADId,
+        CipherSuite,
+        KDFId,
+        KEMId,
+        PyHPKEError,
+    )  # lazy: not needed at start-up
 
     if len(raw) != HPKE_KEY_SIZE:
         raise ValueError(f"an X25519 public key is {HPKE_KEY_SIZE} bytes, got {len(raw)}")
@@ -71,7 +77,8 @@ def check_offered_hpke_key(report_data: bytes, offered: bytes) -> AttestedKeys:
     parse_hpke_public_key(offered)
     if not hmac.compare_digest(offered, keys.hpke_public_key):
         raise KeyBindingError(
-            Code.EHBP_KEY_BINDING_MISMATCH, "offered HPKE key is not the attested report_data[32:64]"
+            Code.EHBP_KEY_BINDING_MISMATCH,
+            "offered HPKE key is not the attested report_data[32:64]",
         )
     return keys
 
@@ -118,7 +125,9 @@ def decode_dcode(sans: list[str], label: str, domain: str) -> bytes:
     if not chunks:
         raise KeyBindingError(Code.CERT_MALFORMED, f"certificate has no .{label}. SANs")
     if sorted(chunks) != list(range(len(chunks))):
-        raise KeyBindingError(Code.CERT_MALFORMED, f"{label} SAN indices are not 00..{len(chunks) - 1:02d}")
+        raise KeyBindingError(
+            Code.CERT_MALFORMED, f"{label} SAN indices are not 00..{len(chunks) - 1:02d}"
+        )
     text = "".join(chunks[i] for i in range(len(chunks))).upper()
     text += "=" * (-len(text) % 8)
     try:
@@ -142,7 +151,9 @@ def verify_enclave_certificate(
         cert = x509.load_pem_x509_certificate(cert_pem.encode())
         san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (ValueError, x509.ExtensionNotFound) as exc:
-        raise KeyBindingError(Code.CERT_MALFORMED, "enclave certificate or its SANs do not parse") from exc
+        raise KeyBindingError(
+            Code.CERT_MALFORMED, "enclave certificate or its SANs do not parse"
+        ) from exc
     sans = [str(n) for n in san_ext.value.get_values_for_type(x509.DNSName)]
     if not sans:
         raise KeyBindingError(Code.CERT_MALFORMED, "enclave certificate has no DNS SANs")
@@ -154,11 +165,13 @@ def verify_enclave_certificate(
         )
     if not hmac.compare_digest(decode_dcode(sans, "hatt", domain), document_hash.encode()):
         raise KeyBindingError(
-            Code.CERT_ATTESTATION_HASH_MISMATCH, "certificate hatt SANs differ from sha256(format+body)"
+            Code.CERT_ATTESTATION_HASH_MISMATCH,
+            "certificate hatt SANs differ from sha256(format+body)",
         )
     if not hmac.compare_digest(spki_sha256(cert), keys.tls_key_fingerprint):
         raise KeyBindingError(
-            Code.TLS_KEY_BINDING_MISMATCH, "sha256(SPKI of enclaveCert) differs from report_data[0:32]"
+            Code.TLS_KEY_BINDING_MISMATCH,
+            "sha256(SPKI of enclaveCert) differs from report_data[0:32]",
         )
 
 

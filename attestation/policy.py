@@ -42,7 +42,11 @@ class Policy:
         """Production policy; ``repository`` overrides the code repository (owner/name)."""
         from attestation.provenance.policy import SigstorePolicy
 
-        sigstore = SigstorePolicy.production() if repository is None else SigstorePolicy.production(repository)
+        sigstore = (
+            SigstorePolicy.production()
+            if repository is None
+            else SigstorePolicy.production(repository)
+        )
         return cls(sev=SevPolicy.production(), tdx=_tdx_production(), sigstore=sigstore)
 
 

@@ -56,7 +56,9 @@ def _hardware(
     """Step (2). Returns (hardware measurement, report_data, tcb, detail)."""
     if bundle.platform is Platform.SEV_SNP:
         report = parse_report(bundle.evidence)  # format errors belong to step (1) and were raised
-        sev = verify_sev_report(report, bundle.vcek_der, policy=policy.sev, trust=trust.amd, now=now)
+        sev = verify_sev_report(
+            report, bundle.vcek_der, policy=policy.sev, trust=trust.amd, now=now
+        )
         tcb = report.current_tcb.components()
         detail = f"SEV-SNP {sev.product.value} report v{report.version} signed by VCEK; policy ok"
         return sev.measurement, sev.report_data, tcb, detail
@@ -65,7 +67,11 @@ def _hardware(
     if tdx_collateral is None:
         raise TrustError(Code.TRUST_ROOT_INVALID, "TDX evidence needs Intel collateral")
     tdx = verify_tdx_evidence(
-        bundle.evidence, collateral=tdx_collateral, policy=policy.tdx, trust=trust.require_intel(), now=now
+        bundle.evidence,
+        collateral=tdx_collateral,
+        policy=policy.tdx,
+        trust=trust.require_intel(),
+        now=now,
     )
     return tdx.measurement, tdx.report_data, dict(tdx.tcb), f"TDX quote verified ({tdx.qv_result})"
 
@@ -117,14 +123,18 @@ def verify_bundle(
         policy=policy.sigstore,
         trust=trust.require_sigstore(),
     )
-    if parsed.release_tag is not None and provenance.workflow_ref != f"refs/tags/{parsed.release_tag}":
+    if (
+        parsed.release_tag is not None
+        and provenance.workflow_ref != f"refs/tags/{parsed.release_tag}"
+    ):
         raise ProvenanceError(
             Code.WORKFLOW_REF_PREFIX_MISMATCH,
             f"bundle releaseTag {parsed.release_tag!r} is not the signing workflow ref",
         )
     passed(
         Step.PROVENANCE,
-        f"{provenance.repository} release {parsed.digest[:16]}… signed by {provenance.workflow_ref}",
+        f"{provenance.repository} release {parsed.digest[:16]}…"
+        f" signed by {provenance.workflow_ref}",
     )
 
     # (4) measurements
@@ -144,7 +154,9 @@ def verify_bundle(
     verify_enclave_certificate(
         parsed.enclave_cert_pem, domain=parsed.domain, keys=keys, document_hash=parsed.document_hash
     )
-    passed(Step.KEY_BINDING, f"HPKE key {keys.hpke_public_key.hex()[:16]}… bound to report and cert")
+    passed(
+        Step.KEY_BINDING, f"HPKE key {keys.hpke_public_key.hex()[:16]}… bound to report and cert"
+    )
 
     return VerifiedEnclave(
         domain=parsed.domain,

@@ -50,7 +50,7 @@ from privproxy.enclave import EnclaveTarget
 from privproxy.errors import AttestationUnavailableError
 
 if TYPE_CHECKING:
-    from privproxy.audit import AuditLog
+    from privproxy.audit import AuditSink
     from privproxy.config import Settings
 
 log = logging.getLogger("privproxy.attestation")
@@ -92,7 +92,7 @@ class AttestedProvider:
         attestor: Verifier | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        audit: AuditLog | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self._settings = settings
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -100,7 +100,7 @@ class AttestedProvider:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         self._attestor = attestor
         self._fetcher: Any = None  # the default attestor's fetcher, closed by `close`
-        self._audit = audit if audit is not None else _default_audit(settings)
+        self._audit: AuditSink = audit if audit is not None else _default_audit(settings)
         self._adopted: _Adopted | None = None
         self._previous: VerifiedEnclave | None = None  # last accepted, even if dropped since
         self._generation = 0
@@ -108,6 +108,7 @@ class AttestedProvider:
         self._last_check: dt.datetime | None = None
         self._change: MeasurementChange | None = None
         self._failures = 0  # consecutive failed attempts, for backoff
+        self._last_attempt_mono = float("-inf")  # when the last attempt started
         self._inflight: asyncio.Task[EnclaveTarget] | None = None
         self._next_check_mono = self._clock.monotonic()
         self._reschedule = asyncio.Event()
@@ -142,9 +143,13 @@ class AttestedProvider:
         adopted = self._fresh()
         if adopted is not None:
             return adopted.target
-        if self._adopted is not None and self._inflight is None:
-            # Expired: this request is the trigger the issue asks for ("on expiry").
-            self._start_verification("expired")
+        expired = self._adopted
+        if expired is not None and self._inflight is None:
+            if self._last_attempt_mono < expired.expires_mono:
+                # Expired and not re-tried since: this request triggers the check ("on
+                # expiry"). Later requests leave retries to the loop's backoff, so a burst
+                # of chat requests never turns into a burst of bundle fetches.
+                self._start_verification("expired")
         inflight = self._inflight
         if inflight is not None:
             with contextlib.suppress(Exception):
@@ -261,6 +266,7 @@ class AttestedProvider:
 
     async def _attempt(self, trigger: str) -> EnclaveTarget:
         """One fetch + verify; adopt on success, record and re-raise on failure."""
+        self._last_attempt_mono = self._clock.monotonic()
         try:
             async with asyncio.timeout(VERIFY_TIMEOUT):
                 verifier = self._verifier()
@@ -309,10 +315,9 @@ class AttestedProvider:
         self.stats.count(trigger, "success")
         self._schedule(self._jittered(self._settings.reattest_interval))
         old_fp = _measurement_fp(previous) if previous is not None else None
-        if self._audit is not None:
-            entry = await self._audit.append(verification, at=self._last_check)
-            if old_fp is None:
-                old_fp = entry.previous_measurement  # survives restarts via the audit log
+        entry = await self._audit.append(verification, at=self._last_check)
+        if old_fp is None:
+            old_fp = entry.previous_measurement  # survives restarts via the audit log
         new_fp = _measurement_fp(verification)
         changed = old_fp is not None and old_fp != new_fp
         rotated = previous is not None and previous.hpke_public_key != verification.hpke_public_key
@@ -360,15 +365,15 @@ class AttestedProvider:
 
     def _backoff(self) -> float:
         cap = min(BACKOFF_MAX, self._settings.reattest_interval)
-        delay = min(cap, BACKOFF_BASE * 2.0 ** (self._failures - 1))
+        delay = min(cap, BACKOFF_BASE * 2.0 ** min(self._failures - 1, 30))
         return delay / 2.0 + self._rng.random() * delay / 2.0  # "equal jitter"
 
     def _schedule(self, delay: float) -> None:
         now = self._clock.monotonic()
         due = now + delay
         adopted = self._adopted
-        if adopted is not None:
-            due = min(due, max(now, adopted.expires_mono))  # never sleep past expiry
+        if adopted is not None and adopted.expires_mono > now:
+            due = min(due, adopted.expires_mono)  # wake at expiry, not an interval later
         self._next_check_mono = due
         self._reschedule.set()
 
@@ -383,8 +388,14 @@ class AttestedProvider:
             trigger = "startup" if self.stats.attempts == 0 else "periodic"
             if self._last_error is not None and self._failures > 0:
                 trigger = "retry"
-            with contextlib.suppress(AttestationError):
+            try:
                 await self._shared(trigger)
+            except AttestationError:
+                pass  # recorded, logged and rescheduled by `_on_failure`
+            except Exception:  # top of a background task: log a bug, never die silently
+                log.exception("attestation loop error")
+                self._failures += 1
+                self._schedule(self._backoff())
             if self._next_check_mono <= self._clock.monotonic():
                 self._schedule(self._backoff())  # a cancelled attempt must not spin
 
@@ -437,7 +448,7 @@ def _success_line(
     return line
 
 
-def _default_audit(settings: Settings) -> AuditLog | None:
+def _default_audit(settings: Settings) -> AuditSink:
     from privproxy.audit import AuditLog
 
     return AuditLog.in_state_dir(settings.state_dir)
@@ -447,17 +458,15 @@ def _default_attestor(settings: Settings, clock: Clock) -> tuple[Verifier, Any]:
     """The production `attestation.Attestor` and its fetcher (imported lazily: heavy)."""
     from attestation.attestor import Attestor
     from attestation.fetch import AiohttpFetcher
-    from attestation.policy import Policy
-    from attestation.trust import Trust
 
-    trust = Trust.production(amd_chain_files=settings.amd_cert_chain, cache_dir=settings.cache_dir)
     fetcher = AiohttpFetcher()
-    attestor = Attestor(
+    # Production wiring: pinned AMD roots, production policy, and (for TDX routers)
+    # Intel PCS collateral and the Sigstore-verified hardware-measurements table.
+    attestor = Attestor.production(
         fetcher,
-        policy=Policy.production(),
-        trust=trust,
-        clock=clock.now,
         cache_dir=settings.cache_dir,
+        clock=clock.now,
+        amd_chain_files=settings.amd_cert_chain,
     )
     return attestor, fetcher
 

@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from attestation.models import VerifiedEnclave
 
@@ -39,6 +39,13 @@ class AuditEntry:
     measurement_changed: bool
     previous_measurement: str | None
     written: bool
+
+
+class AuditSink(Protocol):
+    """Where accepted verifications are recorded (`AuditLog`, or a test double)."""
+
+    async def append(self, verification: VerifiedEnclave, *, at: dt.datetime) -> AuditEntry:
+        """Record one accepted verification; must not raise for I/O problems."""
 
 
 class AuditLog:
@@ -137,4 +144,4 @@ def audit_record(
     }
 
 
-__all__ = ["AUDIT_FILE_NAME", "AuditEntry", "AuditLog", "audit_record"]
+__all__ = ["AUDIT_FILE_NAME", "AuditEntry", "AuditLog", "AuditSink", "audit_record"]

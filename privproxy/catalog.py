@@ -122,6 +122,7 @@ class Catalog:
         self._view = CatalogView(tuple(m.id for m in MODELS), known=False)
         self._next_refresh = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     def view(self) -> CatalogView:
         """The current view; schedules a background refresh when it is due. Never waits."""
@@ -148,16 +149,20 @@ class Catalog:
         try:
             ids = await self._fetch()
         except ProxyError as exc:  # forward.py translates every network failure to one
-            _log.warning(
+            # Warn once per outage; the retries every minute log at debug level only.
+            _log.log(
+                logging.DEBUG if self._failing else logging.WARNING,
                 "Model catalog unavailable (%s); keeping %s list",
                 type(exc).__name__,
                 "the last fetched" if self._view.known else "the built-in",
             )
+            self._failing = True
             self._next_refresh = self._clock() + min(self.RETRY_AFTER_FAILURE, self._ttl)
         else:
             private = tuple(dict.fromkeys(i for i in ids if i.startswith(PRIVATE_PREFIX)))
             private = tuple(i for i in private if split_model(i) is not None)
             if private:
+                self._failing = False
                 self._view = CatalogView(private, known=True)
                 self._next_refresh = self._clock() + self._ttl
             else:

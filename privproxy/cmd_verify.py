@@ -25,23 +25,37 @@ EXIT_VERIFIED = 0
 EXIT_ERROR = 1
 EXIT_REJECTED = 10
 DEFAULT_API_BASE = "https://api.ppq.ai"
-_STEP_ORDER = (Step.FETCH, Step.PARSE, Step.HARDWARE, Step.PROVENANCE, Step.MEASUREMENT, Step.KEY_BINDING)
+_STEP_ORDER = (
+    Step.FETCH,
+    Step.PARSE,
+    Step.HARDWARE,
+    Step.PROVENANCE,
+    Step.MEASUREMENT,
+    Step.KEY_BINDING,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `privproxy verify`."""
     p = argparse.ArgumentParser(prog="privproxy verify", description=__doc__.split("\n\n")[0])
-    p.add_argument("--api-base", help=f"gateway base URL (env PPQ_API_BASE, default {DEFAULT_API_BASE})")
+    p.add_argument(
+        "--api-base", help=f"gateway base URL (env PPQ_API_BASE, default {DEFAULT_API_BASE})"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument(
         "--amd-cert-chain",
         action="append",
         default=[],
         metavar="FILE",
-        help="AMD KDS cert_chain PEM (ASK+ARK), checked against the pinned fingerprints; repeatable "
+        help="AMD KDS cert_chain PEM (ASK+ARK), checked against the pinned fingerprints; "
+        "repeatable "
         "(env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
     )
-    p.add_argument("--cache-dir", type=Path, help="cache directory (default ~/.cache/privproxy)")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache directory (env PRIVPROXY_CACHE_DIR, default $XDG_CACHE_HOME/privproxy)",
+    )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds per HTTP request")
     return p
 
@@ -76,8 +90,7 @@ def _step_json(s: StepResult) -> dict[str, Any]:
 async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) -> VerifiedEnclave:
     from attestation.attestor import Attestor
     from attestation.fetch import AiohttpFetcher
-    from attestation.policy import Policy
-    from attestation.trust import Trust, amd_chain_files_from_env, user_cache_dir
+    from attestation.trust import amd_chain_files_from_env, user_cache_dir
 
     def record(result: StepResult) -> None:
         steps.append(result)
@@ -86,15 +99,17 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
             out.flush()
 
     api_base = args.api_base or os.environ.get("PPQ_API_BASE", "").strip() or DEFAULT_API_BASE
-    cache_dir = args.cache_dir or user_cache_dir()
+    env_cache = os.environ.get("PRIVPROXY_CACHE_DIR", "").strip()
+    cache_dir = args.cache_dir or (Path(env_cache) if env_cache else user_cache_dir())
     files = [Path(f) for f in args.amd_cert_chain] + amd_chain_files_from_env()
-    trust = Trust.production(amd_chain_files=files, cache_dir=cache_dir)
     async with AiohttpFetcher() as fetcher:
-        attestor = Attestor(
-            fetcher, policy=Policy.production(), trust=trust, cache_dir=cache_dir, timeout=args.timeout
+        attestor = Attestor.production(
+            fetcher, cache_dir=cache_dir, amd_chain_files=files, timeout=args.timeout
         )
         bundle = await attestor.fetch_bundle(api_base)
-        record(StepResult(Step.FETCH, True, f"{len(bundle)} bytes from {api_base}/private/attestation"))
+        record(
+            StepResult(Step.FETCH, True, f"{len(bundle)} bytes from {api_base}/private/attestation")
+        )
         return await attestor.verify(bundle, on_step=record)
 
 
@@ -121,7 +136,10 @@ def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int
         if args.json:
             doc = {
                 "verified": False,
-                "steps": [*map(_step_json, steps), {"step": exc.step.value, "ok": False, "detail": exc.message}],
+                "steps": [
+                    *map(_step_json, steps),
+                    {"step": exc.step.value, "ok": False, "detail": exc.message},
+                ],
                 "error": {"step": exc.step.value, "code": exc.code.value, "message": exc.message},
             }
             out.write(json.dumps(doc, indent=2) + "\n")
@@ -137,7 +155,11 @@ def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int
         out.write(f"ERROR internal: {type(exc).__name__}: {exc}\n")
         return EXIT_ERROR
     if args.json:
-        doc = {"verified": True, "steps": [_step_json(s) for s in steps], "enclave": enclave_json(enclave)}
+        doc = {
+            "verified": True,
+            "steps": [_step_json(s) for s in steps],
+            "enclave": enclave_json(enclave),
+        }
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         _print_enclave(out, enclave)

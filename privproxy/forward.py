@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -128,6 +128,7 @@ class Upstream:
         self._resp = resp
         self._decryptor = decryptor
         self._idle = idle_timeout
+        self.at_eof = False  # the upstream body ended (an EHBP error then means truncation)
 
     @property
     def status(self) -> int:
@@ -146,9 +147,14 @@ class Upstream:
         decryptor = self._decryptor
         try:
             while True:
-                async with asyncio.timeout(self._idle):
-                    data = await content.readany()
+                # Take what is buffered without arming a timer (the common case for short
+                # answers); wait, bounded by the idle timeout, only when nothing is there.
+                data = content.read_nowait()
+                if not data and not content.at_eof():
+                    async with asyncio.timeout(self._idle):
+                        data = await content.readany()
                 if not data:
+                    self.at_eof = True
                     break
                 for chunk in decryptor.push(data):
                     yield chunk
@@ -175,10 +181,12 @@ async def send(
     *,
     private_model: str,
     api_key: str,
+    observe: Callable[[int, bool], None] | None = None,
 ) -> Upstream:
     """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
+    `observe(status, encrypted)` is called once the answer's headers are in (metrics).
     """
     headers = {
         "Authorization": f"Bearer {api_key}",
@@ -206,6 +214,8 @@ async def send(
 
     try:
         nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
+        if observe is not None:
+            observe(resp.status, nonce is not None)
         if nonce is None:
             await _raise_plaintext_answer(resp, settings.upstream_idle_timeout)
         decryptor = sealed.secret.decryptor(nonce)

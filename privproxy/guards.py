@@ -371,6 +371,7 @@ def build_middlewares(settings: Settings) -> list[Middleware]:
 MAX_REQUEST_LINE: Final = 8190
 MAX_HEADER_FIELD: Final = 16384
 MAX_HEADERS: Final = 64
+MAX_LINGER: Final = 2.0
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -380,6 +381,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     `keepalive_timeout` doubles as the header deadline: aiohttp arms it when a connection opens
     and only re-arms it after a response, so a client trickling its request line or headers
     (slowloris) is cut after `client_read_timeout`, as is an idle keep-alive connection.
+    `lingering_time` bounds how long an unread body is drained after an early answer.
     """
     return {
         "client_max_size": settings.max_body_bytes,
@@ -388,6 +390,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
             "max_line_size": MAX_REQUEST_LINE,
             "max_field_size": MAX_HEADER_FIELD,
             "max_headers": MAX_HEADERS,
+            # After an early refusal (413, 408, 403 with a body) aiohttp drains the unread body
+            # before closing; bound that too, so a trickling sender cannot hold the connection.
+            "lingering_time": min(settings.client_read_timeout, MAX_LINGER),
         },
     }
 

@@ -7,13 +7,14 @@ forward → relay. Errors raised before the response starts are `ProxyError`s, s
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from privproxy import status_routes
+from privproxy import metrics, status_routes
 from privproxy.app_keys import CATALOG_KEY, PROVIDER_KEY, SESSION_KEY, SETTINGS_KEY
 from privproxy.ehbp import seal_request
 from privproxy.enclave import EnclaveTarget
@@ -24,6 +25,11 @@ from privproxy.respond import error_response, relay
 
 _log = logging.getLogger("privproxy")
 _debug = _log.isEnabledFor
+
+
+def _compact(obj: object) -> str:
+    # Node answered with JSON.stringify's compact form (PROTOCOL 4.2).
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 async def health(request: web.Request) -> web.StreamResponse:
@@ -38,7 +44,7 @@ async def health(request: web.Request) -> web.StreamResponse:
     body["apiKeyConfigured"] = settings.api_key is not None
     if settings.simulated:
         body["simulated"] = True
-    return web.json_response(body)
+    return web.json_response(body, dumps=_compact)
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -72,7 +78,7 @@ async def models(request: web.Request) -> web.StreamResponse:
     """`GET /v1/models` in the Node shape, from the (cached) gateway catalog."""
     view = request.app[CATALOG_KEY].view()
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "ppq-private"} for i in view.ids]
-    return web.json_response({"object": "list", "data": data})
+    return web.json_response({"object": "list", "data": data}, dumps=_compact)
 
 
 async def options(request: web.Request) -> web.StreamResponse:
@@ -113,12 +119,19 @@ async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upst
         return await _seal_and_send(app, target, inbound)
     except KeyConfigMismatchError:
         _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
+        metrics.count_stream_event(app, "key_config_retry")
     target = await provider.refresh(target)
     return await _seal_and_send(app, target, inbound)
 
 
 async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: Inbound) -> Upstream:
     sealed = seal_request(target.hpke_public_key, inbound.payload)
+    started = time.monotonic()
+
+    def observe(status: int, encrypted: bool) -> None:
+        metrics.observe_ttfb(app, time.monotonic() - started)
+        metrics.count_gateway_status(app, status, encrypted=encrypted)
+
     return await send(
         app[SESSION_KEY],
         app[SETTINGS_KEY],
@@ -126,6 +139,7 @@ async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: I
         sealed,
         private_model=inbound.private_model,
         api_key=inbound.api_key,
+        observe=observe,
     )
 
 
@@ -136,7 +150,7 @@ def unknown_endpoint(request: web.Request) -> web.Response:
         path = path[:200] + "…"
     message = f"Unknown endpoint: {request.method} {path}"
     return web.json_response(
-        {"error": {"message": message, "type": "invalid_request_error"}}, status=404
+        {"error": {"message": message, "type": "invalid_request_error"}}, status=404, dumps=_compact
     )
 
 

@@ -11,6 +11,9 @@ installed on the handlers rewrites each record's final message and traceback, re
 
 Prompts and completions cannot be recognised by shape, so they are not redacted here; they are
 kept out of logs by construction (handlers log metadata only, see docs/security.md).
+
+`MetadataAccessLogger` replaces aiohttp's access log line (which prints the full request line,
+query string included, plus Referer and User-Agent) by method, path, status, size and time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Final
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 REDACTED: Final = "[REDACTED]"
 MIN_SECRET_LENGTH: Final = 8
@@ -84,4 +91,26 @@ def install(secrets: Iterable[str], logger: logging.Logger | None = None) -> Red
     return redactor
 
 
-__all__ = ["REDACTED", "RedactingFilter", "install"]
+class MetadataAccessLogger(AbstractAccessLogger):
+    """Access log of metadata only: `POST /v1/chat/completions 200 1234B 5.2ms`.
+
+    No query string (callers could put anything there), no headers (Authorization, cookies,
+    Referer and User-Agent stay out), no client address beyond what the bind implies.
+    Use as `web.AppRunner(..., access_log_class=MetadataAccessLogger)`.
+    """
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        path = request.path
+        if len(path) > 200:
+            path = path[:200] + "..."
+        self.logger.info(
+            "%s %s %d %dB %.1fms",
+            request.method,
+            path,
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+
+__all__ = ["REDACTED", "MetadataAccessLogger", "RedactingFilter", "install"]

@@ -117,8 +117,11 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
     """Read and validate one `POST /v1/chat/completions` body."""
     api_key = choose_api_key(request, settings)
     try:
-        async with asyncio.timeout(settings.client_read_timeout):
-            raw = await request.read()  # bounded by the app's client_max_size
+        if request.content.is_eof():
+            raw = await request.read()  # fully buffered already: no timer needed
+        else:
+            async with asyncio.timeout(settings.client_read_timeout):
+                raw = await request.read()  # bounded by the app's client_max_size
     except web.HTTPRequestEntityTooLarge as exc:
         raise BodyTooLargeError(
             f"Request body larger than {settings.max_body_bytes} bytes"

@@ -11,6 +11,7 @@ rather than a short "complete" one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -18,13 +19,24 @@ from typing import Any
 
 from aiohttp import web
 
+from privproxy import metrics
+from privproxy.ehbp import EhbpDecryptError, EhbpError
 from privproxy.errors import ProxyError
-from privproxy.forward import Upstream
+from privproxy.forward import GatewayTimeoutError, Upstream
 
 _log = logging.getLogger("privproxy.respond")
 
 JSON_TYPE = "application/json"
 EVENT_STREAM = "text/event-stream"
+# Response headers are not authenticated by EHBP (only the body is), so the gateway could
+# set any Content-Type; only types an API client expects are relayed (docs/configuration.md).
+_RELAYED_TYPES = frozenset({JSON_TYPE, EVENT_STREAM, "text/plain", "application/problem+json"})
+
+
+def _content_type(upstream: Upstream) -> str:
+    value = upstream.headers.get("Content-Type") or JSON_TYPE
+    media = value.partition(";")[0].strip().lower()
+    return value if media in _RELAYED_TYPES else JSON_TYPE
 
 
 def error_response(err: ProxyError) -> web.Response:
@@ -45,29 +57,74 @@ def sse_error_event(err: ProxyError) -> bytes:
     return b"\n\ndata: " + _dumps(err.to_json()).encode() + b"\n\n"
 
 
+def _failure_event(err: ProxyError, upstream: Upstream) -> str:
+    """Metrics label of a failure after headers (`privproxy.metrics.STREAM_EVENTS`)."""
+    if isinstance(err, GatewayTimeoutError):
+        return "idle_timeout"
+    if isinstance(err, EhbpError) and upstream.at_eof:
+        return "truncated"  # the body ended inside a frame (PROTOCOL 3.5)
+    if isinstance(err, EhbpDecryptError):
+        return "decrypt_error"
+    return "upstream_error"
+
+
+class _BufferedHeadersResponse(web.StreamResponse):
+    """A StreamResponse whose headers leave with the first body bytes, not in a send of
+    their own (aiohttp does this for `web.Response`; same switch). On loopback every send
+    costs a syscall plus the receiver's wake-up, the main per-request cost of the proxy."""
+
+    _send_headers_immediately = False
+
+
 async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> web.StreamResponse:
-    """Write the decrypted upstream answer to the client; always releases `upstream`."""
-    ctype = upstream.headers.get("Content-Type") or JSON_TYPE
-    resp = web.StreamResponse(status=upstream.status)
-    resp.headers["Content-Type"] = ctype
+    """Write the decrypted upstream answer to the client; always releases `upstream`.
+
+    Event streams: headers at once, then every plaintext frame as it is authenticated.
+    Other bodies: headers wait for the first authenticated frame (a failure before it is
+    still a proper JSON error), and the last frame is written together with the end of the
+    body, so a one-frame answer leaves in a single send.
+    """
+    ctype = _content_type(upstream)
     event_stream = ctype.startswith(EVENT_STREAM)
+    resp = (web.StreamResponse if event_stream else _BufferedHeadersResponse)(
+        status=upstream.status
+    )
+    resp.headers["Content-Type"] = ctype
     if stream or event_stream:
         resp.headers["Cache-Control"] = "no-cache"
     completed = False
+    app = request.app
+    frames = upstream.plaintext()
     try:
-        await resp.prepare(request)
-        frames = upstream.plaintext()
-        try:
+        metrics.count_stream_event(app, "started")
+        if event_stream:
+            await resp.prepare(request)
             async for chunk in frames:
                 await resp.write(chunk)
-        finally:
-            await frames.aclose()
+            await resp.write_eof()
+        else:
+            pending: bytes | None = None
+            async for chunk in frames:
+                if pending is not None:
+                    if not resp.prepared:
+                        await resp.prepare(request)
+                    await resp.write(pending)
+                pending = chunk
+            if not resp.prepared:
+                await resp.prepare(request)
+            await resp.write_eof(pending or b"")
         completed = True
-    except ConnectionError:
-        # The client went away; aiohttp's own write_eof will notice too. Nothing to tell.
+        metrics.count_stream_event(app, "completed")
+    except (ConnectionError, asyncio.CancelledError) as exc:
+        # The client went away (cancellation, or a failed write); the upstream is closed below.
+        metrics.count_stream_event(app, "client_disconnected")
+        if isinstance(exc, asyncio.CancelledError):
+            raise
         _log.debug("Client disconnected during the response")
-        return resp
     except ProxyError as err:
+        metrics.count_stream_event(app, _failure_event(err, upstream))
+        if not resp.prepared:
+            raise  # nothing sent yet: the error middleware answers with a JSON error
         # Headers are out; only the body can still say something (see module docstring).
         _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
         if event_stream:
@@ -76,13 +133,12 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
                 await resp.write_eof()
         elif request.transport is not None:
             request.transport.close()
-        return resp
     finally:
+        await frames.aclose()
         if completed:
             upstream.release()
         else:
             upstream.close()
-    await resp.write_eof()
     return resp
 
 

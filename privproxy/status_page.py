@@ -72,7 +72,10 @@ def _row(label: str, value: Any, *, code: bool = False) -> str:
 def _measurement(m: dict[str, Any] | None) -> str:
     if not m:
         return _e(None)
-    regs = "<br>".join(f"<code>{_e(r)}</code>" for r in m.get("registers", []))
+    registers = list(m.get("registers", []))
+    regs = "<br>".join(f"<code>{_e(r)}</code>" for r in registers)
+    if len(registers) == 1:  # a single register is its own fingerprint
+        return f"{_e(m.get('type'))}<br>{regs}"
     return f"{_e(m.get('type'))}<br>fingerprint <code>{_e(m.get('fingerprint'))}</code><br>{regs}"
 
 
@@ -97,12 +100,18 @@ def _usage(base_url: str, model: str, token_required: bool) -> str:
         '"messages": [{"role": "user", "content": "Hello"}]}\''
     )
     python = (
-        "import os\nfrom openai import OpenAI\n\n"
+        ("import os\n" if token_required else "") + "from openai import OpenAI\n\n"
         f'client = OpenAI(base_url="{base_url}/v1", api_key={key})\n'
         f'reply = client.chat.completions.create(model="{model}", '
         'messages=[{"role": "user", "content": "Hello"}])\nprint(reply.choices[0].message.content)'
     )
-    return f"<h2>Use the proxy</h2><pre>{_e(curl)}</pre><pre>{_e(python)}</pre>"
+    note = (
+        "<p>The local token is in <code>PRIVPROXY_TOKEN</code> or the state directory's "
+        "<code>token</code> file.</p>"
+        if token_required
+        else ""
+    )
+    return f"<h2>Use the proxy</h2>{note}<pre>{_e(curl)}</pre><pre>{_e(python)}</pre>"
 
 
 def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bool = False) -> str:
@@ -139,21 +148,30 @@ def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bo
             "</div>"
         )
     verifier = doc.get("verifier") or {}
+    parts.append("<h2>What was verified</h2>")
+    if enclave:
+        parts += [
+            "<table>",
+            _row("Enclave", enclave.get("domain")),
+            _row("Platform", enclave.get("platform")),
+            _row("Repository", enclave.get("repository")),
+            _row("Release digest", enclave.get("release_digest"), code=True),
+            "<tr><th>Code measurement</th>"
+            f"<td>{_measurement(enclave.get('code_measurement'))}</td></tr>",
+            "<tr><th>Hardware measurement</th>"
+            f"<td>{_measurement(enclave.get('hardware_measurement'))}</td></tr>",
+            _row("HPKE key fingerprint", enclave.get("hpke_key_fingerprint"), code=True),
+            _row("TLS key fingerprint", enclave.get("tls_key_fingerprint"), code=True),
+            _row("TCB", ", ".join(f"{k}={v}" for k, v in (enclave.get("tcb") or {}).items())),
+            _row("Verified at", doc.get("verified_at")),
+            _row("Expires at", doc.get("expires_at")),
+        ]
+    else:
+        parts.append(
+            '<p id="no-enclave">No enclave is verified right now: chat requests are refused '
+            "(503) until a verification succeeds.</p><table>"
+        )
     parts += [
-        "<h2>What was verified</h2><table>",
-        _row("Enclave", enclave.get("domain")),
-        _row("Platform", enclave.get("platform")),
-        _row("Repository", enclave.get("repository")),
-        _row("Release digest", enclave.get("release_digest"), code=True),
-        "<tr><th>Code measurement</th>"
-        f"<td>{_measurement(enclave.get('code_measurement'))}</td></tr>",
-        "<tr><th>Hardware measurement</th>"
-        f"<td>{_measurement(enclave.get('hardware_measurement'))}</td></tr>",
-        _row("HPKE key fingerprint", enclave.get("hpke_key_fingerprint"), code=True),
-        _row("TLS key fingerprint", enclave.get("tls_key_fingerprint"), code=True),
-        _row("TCB", ", ".join(f"{k}={v}" for k, v in (enclave.get("tcb") or {}).items())),
-        _row("Verified at", doc.get("verified_at")),
-        _row("Expires at", doc.get("expires_at")),
         _row("Last check", doc.get("last_check_at")),
         _row("Next check", doc.get("next_check_at")),
         _row("Verifier", f"{verifier.get('name', '')} {verifier.get('version', '')}".strip()),

@@ -23,7 +23,7 @@ def iso(value: dt.datetime | None) -> str | None:
     """RFC 3339 UTC with a `Z`, or None."""
     if value is None:
         return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def measurement_json(m: Measurement) -> dict[str, Any]:
@@ -98,7 +98,6 @@ def verification_json(status: AttestationStatus, settings: Settings) -> dict[str
         "policy": {
             "reattest_interval_seconds": settings.reattest_interval,
             "attestation_max_age_seconds": settings.attestation_max_age,
-            "api_base": settings.api_base,
         },
     }
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 from attestation.errors import AttestationError
 
 
-class MalformedInput(Exception):
+class MalformedInput(Exception):  # noqa: N818 (name fixed by the stage contract)
     """Input JSON is not valid for the stage (exit code 30)."""
 
 
-class Unsupported(Exception):
+class Unsupported(Exception):  # noqa: N818 (name fixed by the stage contract)
     """The input asks for something this SDK does not implement (exit code 20)."""
 
 
@@ -31,7 +31,7 @@ EXIT_UNSUPPORTED = 20
 EXIT_MALFORMED = 30
 
 
-class SubstageRejection(Exception):
+class SubstageRejection(Exception):  # noqa: N818 (a verdict, not an error)
     """A `verify-full` rejection that names the sub-stage which produced it (A.10).
 
     ``stage`` is one of the output schema's ``rejection.stage`` values, e.g.

@@ -129,7 +129,11 @@ def main(
     stderr = sys.stderr if stderr is None else stderr
     stages = discover_stages()
     if len(args) != 1:
-        stderr.write("usage: python -m attestation.conformance <capabilities|" + "|".join(sorted(stages)) + ">\n")
+        stderr.write(
+            "usage: python -m attestation.conformance <capabilities|"
+            + "|".join(sorted(stages))
+            + ">\n"
+        )
         return base.EXIT_MALFORMED
     command = args[0]
     if command == "capabilities":

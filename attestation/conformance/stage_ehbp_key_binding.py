@@ -44,7 +44,9 @@ def run(data: dict[str, Any]) -> dict[str, object]:
         raise MalformedInput(f"input does not match the key-binding schema: {exc}") from exc
     try:
         keys = check_offered_hpke_key(report_data, offered)
-    except ValueError as exc:  # malformed sizes or an unparsable key; a mismatch raises KeyBindingError
+    except (
+        ValueError
+    ) as exc:  # malformed sizes or an unparsable key; a mismatch raises KeyBindingError
         raise MalformedInput(str(exc)) from exc
     return {
         "attested_hpke_public_key_hex": keys.hpke_public_key.hex(),

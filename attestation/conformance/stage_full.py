@@ -71,7 +71,9 @@ def _in(name: str, fn: Callable[[], T]) -> T:
 
 def _measurement(raw: object) -> Measurement:
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise MeasurementError(Code.MEASUREMENT_TYPE_UNKNOWN, "no measurement in the Sigstore statement")
+        raise MeasurementError(
+            Code.MEASUREMENT_TYPE_UNKNOWN, "no measurement in the Sigstore statement"
+        )
     registers = raw.get("registers")
     if not isinstance(registers, list) or not all(isinstance(r, str) for r in registers):
         raise MeasurementError(Code.MEASUREMENT_REGISTER_COUNT_INVALID, "registers are not strings")
@@ -83,7 +85,9 @@ def _m_json(m: Measurement) -> dict[str, object]:
 
 
 def _malformed_block(what: str) -> SubstageRejection:
-    return SubstageRejection(STAGE, BundleError(Code.BUNDLE_MALFORMED, f"verify-full input lacks {what}"))
+    return SubstageRejection(
+        STAGE, BundleError(Code.BUNDLE_MALFORMED, f"verify-full input lacks {what}")
+    )
 
 
 def run(data: dict[str, Any]) -> dict[str, object]:
@@ -91,7 +95,9 @@ def run(data: dict[str, Any]) -> dict[str, object]:
     try:
         inp = FullInput.model_validate(data)
     except ValidationError as exc:
-        raise MalformedInput(f"input does not match the verify-full schema: {exc.error_count()} error(s)") from exc
+        raise MalformedInput(
+            f"input does not match the verify-full schema: {exc.error_count()} error(s)"
+        ) from exc
     if inp.mode == "bundle":
         raise Unsupported("verify-full mode 'bundle' (not in flow_modes_supported)")
     if inp.attestation_tdx is not None:

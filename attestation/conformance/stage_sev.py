@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from attestation.bundle import b64decode_strict, decode_document
@@ -23,7 +24,7 @@ from attestation.conformance.base import MalformedInput
 from attestation.errors import BundleError
 from attestation.sev import SevPolicy, VerifiedSevReport, parse_report, verify_sev_report
 from attestation.sev.abi import SevReport
-from attestation.sev.roots import AmdTrust
+from attestation.sev.roots import AmdTrust, load_cached
 from attestation.trust import amd_chain_files_from_env, user_cache_dir
 
 STAGE: Final = "verify-attestation-sev"
@@ -111,14 +112,11 @@ def build_trust(inp: SevInput, report: SevReport) -> AmdTrust:
     pinned = AmdTrust.pinned_from_files(amd_chain_files_from_env())
     cached = user_cache_dir() / "amd"
     if report.product not in pinned.products():
-        from attestation.sev.roots import load_cached
-
         chain = load_cached(cached, report.product)
         if chain is not None:
             pinned = pinned.with_chain(chain)
     if inp.amd_root_ca_pem is None and inp.ask_pem is None:
         return pinned
-    from cryptography.hazmat.primitives.serialization import Encoding
 
     def pem_of(text: str | None, pick: str) -> bytes:
         if text is not None:
@@ -126,7 +124,9 @@ def build_trust(inp: SevInput, report: SevReport) -> AmdTrust:
         chain = pinned.chain_for(report.product)
         return (chain.ark if pick == "ark" else chain.ask).public_bytes(Encoding.PEM)
 
-    return AmdTrust.unpinned_for_testing(pem_of(inp.amd_root_ca_pem, "ark"), pem_of(inp.ask_pem, "ask"))
+    return AmdTrust.unpinned_for_testing(
+        pem_of(inp.amd_root_ca_pem, "ark"), pem_of(inp.ask_pem, "ask")
+    )
 
 
 def parse_input(data: dict[str, Any]) -> SevInput:
@@ -134,7 +134,9 @@ def parse_input(data: dict[str, Any]) -> SevInput:
     try:
         return SevInput.model_validate(data)
     except ValidationError as exc:
-        raise MalformedInput(f"input does not match the SEV schema: {exc.error_count()} error(s)") from exc
+        raise MalformedInput(
+            f"input does not match the SEV schema: {exc.error_count()} error(s)"
+        ) from exc
 
 
 def verify_input(inp: SevInput) -> VerifiedSevReport:
@@ -169,7 +171,10 @@ def body_fields(report: SevReport) -> dict[str, object]:
     policy = report.policy
     tcb = report.current_tcb
     info = report.platform_info
-    bits = lambda value, n: bool(value >> n & 1)  # noqa: E731
+
+    def bits(value: int, n: int) -> bool:
+        return bool(value >> n & 1)
+
     return {
         "version": report.version,
         "guest_svn": report.guest_svn,

@@ -11,7 +11,7 @@ import binascii
 import re
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, Unsupported
 from attestation.models import HARDWARE_MEASUREMENTS_V1, SNP_TDX_MULTIPLATFORM_V1
 from attestation.provenance import provenance_from
 from attestation.provenance.policy import ANY, Allowlist, SigstorePolicy
@@ -35,7 +35,7 @@ CAPABILITIES: Final[dict[str, object]] = {
             "payload_type": True,
             "tlog_entries_min": True,
             "tlog_entries_max": True,
-            "sct_min": False,  # exactly one SCT, as sigstore-python verifies
+            "sct_min": False,  # exactly one SCT, as sigstore-python verifies (else exit 20)
             "observer_timestamps_min": True,
         },
         "predicate_types_understood": [SNP_TDX_MULTIPLATFORM_V1, HARDWARE_MEASUREMENTS_V1],
@@ -119,10 +119,13 @@ def _policy(raw: object, repo: str) -> SigstorePolicy:
             raise MalformedInput(f"policy.{required} is required")
     sct_min = _count(raw.get("sct_min"), "sct_min", 1)
     if sct_min != 1:
-        raise MalformedInput("only sct_min = 1 is supported (declared in capabilities)")
+        raise Unsupported("only sct_min = 1 is supported (sigstore-python verifies one SCT)")
     tlog_min = _count(raw.get("tlog_entries_min"), "tlog_entries_min", 1)
     observers = _count(raw.get("observer_timestamps_min"), "observer_timestamps_min", 1)
     assert tlog_min is not None and observers is not None
+    if tlog_min < 1 or observers < 1:
+        # Zero would accept an unlogged / untimed signature; SigstorePolicy forbids it.
+        raise Unsupported("tlog_entries_min and observer_timestamps_min below 1 are unsupported")
     try:
         return SigstorePolicy(
             repository=repo,
@@ -135,12 +138,11 @@ def _policy(raw: object, repo: str) -> SigstorePolicy:
                 raw.get("in_toto_statement_types_allowed"), "in_toto_statement_types_allowed"
             ),
             payload_type=_str(raw["payload_type"], "payload_type"),
-            # 0 would accept an unlogged / untimed signature: we require at least one.
-            tlog_entries_min=max(tlog_min, 1),
+            tlog_entries_min=tlog_min,
             tlog_entries_max=_count(
                 raw.get("tlog_entries_max"), "tlog_entries_max", None, nullable=True
             ),
-            observer_timestamps_min=max(observers, 1),
+            observer_timestamps_min=observers,
         )
     except ValueError as exc:
         raise MalformedInput(str(exc)) from exc

@@ -124,8 +124,8 @@ def verify_statement(
     material = trust.material
     check_validity_at(parsed.leaf, times)
     ca = find_issuing_ca(parsed.leaf, material, times)
-    check_code_signing_profile(parsed.leaf)
     sct_count = check_scts(parsed.leaf, ca.chain[0], material)
+    check_code_signing_profile(parsed.leaf)
     identity = check_identity(parsed.leaf, policy)
     for entry in parsed.tlog_entries:
         check_tlog_entry(entry, material)

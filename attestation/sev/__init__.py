@@ -53,7 +53,9 @@ def verify_sev_evidence(
     signature → report policy. The signature is checked before any policy or pin, so a
     tampered field is reported as REPORT_SIGNATURE_INVALID (fixture 221).
     """
-    return verify_sev_report(parse_report(report_raw), vcek_der, policy=policy, trust=trust, now=now)
+    return verify_sev_report(
+        parse_report(report_raw), vcek_der, policy=policy, trust=trust, now=now
+    )
 
 
 def verify_sev_report(

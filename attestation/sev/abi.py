@@ -10,7 +10,6 @@ or any policy such as debug bits, TCB minimums or the signing-key type (``valida
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -68,7 +67,9 @@ def decode_tcb(raw: int, product: Product) -> TcbVersion:
     if product is Product.TURIN:
         if any(b[4:7]):
             raise HardwareError(Code.REPORT_FORMAT_UNSUPPORTED, "Turin TCB reserved bytes not zero")
-        return TcbVersion(raw, bl_spl=b[1], tee_spl=b[2], snp_spl=b[3], ucode_spl=b[7], fmc_spl=b[0])
+        return TcbVersion(
+            raw, bl_spl=b[1], tee_spl=b[2], snp_spl=b[3], ucode_spl=b[7], fmc_spl=b[0]
+        )
     return TcbVersion(raw, bl_spl=b[0], tee_spl=b[1], snp_spl=b[6], ucode_spl=b[7])
 
 
@@ -178,8 +179,12 @@ def parse_report(raw: bytes) -> SevReport:
         raise BundleError(
             Code.REPORT_FORMAT_UNSUPPORTED, f"report is {len(raw)} bytes, need {REPORT_SIZE}"
         )
-    u32 = lambda off: struct.unpack_from("<I", raw, off)[0]  # noqa: E731
-    u64 = lambda off: struct.unpack_from("<Q", raw, off)[0]  # noqa: E731
+
+    def u32(off: int) -> int:
+        return int.from_bytes(raw[off : off + 4], "little")
+
+    def u64(off: int) -> int:
+        return int.from_bytes(raw[off : off + 8], "little")
 
     version = u32(0x000)
     if not MIN_VERSION <= version <= MAX_VERSION:
@@ -187,7 +192,8 @@ def parse_report(raw: bytes) -> SevReport:
     signature_algo = u32(0x034)
     if signature_algo != ECDSA_P384_SHA384:
         raise BundleError(
-            Code.REPORT_FORMAT_UNSUPPORTED, f"signature algorithm {signature_algo} is not ECDSA P-384"
+            Code.REPORT_FORMAT_UNSUPPORTED,
+            f"signature algorithm {signature_algo} is not ECDSA P-384",
         )
     signer_info = u32(0x048)
     if signer_info >> 5:

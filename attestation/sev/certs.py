@@ -52,7 +52,7 @@ _AMD_DN: Final = {
 class VcekExtensions:
     """Decoded AMD KDS extensions of a VCEK."""
 
-    product_name: str | None
+    product_name: str | None  # None when the extension is absent (then rejected)
     tcb: dict[str, int]
     hwid: bytes | None
 
@@ -69,7 +69,8 @@ def _check_validity(cert: x509.Certificate, now: dt.datetime, code: Code, what: 
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise HardwareError(
             code,
-            f"{what} valid {cert.not_valid_before_utc:%Y-%m-%d}..{cert.not_valid_after_utc:%Y-%m-%d},"
+            f"{what} valid {cert.not_valid_before_utc:%Y-%m-%d}.."
+            f"{cert.not_valid_after_utc:%Y-%m-%d},"
             f" not at {now:%Y-%m-%d}",
         )
 
@@ -79,7 +80,9 @@ def _check_dn(name: x509.Name, cn: str, what: str) -> None:
     for oid, value in expected.items():
         attrs = name.get_attributes_for_oid(oid)
         if len(attrs) != 1 or attrs[0].value != value:
-            raise HardwareError(Code.VCEK_CHAIN_INVALID, f"{what} {oid._name} is not {value!r}")
+            raise HardwareError(
+                Code.VCEK_CHAIN_INVALID, f"{what} {oid.dotted_string} is not {value!r}"
+            )
 
 
 def verify_vcek_chain(vcek: x509.Certificate, chain: AmdChain, *, now: dt.datetime) -> None:
@@ -143,7 +146,9 @@ def _raw_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes 
         return None
     value = ext.value
     if not isinstance(value, x509.UnrecognizedExtension):
-        raise HardwareError(Code.VCEK_CHAIN_INVALID, f"VCEK extension {oid.dotted_string} unexpected")
+        raise HardwareError(
+            Code.VCEK_CHAIN_INVALID, f"VCEK extension {oid.dotted_string} unexpected"
+        )
     return value.value
 
 
@@ -176,7 +181,7 @@ def check_vcek_matches_report(vcek: x509.Certificate, report: SevReport) -> Vcek
     if _raw_extension(vcek, OID_CSP_ID) is not None:
         raise HardwareError(Code.VCEK_CHAIN_INVALID, "certificate has CSP_ID: it is a VLEK")
     ext = decode_vcek_extensions(vcek, report.product)
-    if ext.product_name is not None and ext.product_name != report.product.value:
+    if ext.product_name != report.product.value:
         raise HardwareError(
             Code.VCEK_CHAIN_INVALID, f"VCEK is for {ext.product_name}, report is {report.product}"
         )

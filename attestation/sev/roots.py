@@ -95,7 +95,9 @@ def _chain_from_certs(certs: list[x509.Certificate]) -> AmdChain:
     arks = [c for c in certs if _cn(c).startswith("ARK-")]
     asks = [c for c in certs if _cn(c).startswith("SEV-")]
     if len(arks) != 1 or len(asks) != 1 or len(certs) != 2:
-        raise TrustError(Code.TRUST_ROOT_INVALID, "an AMD cert chain is exactly one ASK and one ARK")
+        raise TrustError(
+            Code.TRUST_ROOT_INVALID, "an AMD cert chain is exactly one ASK and one ARK"
+        )
     ark, ask = arks[0], asks[0]
     product = _product_of(ark, "ARK")
     if _product_of(ask, "SEV") is not product:
@@ -152,7 +154,10 @@ class AmdTrust:
         The ARK must still be self-signed and the ASK signed by it; only the pins are skipped.
         """
         try:
-            certs = [x509.load_pem_x509_certificate(ark_pem), x509.load_pem_x509_certificate(ask_pem)]
+            certs = [
+                x509.load_pem_x509_certificate(ark_pem),
+                x509.load_pem_x509_certificate(ask_pem),
+            ]
         except ValueError as exc:
             raise TrustError(Code.TRUST_ROOT_INVALID, "injected ARK/ASK is not PEM") from exc
         return cls([_chain_from_certs(certs)], pinned=False)
@@ -173,7 +178,8 @@ class AmdTrust:
         if chain is None:
             raise TrustError(
                 Code.TRUST_ROOT_INVALID,
-                f"no AMD ARK/ASK loaded for {product.value} (fetch it from KDS or pass --amd-cert-chain)",
+                f"no AMD ARK/ASK loaded for {product.value}"
+                " (fetch it from KDS or pass --amd-cert-chain)",
             )
         return chain
 

@@ -29,19 +29,24 @@ def _check_guest_policy(report: SevReport, policy: SevPolicy) -> None:
     p = report.policy
     if not p & _RESERVED_MBO or p >> _MBZ_FROM_BIT:
         raise HardwareError(
-            Code.GUEST_POLICY_RESERVED_BIT_SET, f"guest policy 0x{p:x}: bit 17 clear or bits 26+ set"
+            Code.GUEST_POLICY_RESERVED_BIT_SET,
+            f"guest policy 0x{p:x}: bit 17 clear or bits 26+ set",
         )
     if p & _DEBUG:
         raise HardwareError(Code.GUEST_POLICY_DEBUG_SET, "guest policy allows debugging")
     if p & _MIGRATE_MA:
-        raise HardwareError(Code.GUEST_POLICY_MIGRATE_MA_SET, "guest policy allows a migration agent")
+        raise HardwareError(
+            Code.GUEST_POLICY_MIGRATE_MA_SET, "guest policy allows a migration agent"
+        )
     if p & (_CXL_ALLOW | _MEM_AES_256_XTS):
         raise HardwareError(
             Code.GUEST_POLICY_UNAUTHORIZED, "guest policy sets CXL_ALLOW or MEM_AES_256_XTS"
         )
     abi = ((p >> 8) & 0xFF, p & 0xFF)
     if abi < (policy.min_abi_major, policy.min_abi_minor):
-        raise HardwareError(Code.FIRMWARE_OUT_OF_DATE, f"guest policy ABI {abi[0]}.{abi[1]} too old")
+        raise HardwareError(
+            Code.FIRMWARE_OUT_OF_DATE, f"guest policy ABI {abi[0]}.{abi[1]} too old"
+        )
 
 
 def _check_tcb(name: str, tcb: TcbVersion, policy: SevPolicy) -> None:
@@ -89,7 +94,9 @@ def validate_report(report: SevReport, policy: SevPolicy) -> None:
     _check_tcb("reported TCB", report.reported_tcb, policy)
     _check_tcb("launch TCB", report.launch_tcb, policy)
 
-    _check_pin(report.measurement, policy.expected_measurement, Code.MEASUREMENT_MISMATCH, "measurement")
+    _check_pin(
+        report.measurement, policy.expected_measurement, Code.MEASUREMENT_MISMATCH, "measurement"
+    )
     _check_pin(report.host_data, policy.expected_host_data, Code.HOST_DATA_MISMATCH, "host_data")
     _check_pin(
         report.report_data, policy.expected_report_data, Code.REPORT_DATA_MISMATCH, "report_data"

@@ -22,9 +22,10 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from attestation.errors import AttestationError, Code, FetchError
+from attestation.fetch import Fetcher
 from attestation.tdx.abi import parse_quote
 from attestation.tdx.certs import PCK_CHAIN_CODES, load_pem_chain, parse_pck_extensions, pck_ca_of
 from attestation.tdx.collateral_checks import verify_collateral_documents
@@ -36,20 +37,6 @@ ROOT_CRL_URL: Final = "https://certificates.trustedservices.intel.com/IntelSGXRo
 MAX_DOCUMENT_BYTES: Final = 1 << 20
 DEFAULT_TIMEOUT: Final = 20.0
 CACHE_FORMAT: Final = 1
-
-
-class _Response(Protocol):
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class CollateralFetcher(Protocol):
-    """The part of `attestation.fetch.Fetcher` this module uses."""
-
-    async def get(
-        self, url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None
-    ) -> _Response: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +67,7 @@ class CollateralSource:
 
     def __init__(
         self,
-        fetcher: CollateralFetcher,
+        fetcher: Fetcher,
         *,
         cache_dir: Path | None,
         clock: Callable[[], dt.datetime],
@@ -236,4 +223,4 @@ def _read_cache(path: Path) -> TdxCollateral | None:
         return None
 
 
-__all__ = ["CollateralFetcher", "CollateralKey", "CollateralSource", "collateral_key"]
+__all__ = ["CollateralKey", "CollateralSource", "collateral_key"]

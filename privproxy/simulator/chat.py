@@ -1,9 +1,11 @@
 """The simulated model: OpenAI chat-completion answers, plain or streamed, with tool calls.
 
 Answers are deterministic: a `Script` may supply the text; otherwise the model echoes the
-last user message, prefixed `[SIMULATED]`. When the request offers `tools` and the prompt
-names one of them (or says "tool"), or `tool_choice` demands one, the model calls it with
-arguments built from the tool's JSON schema; after a `tool` message it reports the result.
+first line of the latest plain-text user message, prefixed `[SIMULATED]`. When the request
+offers `tools` and a user message asks to "use / call / run <function>" (or `tool_choice`
+demands one), the model calls it once, with arguments built from the tool's JSON schema;
+once the tool has answered it reports the result. Agents that append context messages of
+their own (OpenClaw does) therefore get one tool call per request for it, never a loop.
 
 Non-streaming answers carry OpenAI `usage`; streams end with a usage-only chunk (empty
 `choices`) and `data: [DONE]`, as PPQ sends them. Token counts are whitespace word counts.
@@ -12,11 +14,12 @@ Non-streaming answers carry OpenAI `usage`; streams end with a usage-only chunk 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 Script = Callable[[dict[str, Any]], str | None]
 """Custom answer text for a decrypted request; `None` falls back to the echo."""
@@ -60,12 +63,17 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _example(schema: Any) -> Any:
+_PATH_NAMES: Final = frozenset({"path", "dir", "directory", "cwd", "workdir"})
+
+
+def _example(schema: Any, name: str = "") -> Any:
     if not isinstance(schema, dict):
         return None
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
     kind = schema.get("type")
+    if kind == "string" and name.lower() in _PATH_NAMES:
+        return "."  # a path that exists wherever the tool runs
     examples = {"string": "simulated", "number": 1, "integer": 1, "boolean": True}
     if kind in examples:
         return examples[kind]
@@ -82,7 +90,7 @@ def _arguments(parameters: Any) -> dict[str, Any]:
     props: dict[str, Any] = parameters["properties"]
     required = parameters.get("required")
     names = required if isinstance(required, list) else list(props)
-    return {n: _example(props.get(n)) for n in names if isinstance(n, str)}
+    return {n: _example(props.get(n), n) for n in names if isinstance(n, str)}
 
 
 def _functions(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,43 +105,82 @@ def _functions(request: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _chosen_function(request: dict[str, Any], prompt: str) -> dict[str, Any] | None:
+_ASK: Final = re.compile(
+    r"\b(?:use|call|run|invoke)\s+(?:the\s+)?([A-Za-z0-9_.:-]+)", re.IGNORECASE
+)
+
+
+def _asked_function(
+    messages: list[dict[str, Any]], functions: list[dict[str, Any]]
+) -> tuple[int, dict[str, Any]] | None:
+    """The latest user message asking to "use/call/run <function>", with its index."""
+    by_name = {f["name"].lower(): f for f in functions}
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].get("role") != "user":
+            continue
+        for match in _ASK.finditer(_text(messages[index].get("content"))):
+            function = by_name.get(match.group(1).lower().rstrip(".:"))
+            if function is not None:
+                return index, function
+    return None
+
+
+def _chosen_function(
+    request: dict[str, Any], messages: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The function to call now, if any. Each request for a tool is served once."""
     functions = _functions(request)
     choice = request.get("tool_choice")
     if not functions or choice == "none":
         return None
-    if isinstance(choice, dict):
-        wanted = (choice.get("function") or {}).get("name")
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    if isinstance(choice, dict) or choice == "required":
+        if any(m.get("role") == "tool" for m in messages[last_user + 1 :]):
+            return None
+        if choice == "required":
+            return functions[0]
+        fn = choice.get("function") if isinstance(choice, dict) else None
+        wanted = fn.get("name") if isinstance(fn, dict) else None
         return next((f for f in functions if f["name"] == wanted), None)
-    named = next((f for f in functions if f["name"].lower() in prompt.lower()), None)
-    if named is not None:
-        return named
-    if choice == "required" or "tool" in prompt.lower():
-        return functions[0]
-    return None
+    asked = _asked_function(messages, functions)
+    if asked is None:
+        return None
+    index, function = asked
+    answered = any(m.get("role") == "tool" for m in messages[index + 1 :])
+    return None if answered else function
+
+
+def _prompt(messages: list[dict[str, Any]]) -> str:
+    """What to echo: the first line of the latest plain-text user message (else any)."""
+    users = [m for m in messages if m.get("role") == "user"]
+    plain = [m for m in users if isinstance(m.get("content"), str)]
+    text = _text((plain or users or [{}])[-1].get("content"))
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def decide(request: dict[str, Any], script: Script | None = None) -> Answer:
     """The model's answer to a decrypted chat request."""
-    messages = request.get("messages")
-    messages = messages if isinstance(messages, list) else []
-    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
-    if last.get("role") == "tool":
-        return Answer(f"{PREFIX} The tool returned: {_text(last.get('content'))}", None)
-    prompt = next(
-        (
-            _text(m.get("content"))
-            for m in reversed(messages)
-            if isinstance(m, dict) and m.get("role") == "user"
-        ),
-        "",
-    )
-    function = _chosen_function(request, prompt)
+    raw = request.get("messages")
+    messages = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
+    function = _chosen_function(request, messages)
     if function is not None:
         args = json.dumps(_arguments(function.get("parameters")))
         return Answer(None, ToolCall(f"call_sim_{secrets.token_hex(6)}", function["name"], args))
+    last_plain = max(
+        (
+            i
+            for i, m in enumerate(messages)
+            if m.get("role") == "user" and isinstance(m.get("content"), str)
+        ),
+        default=-1,
+    )
+    results = [m for m in messages[last_plain + 1 :] if m.get("role") == "tool"]
+    if results:  # the tool asked for in this turn has answered: report its result
+        return Answer(f"{PREFIX} The tool returned: {_text(results[-1].get('content'))}", None)
     scripted = script(request) if script is not None else None
-    return Answer(scripted if scripted is not None else f"{PREFIX} You said: {prompt}", None)
+    return Answer(
+        scripted if scripted is not None else f"{PREFIX} You said: {_prompt(messages)}", None
+    )
 
 
 def usage(request: dict[str, Any], answer: Answer) -> dict[str, int]:

@@ -82,3 +82,28 @@ def test_sigstore_vectors_present() -> None:
     if not STAGE_DIR.exists():
         pytest.skip("../shared conformance vectors not present")
     assert len(VECTORS) >= 42
+
+
+@pytest.mark.parametrize(
+    "override", [{"sct_min": 2}, {"tlog_entries_min": 0}, {"observer_timestamps_min": 0}]
+)
+def test_unsupported_policy_values_exit_20(override: dict[str, int]) -> None:
+    directory = STAGE_DIR / "001-happy-path-snp-tdx-multiplatform"
+    if not directory.exists():
+        pytest.skip("../shared conformance vectors not present")
+    data = json.loads((directory / "input.json").read_text())
+    data["policy"].update(override)
+    with pytest.raises(Unsupported):
+        stage_sigstore.run(data)
+
+
+def test_tlog_entries_max_is_honoured() -> None:
+    directory = STAGE_DIR / "067-bundle-two-tlog-entries"
+    if not directory.exists():
+        pytest.skip("../shared conformance vectors not present")
+    data = json.loads((directory / "input.json").read_text())
+    assert stage_sigstore.run(data)["tlog_entry_count"] == 2
+    data["policy"]["tlog_entries_max"] = 1
+    with pytest.raises(AttestationError) as info:
+        stage_sigstore.run(data)
+    assert info.value.code.value == "TLOG_COUNT_OUT_OF_RANGE"

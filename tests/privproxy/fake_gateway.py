@@ -54,6 +54,7 @@ class Reply:
     hang_after: int | None = None  # after this many frames, wait forever
     split_writes: bool = True  # write each frame in two TCP writes
     delay_headers: float = 0.0  # seconds to wait before answering at all
+    frame_delay: float = 0.0  # seconds between frames (forces separate reads)
 
 
 def _hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
@@ -157,6 +158,8 @@ class FakeGateway:
             for seq, chunk in enumerate(reply.frames):
                 if reply.hang_after is not None and seq >= reply.hang_after:
                     await self.release_hang.wait()
+                if reply.frame_delay and seq:
+                    await asyncio.sleep(reply.frame_delay)
                 ct = aead.encrypt((nonce_base ^ seq).to_bytes(12, "big"), chunk, None)
                 if reply.tamper_frame == seq:
                     ct = bytes([ct[0] ^ 1]) + ct[1:]

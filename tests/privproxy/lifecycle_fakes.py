@@ -20,6 +20,7 @@ from typing import Any
 from attestation.errors import AttestationError, Step
 from attestation.models import Measurement, Platform, StepResult, VerifiedEnclave
 from privproxy.attestor import AttestedProvider
+from privproxy.audit import AuditEntry, AuditSink, audit_record
 from privproxy.config import Settings
 
 START = dt.datetime(2026, 11, 22, 0, 0, tzinfo=dt.UTC)
@@ -59,6 +60,14 @@ class ManualClock:
         """Seconds until the earliest pending sleep ends (None when nobody sleeps)."""
         pending = [d for d, f in self._sleepers if not f.done()]
         return None if not pending else min(pending) - self._mono
+
+    async def advance_to_next(self) -> float:
+        """Let tasks settle, then advance to the earliest pending sleep; returns the step."""
+        await settle()
+        delay = self.next_deadline()
+        assert delay is not None, "nothing is sleeping on this clock"
+        await self.advance(delay)
+        return delay
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its own deadline, in order."""
@@ -143,6 +152,29 @@ class FakeVerifier:
         return replace(self.enclave, verified_at=self.clock.now())
 
 
+class MemoryAudit:
+    """In-memory audit sink (no worker thread, so state changes are deterministic)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    async def append(self, verification: VerifiedEnclave, *, at: dt.datetime) -> AuditEntry:
+        previous = self.records[-1]["code_measurement"] if self.records else None
+        record = audit_record(verification, at=at, previous_measurement=previous)
+        self.records.append(record)
+        return AuditEntry(record, bool(record["measurement_changed"]), previous, written=True)
+
+
+async def wait_idle(provider: AttestedProvider, timeout: float = 5.0) -> None:
+    """Wait (real time) until no verification is in flight (e.g. a real audit write)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while provider.status().in_progress:
+        assert loop.time() < deadline, "verification still in flight"
+        await asyncio.sleep(0.005)
+    await settle()
+
+
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     """Settings with state and cache in `tmp_path` (never the home directory)."""
     values: dict[str, Any] = {
@@ -155,12 +187,21 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def make_provider(
-    tmp_path: Path, clock: ManualClock, verifier: FakeVerifier, **overrides: Any
+    tmp_path: Path,
+    clock: ManualClock,
+    verifier: FakeVerifier,
+    *,
+    audit: AuditSink | None = None,
+    **overrides: Any,
 ) -> AttestedProvider:
-    """An `AttestedProvider` on the manual clock with a seeded jitter source."""
+    """An `AttestedProvider` on the manual clock with a seeded jitter source.
+
+    The audit sink defaults to `MemoryAudit`; pass an `AuditLog` to test the file.
+    """
     return AttestedProvider(
         settings_for(tmp_path, **overrides),
         attestor=verifier,
         clock=clock,
         rng=random.Random(5),
+        audit=audit if audit is not None else MemoryAudit(),
     )

@@ -100,7 +100,7 @@ async def test_failures_retry_with_bounded_jittered_backoff(
     assert max(delays) <= 300.0
     assert verifier.fetches == 13
     verifier.fail = None
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance_to_next()
     assert provider.state() is AttestationState.VERIFIED
     assert provider.stats.verifications[("retry", "fetch_failed")] == 12
     assert provider.stats.verifications[("retry", "success")] == 1
@@ -147,9 +147,33 @@ async def test_fetch_failure_keeps_fresh_key_until_expiry_then_503(
     assert "step 'fetch'" in err.value.message
     assert provider.health()["attestation"] is False
     verifier.fail = None
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance_to_next()
     assert provider.state() is AttestationState.VERIFIED
     assert (await provider.current()).generation == 2
+    await provider.close()
+
+
+async def test_requests_after_expiry_trigger_at_most_one_fetch(
+    tmp_path: Path, clock: ManualClock, verifier: FakeVerifier
+) -> None:
+    provider = make_provider(
+        tmp_path, clock, verifier, reattest_interval=3600, attestation_max_age=60
+    )
+    await provider.start()
+    await settle()
+    verifier.fail = fetch_down()
+    clock_step = clock.next_deadline()
+    assert clock_step == pytest.approx(60)
+    await clock.advance(61)
+    assert provider.state() is AttestationState.EXPIRED
+    fetches = verifier.fetches
+    burst = await asyncio.gather(*(provider.current() for _ in range(20)), return_exceptions=True)
+    assert all(isinstance(r, AttestationUnavailableError) for r in burst)
+    for _ in range(10):
+        with pytest.raises(AttestationUnavailableError):
+            await provider.current()
+    assert verifier.fetches - fetches <= 1  # retries stay with the loop's backoff
+    assert provider.stats.verifications[("expired", "fetch_failed")] <= 1
     await provider.close()
 
 
@@ -183,7 +207,7 @@ async def test_rejection_drops_the_key_at_once(
     await settle()
     assert (await provider.current()).generation == 1
     verifier.fail = HardwareError(Code.REPORT_SIGNATURE_INVALID, "bad signature")
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance_to_next()
     assert provider.state() is AttestationState.FAILED
     with pytest.raises(AttestationUnavailableError) as err:
         await provider.current()
@@ -203,7 +227,7 @@ async def test_unexpected_verifier_exception_fails_closed(
         raise RuntimeError("secret-looking library text")
 
     verifier.verify = broken  # type: ignore[assignment,method-assign]
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance_to_next()
     assert provider.state() is AttestationState.FAILED
     err = provider.status().last_error
     assert err is not None
@@ -240,7 +264,7 @@ async def test_refresh_returns_a_newer_generation_without_reverifying(
     await settle()
     stale = await provider.current()
     verifier.enclave = make_enclave(key=key_for("k2"))
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance_to_next()
     count = verifier.verifies
     fresh = await provider.refresh(stale)
     assert verifier.verifies == count

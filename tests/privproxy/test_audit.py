@@ -19,6 +19,7 @@ from tests.privproxy.lifecycle_fakes import (
     make_enclave,
     make_provider,
     settle,
+    wait_idle,
 )
 
 
@@ -87,15 +88,17 @@ async def test_symlink_at_the_log_path_is_refused_without_crashing(
 async def test_provider_appends_one_line_per_accepted_verification(tmp_path: Path) -> None:
     clock = ManualClock()
     verifier = FakeVerifier(clock)
-    provider = make_provider(tmp_path, clock, verifier)
+    log = AuditLog.in_state_dir(tmp_path / "state")
+    provider = make_provider(tmp_path, clock, verifier, audit=log)
     await provider.start()
-    await settle()
-    await clock.advance(clock.next_deadline() or 0)
-    verifier.enclave = make_enclave(measurement="dd" * 48)
-    await clock.advance(clock.next_deadline() or 0)
+    await wait_idle(provider)
+    for measurement in ("aa" * 48, "dd" * 48):
+        verifier.enclave = make_enclave(measurement=measurement)
+        await clock.advance_to_next()
+        await wait_idle(provider)
     assert provider.state() is AttestationState.VERIFIED
     await provider.close()
-    lines = AuditLog.in_state_dir(tmp_path / "state").read_entries()
+    lines = log.read_entries()
     assert [x["code_measurement"] for x in lines] == ["aa" * 48, "aa" * 48, "dd" * 48]
     assert [x["measurement_changed"] for x in lines] == [False, False, True]
     change = provider.status().measurement_change
@@ -108,9 +111,12 @@ async def test_provider_flags_a_change_found_only_in_the_audit_log(tmp_path: Pat
     await AuditLog.in_state_dir(tmp_path / "state").append(make_enclave(), at=START)
     clock = ManualClock()
     verifier = FakeVerifier(clock, make_enclave(measurement="bb" * 48))
-    provider = make_provider(tmp_path, clock, verifier)
+    provider = make_provider(
+        tmp_path, clock, verifier, audit=AuditLog.in_state_dir(tmp_path / "state")
+    )
     await provider.start()
     await settle()
+    await wait_idle(provider)
     change = provider.status().measurement_change
     assert change is not None
     assert (change.old, change.new) == ("aa" * 48, "bb" * 48)

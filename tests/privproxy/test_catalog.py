@@ -63,7 +63,7 @@ def test_resolve_model() -> None:
     assert resolve_model("zzz", fallback) == ("private/zzz", "zzz")
     assert resolve_model(None, fallback) == ("private/kimi-k3", "kimi-k3")
     with pytest.raises(
-        UnknownModelError, match="Unknown model: zzz. Available: private/a, private/b"
+        UnknownModelError, match=r"Unknown model: zzz\. Available: private/a, private/b"
     ):
         resolve_model("zzz", known)
     with pytest.raises(InvalidRequestError, match="must be a string"):

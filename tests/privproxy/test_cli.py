@@ -125,3 +125,29 @@ async def test_serve_process_starts_logs_and_stops(tmp_path: Path) -> None:
     assert "Endpoints: GET /v1/models, POST /v1/chat/completions" in log
     assert "Shutting down" in log
     assert not (tmp_path / ".local").exists() and not (tmp_path / ".cache").exists()
+
+
+def test_every_flag_and_env_documented() -> None:
+    from privproxy.config import build_parser
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    config_doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    flags = [
+        opt
+        for action in build_parser()._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and opt != "--help"
+    ]
+    assert len(flags) > 20
+    for flag in flags:
+        assert flag in readme, f"{flag} missing from README.md"
+        assert flag in config_doc, f"{flag} missing from docs/configuration.md"
+    for env in ("PPQ_API_KEY", "PORT", "PPQ_API_BASE", "DEBUG", "PRIVPROXY_STATE_DIR",
+                "PRIVPROXY_CACHE_DIR", "PRIVPROXY_AMD_CERT_CHAIN", "PRIVPROXY_TOKEN",
+                "PRIVPROXY_UNSAFE_HPKE_KEY", "PRIVPROXY_UNSAFE_ENCLAVE_URL"):  # fmt: skip
+        assert env in readme and env in config_doc, env
+    # The README's test command is the one CI runs.
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -e '.[test]' && python -m pytest" in readme
+    assert "pip install -q -e '.[test]'" in ci and "python -m pytest" in ci

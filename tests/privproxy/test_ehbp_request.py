@@ -20,17 +20,20 @@ from tests.privproxy.test_ehbp_support import load_vector
 SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES256_GCM)
 
 
-def _split_frames(body: bytes) -> list[bytes]:
-    frames, pos = [], 0
+def _split_frames(body: bytes | bytearray) -> list[bytes]:
+    frames: list[bytes] = []
+    pos = 0
     while pos < len(body):
         length = int.from_bytes(body[pos : pos + 4], "big")
-        frames.append(body[pos + 4 : pos + 4 + length])
+        frames.append(bytes(body[pos + 4 : pos + 4 + length]))
         pos += 4 + length
     assert pos == len(body)
     return frames
 
 
-def _open_with_pyhpke(private_key: bytes, enc: bytes, body: bytes) -> tuple[bytes, bytes]:
+def _open_with_pyhpke(
+    private_key: bytes, enc: bytes, body: bytes | bytearray
+) -> tuple[bytes, bytes]:
     """Recipient side (what the enclave does): returns (plaintext, exported secret)."""
     skr = SUITE.kem.deserialize_private_key(private_key)
     context = SUITE.create_recipient_context(enc, skr, info=b"ehbp request")

@@ -99,8 +99,7 @@ async def test_attestation_metrics_follow_the_provider(
     )
     assert got[success] == 1
     verifier.enclave = make_enclave(key=key_for("k2"))
-    delay = clock.next_deadline() or 0
-    await clock.advance(delay)
+    await clock.advance_to_next()
     got = await scrape(client)
     assert got[("privproxy_attestation_key_rotations_total", ())] == 1
     assert got[("privproxy_attestation_age_seconds", ())] == 0
@@ -132,3 +131,19 @@ async def test_hooks_and_per_app_isolation(tmp_path: Path) -> None:
     assert b.get(("privproxy_upstream_ttfb_seconds_count", ())) == 0
     # Hooks on an app without metrics are no-ops, not errors.
     metrics.observe_ttfb(web.Application(), 1.0)
+
+
+async def test_guard_refusals_are_counted_too(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    # The metrics middleware sits in front of the guards, so refused requests show up.
+    app, _, _ = build(tmp_path)
+    client = await aiohttp_client(app)
+    resp = await client.get("/v1/verification", headers={"Host": "attacker.example"})
+    assert resp.status >= 400
+    got = await scrape(client)
+    key = (
+        "privproxy_http_requests_total",
+        (("method", "GET"), ("route", "/v1/verification"), ("status", str(resp.status))),
+    )
+    assert got[key] == 1

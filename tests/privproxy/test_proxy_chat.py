@@ -14,7 +14,6 @@ from tests.privproxy.conftest import API_KEY, MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import (
     FakeGateway,
     Reply,
-    Seen,
     chat_completion,
     chunk,
     json_reply,
@@ -345,13 +344,28 @@ async def test_tampered_json_body_aborts_connection(
 ) -> None:
     import aiohttp
 
-    reply = json_reply(chat_completion("secret answer", "m"), frames=3)
-    reply.tamper_frame = 2
+    reply = json_reply(chat_completion("secret answer", "m"), frames=5)
+    reply.tamper_frame = 3
+    reply.frame_delay = 0.05
     gateway.reply = lambda seen: reply
     resp = await proxy.post("/v1/chat/completions", json={"messages": MESSAGES})
     assert resp.status == 200  # decided before the forged frame arrived
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()
+
+
+async def test_failure_before_first_json_frame_is_clean_502(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    reply = json_reply(chat_completion("secret answer", "m"), frames=2)
+    reply.tamper_frame = 0
+    gateway.reply = lambda seen: reply
+    resp = await proxy.post("/v1/chat/completions", json={"messages": MESSAGES})
+    # Nothing was sent yet, so the client gets a real error status, not a cut 200.
+    assert resp.status == 502
+    body = await resp.json()
+    assert body["error"]["type"] == "ehbp_protocol_error"
+    assert "secret" not in json.dumps(body)
 
 
 async def test_attestation_unavailable_is_503(make_proxy: MakeProxy, gateway: FakeGateway) -> None:
@@ -403,5 +417,19 @@ class BrokenProvider(RotatingProvider):
         raise AttestationUnavailableError("attestation failed: step X failed")
 
 
-def _unused(seen: Seen) -> Reply:  # keeps the Seen import meaningful for type checkers
-    return json_reply({"seen": seen.body})
+@pytest.mark.parametrize(
+    ("upstream", "relayed"),
+    [
+        ("text/event-stream; charset=utf-8", "text/event-stream; charset=utf-8"),
+        ("application/problem+json", "application/problem+json"),
+        ("text/html", "application/json"),
+        ("application/javascript", "application/json"),
+    ],
+)
+async def test_content_type_allowlist(
+    proxy: ProxyClient, gateway: FakeGateway, upstream: str, relayed: str
+) -> None:
+    gateway.reply = lambda seen: Reply(content_type=upstream, frames=[b"{}"])
+    resp = await proxy.post("/v1/chat/completions", json={"messages": MESSAGES})
+    assert resp.headers["Content-Type"] == relayed
+    assert await resp.read() == b"{}"

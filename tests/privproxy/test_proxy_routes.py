@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiohttp import web
@@ -145,3 +146,9 @@ async def test_no_wildcard_cors_anywhere(proxy: ProxyClient) -> None:
         proxy.get("/v1/models", headers={"Origin": "https://evil.example"}),
     ):
         assert resp.headers.get("Access-Control-Allow-Origin") is None
+
+
+async def test_json_answers_are_compact_like_node(proxy: ProxyClient) -> None:
+    for path in ("/v1/models", "/health", "/nope"):
+        raw = await (await proxy.get(path)).read()
+        assert raw == json.dumps(json.loads(raw), separators=(",", ":")).encode(), path

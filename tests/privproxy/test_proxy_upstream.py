@@ -1,4 +1,4 @@
-"""Upstream lifetimes: disconnects cancel the gateway request; failures and timeouts map honestly."""
+"""Upstream lifetimes: a disconnect cancels the gateway request; failures map honestly."""
 
 from __future__ import annotations
 
@@ -95,3 +95,29 @@ async def test_connection_reuse_across_requests(proxy: ProxyClient, gateway: Fak
     bodies = [await r.json() for r in results]
     assert sorted(b["n"] for b in bodies) == list(range(1, 21))
     assert len({s.enc for s in gateway.seen}) == 20  # a fresh ephemeral key per request
+
+
+async def test_metrics_hooks_count_relay_events(proxy: ProxyClient, gateway: FakeGateway) -> None:
+    from privproxy.metrics import METRICS_KEY
+
+    ok = sse_reply([chunk("a", "m")])
+    bad = sse_reply([chunk("a", "m"), chunk("b", "m")])
+    bad.tamper_frame = 1
+    cut = sse_reply([chunk("a", "m"), chunk("b", "m")])
+    cut.truncate_last = True
+    replies = iter([ok, bad, cut, Reply(status=402, plaintext=True, frames=[b"no"])])
+    gateway.reply = lambda seen: next(replies)
+    for _ in range(4):
+        resp = await proxy.post("/v1/chat/completions", json={"messages": MESSAGES, "stream": True})
+        await resp.read()
+    text = proxy.app[METRICS_KEY].render().decode()
+    for line in (
+        'privproxy_stream_events_total{event="started"} 3.0',
+        'privproxy_stream_events_total{event="completed"} 1.0',
+        'privproxy_stream_events_total{event="decrypt_error"} 1.0',
+        'privproxy_stream_events_total{event="truncated"} 1.0',
+        'privproxy_gateway_responses_total{source="enclave",status="200"} 3.0',
+        'privproxy_gateway_responses_total{source="gateway",status="402"} 1.0',
+        "privproxy_upstream_ttfb_seconds_count 4.0",
+    ):
+        assert line in text, line

@@ -25,9 +25,10 @@ from tests.privproxy.test_security_support import (
     MODEL,
     chat_body,
     closed_port,
-    dropping_gateway,
+    raw_gateway,
     sse_error,
     sse_events,
+    stalled_listener,
 )
 
 CHAT = "/v1/chat/completions"
@@ -89,7 +90,8 @@ async def test_browser_shaped_attacks_refused(
 
 
 @pytest.mark.parametrize(
-    "authorization", [None, "Bearer nope-nope-nope-nope", f"Bearer {API_KEY}", f"Basic {LOCAL_TOKEN}"]
+    "authorization",
+    [None, "Bearer nope-nope-nope-nope", f"Bearer {API_KEY}", f"Basic {LOCAL_TOKEN}"],
 )
 async def test_missing_or_wrong_token_refused(
     make_proxy: MakeProxy, gateway: FakeGateway, authorization: str | None
@@ -174,7 +176,7 @@ async def test_slow_sender_gets_408_while_others_are_served(
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":'
     )
     await writer.drain()
     await _assert_served(client, gateway)  # the trickler does not block anyone
@@ -185,6 +187,23 @@ async def test_slow_sender_gets_408_while_others_are_served(
         await writer.wait_closed()
     assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"408"
     assert gateway.requests == 1  # only the honest request
+
+
+async def test_read_timeout_does_not_cut_long_streams(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    # client_read_timeout bounds how long a client may take to SEND; answers may take longer.
+    client = await make_proxy(client_read_timeout=0.3, upstream_idle_timeout=5)
+    honest = _honest_stream()
+    gateway.reply = lambda seen: Reply(
+        content_type="text/event-stream", frames=honest.frames, hang_after=1
+    )
+    resp = await client.post(CHAT, json=chat_body())
+    assert resp.status == 200
+    await resp.content.readuntil(b"\n\n")
+    await asyncio.sleep(1.0)
+    gateway.release_hang.set()
+    assert sse_events(await resp.read())[-1] == "[DONE]"
 
 
 # --- Gateway faults -------------------------------------------------------------------------
@@ -322,8 +341,25 @@ async def test_refused_connection_is_502(make_proxy: MakeProxy, gateway: FakeGat
     assert (await resp.json())["error"]["type"] == "gateway_unreachable"
 
 
+async def test_connect_timeout_is_504(make_proxy: MakeProxy) -> None:
+    with stalled_listener() as url:
+        client = await make_proxy(
+            api_base=url,
+            upstream_connect_timeout=0.3,
+            upstream_first_byte_timeout=10,
+            upstream_idle_timeout=10,
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        resp = await client.post(CHAT, json=chat_body())
+        elapsed = loop.time() - started
+    assert resp.status == 504
+    assert (await resp.json())["error"]["type"] == "gateway_timeout"
+    assert elapsed < 5  # the connect timeout fired, not the 10 s first-byte one
+
+
 async def test_mid_stream_disconnect_gives_sse_error_event(make_proxy: MakeProxy) -> None:
-    async with dropping_gateway() as url:
+    async with raw_gateway(then="abort") as url:
         client = await make_proxy(api_base=url, **FAST)
         status, _, body = await _stream(client)
     if status == 200:
@@ -331,6 +367,25 @@ async def test_mid_stream_disconnect_gives_sse_error_event(make_proxy: MakeProxy
         assert error is not None
         assert error["type"] in ("gateway_unreachable", "ehbp_protocol_error")
         assert len(sse_events(body)) == 1  # nothing but the error
+    else:
+        assert status == 502
+
+
+async def test_oversized_frame_header_fails_at_once(make_proxy: MakeProxy) -> None:
+    # A frame claiming 2 GiB: refused on its 4-byte header, not buffered, not waited for.
+    async with raw_gateway((0x7FFFFFFF).to_bytes(4, "big") + b"x" * 10, then="hang") as url:
+        client = await make_proxy(
+            api_base=url, upstream_first_byte_timeout=10, upstream_idle_timeout=10
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, _, body = await _stream(client)
+        elapsed = loop.time() - started
+    assert elapsed < 5  # not the 10 s idle timeout
+    if status == 200:
+        error = sse_error(body)
+        assert error is not None and error["type"] == "ehbp_protocol_error"
+        assert len(sse_events(body)) == 1
     else:
         assert status == 502
 

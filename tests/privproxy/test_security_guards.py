@@ -8,6 +8,7 @@ refusals through the full app, with a fake gateway, are in `test_security_gatewa
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -372,3 +373,28 @@ async def test_slow_header_sender_cut_and_others_served(
     assert data == b""
     writer.close()
     assert calls == ["GET /v1/models"]
+
+
+async def test_token_compared_in_constant_time(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    client, _ = await make_client(token=TOKEN)
+    assert (await client.get("/x", headers={"Authorization": "Bearer guess"})).status == 401
+    assert (await client.get("/x", headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
+    assert compared == [(b"guess", TOKEN.encode()), (TOKEN.encode(), TOKEN.encode())]
+
+
+def test_public_bind_without_token_refused_at_app_creation(tmp_path: Path) -> None:
+    from privproxy.app import create_app
+    from privproxy.config import ConfigError
+
+    with pytest.raises(ConfigError, match="requires the local token"):
+        create_app(_settings(tmp_path, host="0.0.0.0", require_token=False))

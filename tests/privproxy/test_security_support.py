@@ -2,7 +2,8 @@
 
 The fake gateway itself is `tests/privproxy/fake_gateway.py` (H2's, reused through the
 `gateway` / `make_proxy` fixtures of `conftest.py`); this module adds what the hostile cases
-need beyond it: a raw TCP "gateway" that drops the connection mid-body, a closed port, SSE
+need beyond it: a raw HTTP "gateway" that drops the connection mid-body or sends an
+oversized frame header, a stalled listener, a closed port, SSE
 parsing, and process resource probes for the leak checks.
 """
 
@@ -13,7 +14,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 MARKER = "PROMPT-MARKER-7f3c9b1e"
@@ -61,9 +62,14 @@ def closed_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def dropping_gateway() -> AsyncIterator[str]:
-    """A raw HTTP "gateway" that answers 200 with a well-formed nonce, sends half a frame and
-    then drops the TCP connection (no terminating chunk). Yields its base URL."""
+async def raw_gateway(body: bytes | None = None, *, then: str = "abort") -> AsyncIterator[str]:
+    """A raw HTTP "gateway": answers 200 event-stream with a well-formed (random) nonce, sends
+    `body` as one chunk (default: half of a frame that claims 1000 bytes), then either drops
+    the TCP connection without the terminating chunk (`then="abort"`) or goes silent
+    (`then="hang"`). Yields its base URL."""
+    if body is None:
+        body = (1000).to_bytes(4, "big") + os.urandom(100)
+    payload = body
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -73,17 +79,19 @@ async def dropping_gateway() -> AsyncIterator[str]:
             if name.strip().lower() == "content-length":
                 length = int(value)
         await reader.readexactly(length)
-        partial = (1000).to_bytes(4, "big") + os.urandom(100)  # claims 1000 bytes, sends 100
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Ehbp-Response-Nonce: " + os.urandom(32).hex().encode() + b"\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
-            + f"{len(partial):x}\r\n".encode()
-            + partial
+            + f"{len(payload):x}\r\n".encode()
+            + payload
             + b"\r\n"
         )
         await writer.drain()
-        await asyncio.sleep(0.05)
+        if then == "hang":
+            await reader.read()  # until the proxy hangs up
+        else:
+            await asyncio.sleep(0.05)
         writer.transport.abort()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
@@ -93,6 +101,23 @@ async def dropping_gateway() -> AsyncIterator[str]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@contextlib.contextmanager
+def stalled_listener() -> Iterator[str]:
+    """A loopback listener whose accept queue is full, so new TCP connects hang (the kernel
+    drops their SYNs): a hermetic stand-in for an unreachable gateway. Yields its base URL."""
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        for _ in range(3):  # fill the backlog; these are never accepted
+            filler = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        yield f"http://127.0.0.1:{port}"
 
 
 def open_fds() -> int:

@@ -129,7 +129,7 @@ async def test_readiness_follows_the_state_machine(
     assert health["hpke_key_fingerprint"] == make_enclave().hpke_key_fingerprint
     world.verifier.gate = None
     world.verifier.fail = HardwareError(Code.VCEK_CHAIN_INVALID, "chain broken")
-    await world.clock.advance(world.clock.next_deadline() or 0)
+    await world.clock.advance_to_next()
     resp = await client.get("/readyz")
     assert resp.status == 503
     body = await resp.json()
@@ -146,6 +146,11 @@ async def test_readiness_follows_the_state_machine(
         "status": "failed",
         "detail": "VCEK_CHAIN_INVALID: chain broken",
     }
+    html = await (await client.get("/", headers={"Accept": "text/html"})).text()
+    assert 'data-state="failed">NOT VERIFIED: attestation failed<' in html
+    assert 'id="no-enclave"' in html
+    assert "Step <b>hardware</b> (VCEK_CHAIN_INVALID): chain broken" in html
+    assert make_enclave().hpke_key_fingerprint not in html  # the dropped key is not shown
 
 
 async def test_chat_is_refused_with_503_naming_the_step(
@@ -202,7 +207,7 @@ async def test_page_escapes_values_and_flags_simulation_and_changes(
     world.verifier.enclave = dataclasses.replace(
         make_enclave(measurement="bb" * 48), domain=hostile
     )
-    await world.clock.advance(world.clock.next_deadline() or 0)
+    await world.clock.advance_to_next()
     html = await (await client.get("/", headers={"Accept": "text/html"})).text()
     assert hostile not in html
     assert "&lt;img src=x onerror=alert(1)&gt;.example" in html

@@ -1,0 +1,122 @@
+"""Run the real proxy against the simulated gateway, verified by the real verifier.
+
+`simulated_stack(settings)` starts a `SimulatedGateway` on a free loopback port, then the
+proxy with an `AttestedProvider` whose `attestation.Attestor` uses the production policy and
+*only* the simulator's roots (`SimulatedWorld.trust()`, passed explicitly). Nothing here is
+reachable from `privproxy serve`: production start-up builds its own `Trust.production()`.
+
+Everything the stack serves is marked: `settings.simulated` is forced on (`/health` and the
+status page show it) and every response carries `X-Privproxy-Simulated: true`.
+`SimulatedLogFormatter` prefixes `[SIMULATED]` to every log line (used by `privproxy demo`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from privproxy.config import Settings
+from privproxy.simulator.server import SimulatedGateway, running_gateway
+
+SIMULATED_HEADER: Final = "X-Privproxy-Simulated"
+LOG_PREFIX: Final = "[SIMULATED] "
+
+_log = logging.getLogger("privproxy.simulator")
+
+
+class SimulatedLogFormatter(logging.Formatter):
+    """Wraps another formatter and prefixes every line of its output with `[SIMULATED]`."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
+        return "\n".join(LOG_PREFIX + line for line in text.split("\n"))
+
+
+def mark_log_handlers(*names: str) -> None:
+    """Make every handler of the named loggers (default: privproxy, attestation) mark lines."""
+    for name in names or ("privproxy", "attestation"):
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler.formatter, SimulatedLogFormatter):
+                handler.setFormatter(SimulatedLogFormatter(handler.formatter))
+
+
+async def _mark_response(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[SIMULATED_HEADER] = "true"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedStack:
+    """A running simulated gateway and the proxy verified against it."""
+
+    gateway: SimulatedGateway
+    gateway_url: str
+    proxy_url: str  # base URL, no `/v1`
+    settings: Settings
+    app: web.Application
+
+    @property
+    def openai_base_url(self) -> str:
+        """What an OpenAI client's `base_url` should be."""
+        return f"{self.proxy_url}/v1"
+
+
+@contextlib.asynccontextmanager
+async def simulated_stack(
+    settings: Settings,
+    *,
+    gateway: SimulatedGateway | None = None,
+    gateway_port: int = 0,
+) -> AsyncIterator[SimulatedStack]:
+    """Serve gateway + proxy until exit. `settings.api_base` is replaced by the gateway URL."""
+    from attestation.attestor import Attestor
+    from attestation.fetch import AiohttpFetcher
+    from attestation.policy import Policy
+    from privproxy.app import create_app
+    from privproxy.attestor import AttestedProvider
+
+    gateway = gateway or SimulatedGateway()
+    async with running_gateway(gateway, port=gateway_port) as gateway_url:
+        settings = settings.model_copy(update={"api_base": gateway_url, "simulated": True})
+        async with AiohttpFetcher() as fetcher:
+            # The production policy, and the simulator's roots handed over explicitly.
+            attestor = Attestor(fetcher, policy=Policy.production(), trust=gateway.world.trust())
+            provider = AttestedProvider(settings, attestor=attestor)
+            app = create_app(settings, provider=provider)
+            app.on_response_prepare.append(_mark_response)
+            runner = web.AppRunner(
+                app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout
+            )
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, settings.host, settings.port)
+                await site.start()
+                port = int(runner.addresses[0][1])
+                host = f"[{settings.host}]" if ":" in settings.host else settings.host
+                yield SimulatedStack(
+                    gateway=gateway,
+                    gateway_url=gateway_url,
+                    proxy_url=f"http://{host}:{port}",
+                    settings=settings,
+                    app=app,
+                )
+            finally:
+                await runner.cleanup()
+
+
+__all__ = [
+    "LOG_PREFIX",
+    "SIMULATED_HEADER",
+    "SimulatedLogFormatter",
+    "SimulatedStack",
+    "mark_log_handlers",
+    "simulated_stack",
+]

@@ -1,0 +1,150 @@
+"""`privproxy verify` against a local server serving the real (or a mutated) bundle."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from privproxy import cmd_verify
+from tests.attestation.realdata import (
+    REAL_DIGEST,
+    REAL_MEASUREMENT,
+    amd_chain_files,
+    dumps,
+    flip,
+    real_bundle,
+    real_bundle_bytes,
+    real_bundle_with_foreign_tls_key,
+    report_of,
+    synthetic_bundle,
+    with_report,
+)
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user cache, no env chains: roots only from --amd-cert-chain."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PRIVPROXY_AMD_CERT_CHAIN", raising=False)
+    monkeypatch.delenv("PPQ_API_BASE", raising=False)
+
+
+async def _serve(aiohttp_server: Any, body: bytes) -> TestServer:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/private/attestation", handler)
+    server: TestServer = await aiohttp_server(app)
+    return server
+
+
+async def _verify(aiohttp_server: Any, body: bytes, *extra: str) -> tuple[int, str]:
+    server = await _serve(aiohttp_server, body)
+    chains = [a for p in amd_chain_files() for a in ("--amd-cert-chain", str(p))]
+    out = io.StringIO()
+    argv = ["--api-base", str(server.make_url("")).rstrip("/"), *chains, *extra]
+    # main() runs its own event loop; run it in a worker thread while the server serves here.
+    code = await asyncio.to_thread(cmd_verify.main, argv, stdout=out)
+    return code, out.getvalue()
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_real_bundle_verifies(aiohttp_server: Any) -> None:
+    code, out = await _verify(aiohttp_server, real_bundle_bytes())
+    assert code == 0, out
+    assert "tinfoilsh/confidential-model-router" in out
+    assert REAL_DIGEST in out and REAL_MEASUREMENT in out
+    for step in ("fetch", "parse", "hardware", "provenance", "measurement", "key_binding"):
+        assert f"PASS  {step}" in out
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_json_output(aiohttp_server: Any) -> None:
+    code, out = await _verify(aiohttp_server, real_bundle_bytes(), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["verified"] is True
+    assert doc["enclave"]["release_digest"] == REAL_DIGEST
+    assert doc["enclave"]["measurement_fingerprint"] == REAL_MEASUREMENT
+    assert doc["steps"][0]["step"] == "fetch"
+
+
+def _vcek_flipped() -> bytes:
+    b = real_bundle()
+    vcek = bytearray(base64.b64decode(b["vcek"]))
+    vcek[-8] ^= 0xFF
+    b["vcek"] = base64.b64encode(bytes(vcek)).decode()
+    return dumps(b)
+
+
+def _digest_changed() -> bytes:
+    b = real_bundle()
+    b["digest"] = "0" * 64
+    return dumps(b)
+
+
+def _report_flipped() -> bytes:
+    b = real_bundle()
+    return dumps(with_report(b, flip(report_of(b), 0x2A0)))
+
+
+def _report_data_flipped() -> bytes:
+    b = real_bundle()
+    return dumps(with_report(b, flip(report_of(b), 0x50)))
+
+
+def _san_changed() -> bytes:
+    b = real_bundle()
+    b["enclaveCert"] = json.loads(synthetic_bundle())["enclaveCert"]
+    return dumps(b)
+
+
+@pytest.mark.usefixtures("isolated_env")
+@pytest.mark.parametrize(
+    ("make", "step", "code"),
+    [
+        (_report_flipped, "hardware", "REPORT_SIGNATURE_INVALID"),
+        (_report_data_flipped, "hardware", "REPORT_SIGNATURE_INVALID"),
+        (_vcek_flipped, "hardware", "VCEK_CHAIN_INVALID"),
+        (_digest_changed, "provenance", "SUBJECT_DIGEST_MISMATCH"),
+        (_san_changed, "key_binding", "CERT_HPKE_KEY_MISMATCH"),
+        (real_bundle_with_foreign_tls_key, "key_binding", "TLS_KEY_BINDING_MISMATCH"),
+    ],
+)
+async def test_mutations_exit_10(aiohttp_server: Any, make: Any, step: str, code: str) -> None:
+    exit_code, out = await _verify(aiohttp_server, make(), "--json")
+    doc = json.loads(out)
+    assert exit_code == 10
+    assert doc["verified"] is False
+    assert doc["error"]["step"] == step and doc["error"]["code"] == code
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_text_failure_lists_skipped_steps(aiohttp_server: Any) -> None:
+    exit_code, out = await _verify(aiohttp_server, _digest_changed())
+    assert exit_code == 10
+    assert "FAIL  provenance" in out and "SKIP  key_binding" in out and "NOT VERIFIED" in out
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_unreachable_gateway_is_exit_1() -> None:
+    out = io.StringIO()
+    code = await asyncio.to_thread(
+        cmd_verify.main, ["--api-base", "http://127.0.0.1:9", "--timeout", "2"], stdout=out
+    )
+    assert code == 1
+    assert "FAIL  fetch" in out.getvalue()
+
+
+def test_help_exits_0() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cmd_verify.main(["--help"], stdout=io.StringIO())
+    assert exc.value.code == 0

@@ -1,0 +1,166 @@
+"""Graceful shutdown (issue #6), on the real `privproxy` process and its real signal handling.
+
+SIGTERM/SIGINT: the listener closes at once, an in-flight stream may finish within
+`--shutdown-timeout`, after which it is cut and the process exits 0. The process's own
+stderr at `--debug` is also searched for secrets (the CLI's logging setup, not a test one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.privproxy.conftest import API_KEY
+from tests.privproxy.fake_gateway import FakeGateway, Reply, chunk, sse_reply
+from tests.privproxy.test_security_support import LOCAL_TOKEN, MARKER, MODEL, chat_body
+
+LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+
+
+class Proxy:
+    """A `python -m privproxy` child process and the stderr it produced."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int, stderr: bytearray) -> None:
+        self.process = process
+        self.port = port
+        self.stderr = stderr
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def _pump(stream: asyncio.StreamReader, sink: bytearray) -> None:
+    while line := await stream.readline():
+        sink.extend(line)
+
+
+async def _start(gateway: FakeGateway, tmp_path: Path, shutdown_timeout: float) -> Proxy:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "PPQ_API_KEY": API_KEY,
+        "PRIVPROXY_TOKEN": LOCAL_TOKEN,
+        "PRIVPROXY_STATE_DIR": str(tmp_path / "state"),
+        "PRIVPROXY_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "privproxy",
+        "--port",
+        "0",
+        "--debug",
+        "--api-base",
+        gateway.base_url,
+        "--unsafe-hpke-key",
+        gateway.public_key.hex(),
+        "--shutdown-timeout",
+        str(shutdown_timeout),
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = bytearray()
+    async with asyncio.timeout(20):
+        while (match := LISTENING.search(stderr)) is None:
+            line = await process.stderr.readline()
+            assert line, f"proxy exited early: {stderr.decode(errors='replace')}"
+            stderr.extend(line)
+    asyncio.get_running_loop().create_task(_pump(process.stderr, stderr))
+    return Proxy(process, int(match.group(1)), stderr)
+
+
+@pytest.fixture
+async def stop_later() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    processes: list[asyncio.subprocess.Process] = []
+    yield processes
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_stops_accepting_and_lets_stream_finish(
+    gateway: FakeGateway,
+    tmp_path: Path,
+    stop_later: list[asyncio.subprocess.Process],
+    sig: signal.Signals,
+) -> None:
+    honest = sse_reply([chunk("Hel", MODEL), chunk("lo!", MODEL)])
+    gateway.reply = lambda seen: Reply(
+        content_type="text/event-stream", frames=honest.frames, hang_after=1
+    )
+    proxy = await _start(gateway, tmp_path, shutdown_timeout=10)
+    stop_later.append(proxy.process)
+    auth = {"Authorization": f"Bearer {LOCAL_TOKEN}"}
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(
+            proxy.url + "/v1/chat/completions", json=chat_body(), headers=auth
+        )
+        assert resp.status == 200
+        assert (await resp.content.readuntil(b"\n\n")).startswith(b"data: ")
+        proxy.process.send_signal(sig)
+        async with asyncio.timeout(5):
+            while not await _refused(proxy.port):  # the listener goes first
+                await asyncio.sleep(0.05)
+        assert proxy.process.returncode is None  # ...while the stream is still served
+        gateway.release_hang.set()
+        rest = await resp.read()
+    assert rest.endswith(b"data: [DONE]\n\n")
+    assert await asyncio.wait_for(proxy.process.wait(), timeout=10) == 0
+    logs = bytes(proxy.stderr)
+    assert b"Shutting down" in logs
+    for secret in (API_KEY, LOCAL_TOKEN, MARKER):
+        assert secret.encode() not in logs
+
+
+async def test_stream_outliving_shutdown_timeout_is_cut(
+    gateway: FakeGateway, tmp_path: Path, stop_later: list[asyncio.subprocess.Process]
+) -> None:
+    honest = sse_reply([chunk("Hel", MODEL), chunk("lo!", MODEL)])
+    gateway.reply = lambda seen: Reply(
+        content_type="text/event-stream", frames=honest.frames, hang_after=1
+    )
+    proxy = await _start(gateway, tmp_path, shutdown_timeout=1)
+    stop_later.append(proxy.process)
+    auth = {"Authorization": f"Bearer {LOCAL_TOKEN}"}
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(
+            proxy.url + "/v1/chat/completions", json=chat_body(), headers=auth
+        )
+        await resp.content.readuntil(b"\n\n")
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        proxy.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proxy.process.wait(), timeout=10) == 0
+        elapsed = loop.time() - signalled
+        try:
+            rest = await resp.read()
+        except aiohttp.ClientPayloadError:
+            rest = b""
+    assert b"[DONE]" not in rest
+    assert elapsed < 1 + 5  # the timeout, plus process teardown slack
+    # The upstream request was dropped, not left running on the gateway.
+    await asyncio.wait_for(gateway.upstream_cancelled.wait(), timeout=5)
