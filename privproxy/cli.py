@@ -68,7 +68,8 @@ def serve(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"privproxy: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(debug=settings.debug)
+    secrets = [s.get_secret_value() for s in (settings.api_key, settings.token) if s is not None]
+    configure_logging(debug=settings.debug, secrets=secrets)
     try:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:

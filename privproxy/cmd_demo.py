@@ -8,8 +8,8 @@ the verifier explicitly; `privproxy serve` never sees them.
 
 Everything is marked SIMULATED: every log line (`[SIMULATED]` prefix), every response
 (`X-Privproxy-Simulated: true`), `/health` (`"simulated": true`) and the status page banner.
-The proxy's state and cache directories are a temporary directory removed on exit, so the
-demo leaves nothing behind (no token file, no audit log entries).
+The proxy's state and cache directories are a temporary directory removed on exit
+(`simulated_stack`), so the demo leaves nothing behind (no token file, no audit log entries).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import contextlib
 import logging
 import signal
 import sys
-import tempfile
-from pathlib import Path
 from typing import Final
 
 from pydantic import SecretStr
@@ -116,30 +114,27 @@ def main(argv: list[str]) -> int:
     from privproxy.simulator.harness import mark_log_handlers
 
     mark_log_handlers()
-    with tempfile.TemporaryDirectory(prefix="privproxy-demo-") as tmp:
-        try:
-            settings = Settings(
-                host=args.host,
-                port=args.port,
-                api_key=SecretStr(DEMO_API_KEY),
-                debug=args.debug,
-                state_dir=Path(tmp) / "state",
-                cache_dir=Path(tmp) / "cache",
-                simulated=True,
-            )
-        except ValueError as exc:
-            print(f"privproxy demo: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        try:
-            return asyncio.run(_main(settings, args.gateway_port))
-        except KeyboardInterrupt:
-            return EXIT_OK
-        except ConfigError as exc:
-            _log.error("%s", exc.message)
-            return EXIT_USAGE
-        except OSError as exc:
-            _log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
-            return EXIT_FAILURE
+    try:
+        settings = Settings(
+            host=args.host,
+            port=args.port,
+            api_key=SecretStr(DEMO_API_KEY),
+            debug=args.debug,
+            simulated=True,
+        )
+    except ValueError as exc:
+        print(f"privproxy demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_main(settings, args.gateway_port))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except ConfigError as exc:
+        _log.error("%s", exc.message)
+        return EXIT_USAGE
+    except OSError as exc:
+        _log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        return EXIT_FAILURE
 
 
 async def _main(settings: Settings, gateway_port: int) -> int:

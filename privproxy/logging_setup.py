@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
+
+from privproxy.log_hygiene import RedactingFilter
 
 
 class _Formatter(logging.Formatter):
@@ -22,10 +25,15 @@ class _Formatter(logging.Formatter):
         return text
 
 
-def configure_logging(*, debug: bool) -> None:
-    """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`)."""
+def configure_logging(*, debug: bool, secrets: Iterable[str] = ()) -> None:
+    """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`).
+
+    The handler carries `log_hygiene.RedactingFilter`: defence in depth that blanks `secrets`
+    (the PPQ key, the local token) and key-shaped strings in text we do not control.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter("%(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
     level = logging.DEBUG if debug else logging.INFO
     for name in ("privproxy", "attestation"):
         logger = logging.getLogger(name)

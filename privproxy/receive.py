@@ -19,6 +19,7 @@ from aiohttp import web
 from privproxy.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
 from privproxy.config import Settings
 from privproxy.errors import ProxyError
+from privproxy.token import token_required
 
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
 # revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
@@ -82,10 +83,17 @@ class Inbound:
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
-    """The configured key, else a well-formed caller `Bearer sk-...`, else 401."""
+    """The configured key, else a well-formed caller `Bearer sk-...` (only when no local
+    token is required), else 401."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
-    match = _CALLER_KEY.fullmatch(request.headers.get("Authorization", "").strip())
+    # With the local token in force, `Authorization` carries that token, never a PPQ key:
+    # forwarding it would hand the local secret to the gateway (docs/configuration.md).
+    match = (
+        None
+        if token_required(settings)
+        else _CALLER_KEY.fullmatch(request.headers.get("Authorization", "").strip())
+    )
     if match is None:
         raise MissingApiKeyError(
             "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "

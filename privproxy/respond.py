@@ -81,8 +81,9 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
 
     Event streams: headers at once, then every plaintext frame as it is authenticated.
     Other bodies: headers wait for the first authenticated frame (a failure before it is
-    still a proper JSON error), and the last frame is written together with the end of the
-    body, so a one-frame answer leaves in a single send.
+    still a proper JSON error) and each frame is held until the next one (or the end)
+    arrives, so a one-frame answer leaves in a single send; after a failure the held frame
+    is written and the body cut, as for any failure after headers.
     """
     ctype = _content_type(upstream)
     event_stream = ctype.startswith(EVENT_STREAM)
@@ -95,6 +96,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
     completed = False
     app = request.app
     frames = upstream.plaintext()
+    pending: bytes | None = None  # non-stream bodies: the last frame, held back for the eof
     try:
         metrics.count_stream_event(app, "started")
         if event_stream:
@@ -103,7 +105,6 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
                 await resp.write(chunk)
             await resp.write_eof()
         else:
-            pending: bytes | None = None
             async for chunk in frames:
                 if pending is not None:
                     if not resp.prepared:
@@ -112,7 +113,8 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
                 pending = chunk
             if not resp.prepared:
                 await resp.prepare(request)
-            await resp.write_eof(pending or b"")
+            last, pending = pending, None
+            await resp.write_eof(last or b"")
         completed = True
         metrics.count_stream_event(app, "completed")
     except (ConnectionError, asyncio.CancelledError) as exc:
@@ -123,16 +125,23 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
         _log.debug("Client disconnected during the response")
     except ProxyError as err:
         metrics.count_stream_event(app, _failure_event(err, upstream))
-        if not resp.prepared:
-            raise  # nothing sent yet: the error middleware answers with a JSON error
-        # Headers are out; only the body can still say something (see module docstring).
+        if not resp.prepared and pending is None:
+            raise  # nothing to send yet: the error middleware answers with a JSON error
+        # Headers are (or, with authenticated bytes held back, now go) out; only the body can
+        # still say something (see module docstring).
         _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
         if event_stream:
             with contextlib.suppress(ConnectionError):
                 await resp.write(sse_error_event(err))
                 await resp.write_eof()
-        elif request.transport is not None:
-            request.transport.close()
+        else:
+            with contextlib.suppress(ConnectionError):
+                if pending is not None:
+                    if not resp.prepared:
+                        await resp.prepare(request)
+                    await resp.write(pending)  # what was authenticated, then the cut
+            if request.transport is not None:
+                request.transport.close()
     finally:
         await frames.aclose()
         if completed:

@@ -21,8 +21,7 @@ from aiohttp import web
 from privproxy.app import create_app
 from privproxy.config import ConfigError, Settings, is_loopback_host
 from privproxy.enclave import EnclaveProvider
-
-_log = logging.getLogger("privproxy")
+from privproxy.log_hygiene import MetadataAccessLogger
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +51,9 @@ async def running(
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
-        access_log=_log if settings.debug else None,
+        # Access lines only with --debug, and metadata only (no query string, no headers).
+        access_log=logging.getLogger("privproxy.access") if settings.debug else None,
+        access_log_class=MetadataAccessLogger,
         shutdown_timeout=settings.shutdown_timeout,
     )
     await runner.setup()

@@ -14,5 +14,6 @@ def shared_path(*parts: str) -> Path:
     """Path under ../shared, skipping the calling test when that material is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"../shared/{'/'.join(parts)} not present (shared material sits beside the clone)")
+        where = "/".join(parts)
+        pytest.skip(f"../shared/{where} not present (shared material sits beside the clone)")
     return path

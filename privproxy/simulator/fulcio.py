@@ -207,7 +207,8 @@ class FulcioCa:
     ) -> x509.Certificate:
         """A 10-minute code-signing leaf for `identity` with one embedded SCT."""
         inter_pub = self.intermediate.public_key()
-        assert isinstance(inter_pub, ec.EllipticCurvePublicKey)
+        if not isinstance(inter_pub, ec.EllipticCurvePublicKey):
+            raise TypeError("the simulated Fulcio intermediate has an EC key")
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -76,7 +78,11 @@ async def simulated_stack(
     gateway: SimulatedGateway | None = None,
     gateway_port: int = 0,
 ) -> AsyncIterator[SimulatedStack]:
-    """Serve gateway + proxy until exit. `settings.api_base` is replaced by the gateway URL."""
+    """Serve gateway + proxy until exit.
+
+    `settings.api_base` becomes the gateway URL, `simulated` is forced on, and the state and
+    cache directories become a temporary directory removed on exit.
+    """
     from attestation.attestor import Attestor
     from attestation.fetch import AiohttpFetcher
     from attestation.policy import Policy
@@ -84,32 +90,39 @@ async def simulated_stack(
     from privproxy.attestor import AttestedProvider
 
     gateway = gateway or SimulatedGateway()
-    async with running_gateway(gateway, port=gateway_port) as gateway_url:
-        settings = settings.model_copy(update={"api_base": gateway_url, "simulated": True})
-        async with AiohttpFetcher() as fetcher:
-            # The production policy, and the simulator's roots handed over explicitly.
-            attestor = Attestor(fetcher, policy=Policy.production(), trust=gateway.world.trust())
-            provider = AttestedProvider(settings, attestor=attestor)
-            app = create_app(settings, provider=provider)
-            app.on_response_prepare.append(_mark_response)
-            runner = web.AppRunner(
-                app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout
-            )
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, settings.host, settings.port)
-                await site.start()
-                port = int(runner.addresses[0][1])
-                host = f"[{settings.host}]" if ":" in settings.host else settings.host
-                yield SimulatedStack(
-                    gateway=gateway,
-                    gateway_url=gateway_url,
-                    proxy_url=f"http://{host}:{port}",
-                    settings=settings,
-                    app=app,
-                )
-            finally:
-                await runner.cleanup()
+    async with contextlib.AsyncExitStack() as stack:
+        gateway_url = await stack.enter_async_context(running_gateway(gateway, port=gateway_port))
+        # Simulated verifications must never reach the user's real audit log or token file.
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="privproxy-sim-")))
+        settings = settings.model_copy(
+            update={
+                "api_base": gateway_url,
+                "simulated": True,
+                "state_dir": scratch / "state",
+                "cache_dir": scratch / "cache",
+            }
+        )
+        fetcher = await stack.enter_async_context(AiohttpFetcher())
+        # The production policy, and the simulator's roots handed over explicitly.
+        attestor = Attestor(fetcher, policy=Policy.production(), trust=gateway.world.trust())
+        provider = AttestedProvider(settings, attestor=attestor)
+        app = create_app(settings, provider=provider)
+        app.on_response_prepare.append(_mark_response)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        port = int(runner.addresses[0][1])
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        yield SimulatedStack(
+            gateway=gateway,
+            gateway_url=gateway_url,
+            proxy_url=f"http://{host}:{port}",
+            settings=settings,
+            app=app,
+        )
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from openai import APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import APIError, APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.chat import (
     ChatCompletionMessageFunctionToolCall,
     ChatCompletionMessageParam,
@@ -35,6 +35,8 @@ MODEL = "private/gpt-oss-120b"
 
 
 def _settings(tmp_path: Path) -> Settings:
+    # The stack swaps state/cache for a scratch directory; point them at tmp_path anyway so a
+    # regression there writes into the test's directory, not the home directory.
     return Settings(
         host="127.0.0.1",
         port=0,
@@ -174,6 +176,40 @@ async def test_key_rotation_mid_traffic_loses_no_request(stack: SimulatedStack) 
     assert gateway.stats.key_mismatches >= 1  # the proxy really met a 422...
     assert gateway.stats.attestation_fetches > fetches  # ...and re-verified the new bundle
     assert all(r.status == 200 for r in gateway.stats.requests if r.status != 422)
+
+
+@pytest.mark.parametrize(
+    ("knob", "value", "status"),
+    [("plaintext_status", 402, 402), ("plaintext_status", 429, 429), ("strip_nonce", True, 502)],
+)
+async def test_gateway_plaintext_answers_surface_honestly(
+    stack: SimulatedStack, knob: str, value: object, status: int
+) -> None:
+    setattr(stack.gateway.faults, knob, value)
+    async with _client(stack) as client:
+        with pytest.raises(APIStatusError) as err:
+            await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "hello"}]
+            )
+    assert err.value.status_code == status
+    assert "You said" not in str(err.value.body)  # an unauthenticated body is never relayed
+
+
+@pytest.mark.parametrize("knob", ["tamper", "truncate"])
+async def test_broken_stream_raises_in_the_sdk(stack: SimulatedStack, knob: str) -> None:
+    setattr(stack.gateway.faults, knob, True)
+    text = ""
+    async with _client(stack) as client:
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "a b c d e f g"}], stream=True
+        )
+        # Tamper: the proxy's SSE error event (APIError). Truncation: the partial event before
+        # it does not parse (ValueError). Either way the client never gets a silent success.
+        with pytest.raises((APIError, ValueError)):
+            async for chunk in stream:
+                text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    if knob == "tamper":  # frame 1 failed: nothing after it was relayed
+        assert text != "[SIMULATED] You said: a b c d e f g"
 
 
 async def test_report_signed_by_the_wrong_chain_sends_nothing(tmp_path: Path) -> None:

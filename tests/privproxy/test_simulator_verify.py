@@ -6,6 +6,9 @@ workflow, other measurement, debug policy) and asserts the step and code of the 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from attestation.errors import AttestationError, Code, Step
@@ -103,3 +106,16 @@ def test_enclave_running_other_code_is_refused() -> None:
     enclave = world.boot_enclave(release=release, measurement=world.release.measurement)
     err = _refusal(world, enclave)
     assert (err.step, err.code) == (Step.MEASUREMENT, Code.MEASUREMENT_MISMATCH)
+
+
+def test_only_the_demo_command_imports_the_simulator() -> None:
+    """The simulator's roots can reach a verifier only through code that imports it."""
+    root = Path(__file__).resolve().parents[2]
+    importers = {
+        str(path.relative_to(root))
+        for package in ("privproxy", "attestation")
+        for path in (root / package).rglob("*.py")
+        if "simulator" not in path.relative_to(root).parts
+        and re.search(r"^\s*(from|import)\s+privproxy\.simulator", path.read_text(), re.M)
+    }
+    assert importers == {"privproxy/cmd_demo.py"}
