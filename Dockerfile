@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin privproxy
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin privproxy \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/privproxy /var/cache/privproxy
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -15,10 +16,17 @@ COPY privproxy ./privproxy
 COPY attestation ./attestation
 RUN pip install . && rm -rf /src
 
-USER privproxy
+# Numeric, so `runAsNonRoot` admission checks can verify it without /etc/passwd.
+USER 10001:10001
 WORKDIR /home/privproxy
-ENV PRIVPROXY_STATE_DIR=/home/privproxy/state \
-    PRIVPROXY_CACHE_DIR=/home/privproxy/cache
+# Runs on a read-only root file system (`docker run --read-only`, compose `read_only: true`):
+# the only writable paths are these two volumes (Docker mounts anonymous ones unless you mount
+# your own); library caches (XDG) are pointed into them too.
+ENV PRIVPROXY_STATE_DIR=/var/lib/privproxy \
+    PRIVPROXY_CACHE_DIR=/var/cache/privproxy \
+    XDG_CACHE_HOME=/var/cache/privproxy/xdg \
+    XDG_DATA_HOME=/var/lib/privproxy/xdg
+VOLUME ["/var/lib/privproxy", "/var/cache/privproxy"]
 
 EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from privproxy.config import ConfigError, Settings, build_parser
 from privproxy.errors import ProxyError
 from privproxy.logging_setup import configure_logging
+from privproxy.token import resolve_token, token_path, token_required
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -65,10 +66,13 @@ def serve(argv: list[str]) -> int:
     namespace = parser.parse_args(argv)
     try:
         settings = Settings.from_namespace(os.environ, namespace)
+        local_token = resolve_token(settings)  # generated once into the state dir if needed
     except ConfigError as exc:
         print(f"privproxy: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     secrets = [s.get_secret_value() for s in (settings.api_key, settings.token) if s is not None]
+    if local_token is not None:
+        secrets.append(local_token)  # also a generated one, which settings do not hold
     configure_logging(debug=settings.debug, secrets=secrets)
     try:
         asyncio.run(_serve(settings))
@@ -111,6 +115,9 @@ async def _serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with running(settings) as server:
         _log_startup(server.url)
+        if token_required(settings):  # where the token is, never its value
+            where = "PRIVPROXY_TOKEN" if settings.token else str(token_path(settings.state_dir))
+            _log.info("Local token required: send 'Authorization: Bearer <token>' (%s)", where)
         await stop.wait()
         _log.info("\nShutting down...")
 

@@ -140,6 +140,8 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
         body = _DECODER.decode(raw.decode("utf-8"))
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidRequestError("Request body is not valid JSON") from exc
+    except RecursionError as exc:  # "[[[[…" nesting bombs (issue #6): a 400, not a 500
+        raise InvalidRequestError("Request body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise InvalidRequestError("Request body must be a JSON object")
     private, bare = resolve_model(body.get("model"), catalog)
@@ -148,6 +150,8 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
         payload = _ENCODER.encode(body).encode()
     except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
         raise InvalidRequestError("Request body contains invalid Unicode escapes") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("Request body is nested too deeply") from exc
     return Inbound(payload, private, bool(body.get("stream")), api_key)
 
 

@@ -49,7 +49,10 @@ def error_response(err: ProxyError) -> web.Response:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate (a caller's "\ud800" echoed in an error message) cannot be UTF-8
+    # encoded; write it as its JSON escape instead of failing the answer with a 500.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def sse_error_event(err: ProxyError) -> bytes:

@@ -107,7 +107,13 @@ def verify_signed_document(
 ) -> x509.Certificate:
     """Verify `doc`'s issuer chain (signer ‖ root) and its signature; return the signer."""
     if chain_pem is None:
-        raise HardwareError(codes.incomplete, f"{what} issuer chain is missing")
+        # Without its issuer chain the document cannot be authenticated, so no TCB verdict
+        # (qv_result) can be reached at all: that is "terminal, unspecified", not a chain
+        # that failed to verify (which would be `codes.incomplete` / `codes.invalid`).
+        raise HardwareError(
+            Code.QV_RESULT_TERMINAL_UNSPECIFIED,
+            f"{what} issuer chain is missing: TCB evaluation cannot complete",
+        )
     chain = load_pem_chain(chain_pem.encode(), codes)
     verify_chain(chain, length=2, trust=trust, now=now, codes=codes)
     key = chain[0].public_key()

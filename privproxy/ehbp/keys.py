@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Final
 
 from privproxy.ehbp.errors import EhbpProtocolError
+from privproxy.ehbp.hmac256 import hmac_sha256
 from privproxy.ehbp.protocol import (
     AEAD_NONCE_LENGTH,
     AES_KEY_LENGTH,
@@ -48,9 +48,9 @@ def derive_response_keys(exported_secret: bytes, enc: bytes, nonce: bytes) -> Re
         raise ValueError("exported secret and enc must be 32 bytes each")
     if len(nonce) != RESPONSE_NONCE_LENGTH:
         raise EhbpProtocolError(f"{RESPONSE_NONCE_HEADER} must be {RESPONSE_NONCE_LENGTH} bytes")
-    prk = hmac.digest(enc + nonce, exported_secret, "sha256")
-    key = hmac.digest(prk, _KEY_INFO, "sha256")
-    nonce_base = hmac.digest(prk, _NONCE_INFO, "sha256")[:AEAD_NONCE_LENGTH]
+    prk = hmac_sha256(enc + nonce, exported_secret)
+    key = hmac_sha256(prk, _KEY_INFO)
+    nonce_base = hmac_sha256(prk, _NONCE_INFO)[:AEAD_NONCE_LENGTH]
     return ResponseKeys(key=key, nonce_base=nonce_base)
 
 

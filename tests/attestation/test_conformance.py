@@ -65,7 +65,7 @@ def _cases() -> list[Any]:
         marks = []
         if manifest["stage"] == "verify-attestation-tdx" and path.name in TDX_KNOWN_FAILURES:
             reason = (
-                "documented TDX refusal: fixture injects no collateral issuer chains (docs/tdx.md)"
+                "documented TDX refusal: malformed fixture field rejected at parse (docs/tdx.md)"
             )
             marks.append(pytest.mark.xfail(strict=True, reason=reason))
         cases.append(pytest.param(path, "adapter", id=name, marks=marks))

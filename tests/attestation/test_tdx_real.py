@@ -102,7 +102,8 @@ def test_tcb_info_expiry_is_exact_to_the_second() -> None:
 def test_missing_tcb_info_chain_is_rejected() -> None:
     with pytest.raises(HardwareError) as err:
         _verify(JAN_20, tcb_info_issuer_chain=None)
-    assert err.value.code is Code.TCB_INFO_CHAIN_INVALID
+    # An unauthenticated TCB Info means no verdict at all, not a broken chain.
+    assert err.value.code is Code.QV_RESULT_TERMINAL_UNSPECIFIED
 
 
 def test_swapped_qe_identity_chain_is_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 
 import pytest
@@ -15,6 +16,7 @@ from privproxy.ehbp import (
     parse_key_config,
     seal_request,
 )
+from privproxy.ehbp.hmac256 import hmac_sha256
 from tests.privproxy.test_ehbp_support import load_vector
 
 SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES256_GCM)
@@ -161,3 +163,10 @@ def test_key_config_first_suite_of_several() -> None:
 def test_key_config_rejections(data: bytes) -> None:
     with pytest.raises(EhbpProtocolError):
         parse_key_config(data)
+
+
+@pytest.mark.parametrize("key_len", [0, 1, 32, 63, 64, 65, 200])
+@pytest.mark.parametrize("msg_len", [0, 13, 64, 1000])
+def test_hmac_sha256_matches_stdlib(key_len: int, msg_len: int) -> None:
+    key, msg = os.urandom(key_len), os.urandom(msg_len)
+    assert hmac_sha256(key, msg) == hmac.digest(key, msg, "sha256")

@@ -156,7 +156,21 @@ async def test_oversized_body_refused_declared_and_chunked(
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b'{"model": "x",}', b"\xff\xfe{}", b"[1, 2]", b'"string"', b""]
+    "raw",
+    [
+        b"{not json",
+        b'{"model": "x",}',
+        b"\xff\xfe{}",
+        b"[1, 2]",
+        b'"string"',
+        b"",
+        b'{"stream": NaN}',
+        b"[" * 100_000,  # nesting bombs: RecursionError is not a ValueError
+        b'{"a":' * 50_000,
+        b'{"model":"private/kimi-k3","messages":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"model":"\\ud800","messages":[]}',  # lone surrogate, echoed in the error text
+    ],
+    ids=lambda raw: repr(raw[:24]),
 )
 async def test_malformed_or_non_object_json_is_400(
     make_proxy: MakeProxy, gateway: FakeGateway, raw: bytes
@@ -186,6 +200,27 @@ async def test_slow_sender_gets_408_while_others_are_served(
         writer.close()
         await writer.wait_closed()
     assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"408"
+    assert gateway.requests == 1  # only the honest request
+
+
+async def test_slow_headers_cut_and_oversized_headers_refused(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    client = await make_proxy(client_read_timeout=0.5)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        await writer.drain()
+        await _assert_served(client, gateway)
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # cut, never answered
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    many = {f"X-Filler-{i}": "v" for i in range(100)}
+    resp = await client.post(CHAT, json=chat_body(), headers=many)
+    assert resp.status in (400, 431)
+    huge = await client.post(CHAT, json=chat_body(), headers={"X-Big": "v" * 70_000})
+    assert huge.status in (400, 431)
     assert gateway.requests == 1  # only the honest request
 
 

@@ -43,15 +43,22 @@ async def _pump(stream: asyncio.StreamReader, sink: bytearray) -> None:
         sink.extend(line)
 
 
-async def _start(gateway: FakeGateway, tmp_path: Path, shutdown_timeout: float) -> Proxy:
+def _env(tmp_path: Path, *, token: bool = True) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "PPQ_API_KEY": API_KEY,
-        "PRIVPROXY_TOKEN": LOCAL_TOKEN,
         "PRIVPROXY_STATE_DIR": str(tmp_path / "state"),
         "PRIVPROXY_CACHE_DIR": str(tmp_path / "cache"),
     }
+    if token:
+        env["PRIVPROXY_TOKEN"] = LOCAL_TOKEN
+    return env
+
+
+async def _start(
+    gateway: FakeGateway, tmp_path: Path, shutdown_timeout: float, *extra: str, token: bool = True
+) -> Proxy:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -65,7 +72,8 @@ async def _start(gateway: FakeGateway, tmp_path: Path, shutdown_timeout: float) 
         gateway.public_key.hex(),
         "--shutdown-timeout",
         str(shutdown_timeout),
-        env=env,
+        *extra,
+        env=_env(tmp_path, token=token),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -132,6 +140,7 @@ async def test_signal_stops_accepting_and_lets_stream_finish(
     assert await asyncio.wait_for(proxy.process.wait(), timeout=10) == 0
     logs = bytes(proxy.stderr)
     assert b"Shutting down" in logs
+    assert b"Local token required" in logs and b"(PRIVPROXY_TOKEN)" in logs
     for secret in (API_KEY, LOCAL_TOKEN, MARKER):
         assert secret.encode() not in logs
 
@@ -164,3 +173,45 @@ async def test_stream_outliving_shutdown_timeout_is_cut(
     assert elapsed < 1 + 5  # the timeout, plus process teardown slack
     # The upstream request was dropped, not left running on the gateway.
     await asyncio.wait_for(gateway.upstream_cancelled.wait(), timeout=5)
+
+
+async def test_generated_token_file_announced_by_path_only(
+    gateway: FakeGateway, tmp_path: Path, stop_later: list[asyncio.subprocess.Process]
+) -> None:
+    proxy = await _start(gateway, tmp_path, 1, "--require-token", token=False)
+    stop_later.append(proxy.process)
+    token_file = tmp_path / "state" / "token"
+    token = token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    async with aiohttp.ClientSession() as session:
+        url = proxy.url + "/v1/models"
+        async with session.get(url) as resp:
+            assert resp.status == 401
+        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200
+    proxy.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proxy.process.wait(), timeout=10) == 0
+    logs = bytes(proxy.stderr)
+    assert str(token_file).encode() in logs
+    assert token.encode() not in logs
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+async def test_public_bind_without_token_exits_2(tmp_path: Path, host: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "privproxy",
+        "--host",
+        host,
+        "--port",
+        "0",
+        "--no-require-token",
+        env=_env(tmp_path, token=False),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode == 2
+    assert b"requires the local token" in stderr
