@@ -10,6 +10,7 @@ no CSP violation. A screenshot is saved to `test-artifacts/status-page.png`.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -75,7 +76,18 @@ async def test_status_page_renders_verified_state_in_chromium(
         url = str(server.make_url("/"))
 
         async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            # Chromium writes crash-report settings and dconf caches under HOME/XDG dirs:
+            # point them at tmp_path so the test never touches the user's home directory.
+            home = tmp_path / "chromium-home"
+            browser_env = {
+                "HOME": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            }
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=browser_env
+            )
             try:
                 page = await browser.new_page(viewport={"width": 1100, "height": 1400})
                 console: list[str] = []
