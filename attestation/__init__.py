@@ -26,7 +26,6 @@ Every failure raises :class:`AttestationError` (subclasses per step) with a stab
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from attestation.errors import (
@@ -41,6 +40,7 @@ from attestation.errors import (
     Step,
     TrustError,
 )
+from attestation.lazy import lazy_attribute
 from attestation.models import Measurement, Platform, StepResult, VerifiedEnclave
 
 if TYPE_CHECKING:
@@ -69,10 +69,7 @@ _LAZY: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'attestation' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return lazy_attribute(__name__, _LAZY, name)
 
 
 __all__ = [

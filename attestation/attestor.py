@@ -15,6 +15,7 @@ providers (``attestation.tdx.collateral_source``); without them a TDX bundle fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -32,7 +33,11 @@ from attestation.verifier import StepCallback, verify_bundle
 
 if TYPE_CHECKING:
     from attestation.hardware_measurements import HardwarePlatform
-    from attestation.tdx import TdxCollateral
+    from attestation.provenance.trust import SigstoreTrust
+    from attestation.tdx.collateral_source import CollateralSource
+    from attestation.tdx.hardware_source import HardwareSource
+    from attestation.tdx.models import TdxCollateral
+    from attestation.tdx.trust import IntelTrust
 
 ATTESTATION_PATH: Final = "/private/attestation"
 DEFAULT_TIMEOUT: Final = 15.0
@@ -45,6 +50,44 @@ PlatformsProvider = Callable[[], Awaitable[Sequence["HardwarePlatform"]]]
 def utc_now() -> dt.datetime:
     """The default clock."""
     return dt.datetime.now(dt.UTC)
+
+
+def _lazy_collateral_source(
+    fetcher: Fetcher,
+    *,
+    cache_dir: Path | None,
+    clock: Clock,
+    trust: IntelTrust,
+) -> CollateralProvider:
+    """A `CollateralSource` built (and its module imported) on the first TDX bundle."""
+    source: CollateralSource | None = None
+
+    async def provide(quote: bytes) -> TdxCollateral:
+        nonlocal source
+        if source is None:
+            from attestation.tdx.collateral_source import CollateralSource
+
+            source = CollateralSource(fetcher, cache_dir=cache_dir, clock=clock, trust=trust)
+        return await source(quote)
+
+    return provide
+
+
+def _lazy_hardware_source(
+    fetcher: Fetcher, *, trust: SigstoreTrust, clock: Clock
+) -> PlatformsProvider:
+    """A `HardwareSource` built (and its module imported) on the first TDX bundle."""
+    source: HardwareSource | None = None
+
+    async def provide() -> Sequence[HardwarePlatform]:
+        nonlocal source
+        if source is None:
+            from attestation.tdx.hardware_source import HardwareSource
+
+            source = HardwareSource(fetcher, trust=trust, clock=clock)
+        return await source()
+
+    return provide
 
 
 class Attestor:
@@ -85,19 +128,17 @@ class Attestor:
         """Production wiring: pinned trust, production policy, TDX collateral and platforms.
 
         Intel PCS collateral (cached under ``cache_dir/tdx``) and the hardware-measurements
-        table are fetched through ``fetcher`` only when a TDX bundle is verified.
+        table are fetched through ``fetcher`` only when a TDX bundle is verified; their
+        modules are imported only then too, so an SEV-SNP verification never loads them.
         """
-        from attestation.tdx.collateral_source import CollateralSource
-        from attestation.tdx.hardware_source import HardwareSource
-
         trust = Trust.production(amd_chain_files=amd_chain_files, cache_dir=cache_dir)
-        collateral = CollateralSource(
+        collateral = _lazy_collateral_source(
             fetcher,
             cache_dir=cache_dir / "tdx" if cache_dir is not None else None,
             clock=clock,
             trust=trust.require_intel(),
         )
-        platforms = HardwareSource(fetcher, trust=trust.require_sigstore(), clock=clock)
+        platforms = _lazy_hardware_source(fetcher, trust=trust.require_sigstore(), clock=clock)
         return cls(
             fetcher,
             policy=Policy.production(),
@@ -113,6 +154,24 @@ class Attestor:
     def trust(self) -> Trust:
         """The trust in use (grows when AMD chains are loaded on first need)."""
         return self._trust
+
+    async def warm_up(self) -> None:
+        """Import sigstore and build its verifier now, in a worker thread.
+
+        That is about 0.2 s of imports which :meth:`verify` would otherwise pay after the
+        bundle arrived; started alongside :meth:`fetch_bundle` it overlaps the network round
+        trip. Never raises: a root the library refuses is reported by :meth:`verify`, which
+        asks for the same verifier again, with its own code (TRUST_ROOT_INVALID).
+        """
+        sigstore = self._trust.sigstore
+        if sigstore is None:
+            return
+
+        def build() -> None:
+            with contextlib.suppress(Exception):
+                sigstore.verifier()
+
+        await asyncio.to_thread(build)
 
     async def fetch_bundle(self, api_base: str) -> bytes:
         """GET ``{api_base}/private/attestation`` (https or loopback http, no redirects, capped)."""

@@ -1,8 +1,9 @@
 """The only module of `attestation` that touches the network.
 
-Everything else receives a :class:`Fetcher`. :class:`AiohttpFetcher` is the production one:
-https only (plain http only to loopback), redirects refused, every body size-capped while it
-streams, every request bounded by a total timeout. Failures raise
+Everything else receives a :class:`Fetcher`. The one implementation, :class:`AiohttpFetcher`
+(aiohttp is the project's only HTTP stack), follows these rules: https only (plain http only to
+loopback), redirects refused, every body size-capped while it streams, every request bounded by
+a total timeout, no proxy from the environment. Failures raise
 :class:`attestation.errors.FetchError` (FETCH_FAILED), never a verdict on evidence.
 """
 
@@ -12,12 +13,13 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 from urllib.parse import urlsplit
 
 from attestation.errors import Code, FetchError
 
 if TYPE_CHECKING:
+
     import aiohttp
 
 
@@ -73,14 +75,36 @@ def check_url(url: str) -> None:
     raise FetchError(Code.FETCH_FAILED, f"refusing non-https URL {url!r} (http only to loopback)")
 
 
-class AiohttpFetcher:
-    """:class:`Fetcher` over one ``aiohttp.ClientSession`` (created lazily, or supplied)."""
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request as :class:`BaseFetcher` hands it to ``_request`` (URL already checked)."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
-        self._session = session
-        self._owns_session = session is None
+    method: str
+    url: str
+    body: bytes | None
+    max_bytes: int
+    timeout: float  # seconds, for the whole exchange
+    headers: dict[str, str]
 
-    async def __aenter__(self) -> AiohttpFetcher:
+
+def _check_size(url: str, size: int, max_bytes: int, *, declared: bool = False) -> None:
+    if size > max_bytes:
+        what = f"body of {size} bytes exceeds" if declared else "body exceeds"
+        raise FetchError(Code.FETCH_FAILED, f"{url}: {what} {max_bytes} bytes")
+
+
+def _timed_out(request: HttpRequest) -> FetchError:
+    return FetchError(Code.FETCH_FAILED, f"{request.url}: timed out after {request.timeout:g}s")
+
+
+class BaseFetcher:
+    """A :class:`Fetcher` built on one method: subclasses implement :meth:`_request`.
+
+    Shared by both fetchers here (and by the tests' fakes): :meth:`get` and :meth:`post` check
+    the URL with :func:`check_url`, then hand over; ``async with`` calls :meth:`close`.
+    """
+
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -90,6 +114,45 @@ class AiohttpFetcher:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def close(self) -> None:
+        """Release what the fetcher holds (nothing by default)."""
+
+    async def get(
+        self, url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None
+    ) -> FetchResult:
+        """GET with the bounds described in the module docstring."""
+        check_url(url)
+        return await self._request(
+            HttpRequest("GET", url, None, max_bytes, timeout, dict(headers or {}))
+        )
+
+    async def post(
+        self,
+        url: str,
+        *,
+        body: bytes,
+        max_bytes: int,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """POST with the bounds described in the module docstring."""
+        check_url(url)
+        return await self._request(
+            HttpRequest("POST", url, body, max_bytes, timeout, dict(headers or {}))
+        )
+
+    async def _request(self, request: HttpRequest) -> FetchResult:
+        """Send one request (URL already checked); the body capped, the total time bounded."""
+        raise NotImplementedError
+
+
+class AiohttpFetcher(BaseFetcher):
+    """:class:`Fetcher` over one ``aiohttp.ClientSession`` (created lazily, or supplied)."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+        self._session = session
+        self._owns_session = session is None
 
     async def close(self) -> None:
         """Close the session if this fetcher created it."""
@@ -104,64 +167,40 @@ class AiohttpFetcher:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def get(
-        self, url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None
-    ) -> FetchResult:
-        """GET with the bounds described in the module docstring."""
-        return await self._request("GET", url, None, max_bytes, timeout, headers)
-
-    async def post(
-        self,
-        url: str,
-        *,
-        body: bytes,
-        max_bytes: int,
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> FetchResult:
-        """POST with the bounds described in the module docstring."""
-        return await self._request("POST", url, body, max_bytes, timeout, headers)
-
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        body: bytes | None,
-        max_bytes: int,
-        timeout: float,
-        headers: Mapping[str, str] | None,
-    ) -> FetchResult:
+    async def _request(self, request: HttpRequest) -> FetchResult:
         import aiohttp
 
-        check_url(url)
+        url, max_bytes = request.url, request.max_bytes
         session = self._get_session()
         try:
             async with session.request(
-                method,
+                request.method,
                 url,
-                data=body,
-                headers=dict(headers or {}),
+                data=request.body,
+                headers=request.headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=request.timeout),
             ) as resp:
-                declared = resp.content_length
-                if declared is not None and declared > max_bytes:
-                    raise FetchError(
-                        Code.FETCH_FAILED, f"{url}: body of {declared} bytes exceeds {max_bytes}"
-                    )
+                if resp.content_length is not None:
+                    _check_size(url, resp.content_length, max_bytes, declared=True)
                 data = bytearray()
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     data += chunk
-                    if len(data) > max_bytes:
-                        raise FetchError(
-                            Code.FETCH_FAILED, f"{url}: body exceeds {max_bytes} bytes"
-                        )
+                    _check_size(url, len(data), max_bytes)
                 response_headers = {k.lower(): v for k, v in resp.headers.items()}
                 return FetchResult(status=resp.status, headers=response_headers, body=bytes(data))
         except TimeoutError as exc:
-            raise FetchError(Code.FETCH_FAILED, f"{url}: timed out after {timeout:g}s") from exc
+            raise _timed_out(request) from exc
         except aiohttp.ClientError as exc:
             raise FetchError(Code.FETCH_FAILED, f"{url}: {type(exc).__name__}: {exc}") from exc
 
 
-__all__ = ["AiohttpFetcher", "FetchResult", "Fetcher", "check_url", "is_loopback_host"]
+__all__ = [
+    "AiohttpFetcher",
+    "BaseFetcher",
+    "FetchResult",
+    "Fetcher",
+    "HttpRequest",
+    "check_url",
+    "is_loopback_host",
+]

@@ -1,7 +1,8 @@
 """Application factory: routes, middlewares and lifetimes (STYLE "aiohttp app shape").
 
 `create_app(settings, provider=...)` returns a ready `web.Application`. Order of middlewares:
-the guards of `privproxy.guards.build_middlewares` (Host/Origin/token/content type) first,
+request metrics (`privproxy.metrics_middleware`, installed by `status_routes`), the guard
+middleware of `privproxy.guards.build_middlewares` (Host/Origin/token/content type/load),
 then the error middleware. Lifetimes live in `cleanup_ctx`: the upstream `ClientSession`,
 the enclave provider (started without blocking startup: the server listens at once and
 answers 503 until the enclave is verified) and the model catalog's background refresh.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -43,16 +43,11 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     """Build the proxy application. `provider` overrides the enclave source (tests, demo)."""
     # Guards (Host/Origin/token/content type/load) sit outside everything else; their
     # `server_options` bound what aiohttp itself reads (body size, header limits).
-    options: dict[str, Any] = {"client_max_size": settings.max_body_bytes}
-    server_options = getattr(guards, "server_options", None)
-    if server_options is not None:
-        options.update(server_options(settings))
     app = web.Application(
-        middlewares=[*guards.build_middlewares(settings), error_middleware], **options
+        middlewares=[*guards.build_middlewares(settings), error_middleware],
+        **guards.server_options(settings),
     )
-    install_guards = getattr(guards, "install", None)
-    if install_guards is not None:
-        install_guards(app)
+    guards.install(app)
     app[SETTINGS_KEY] = settings
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -32,6 +32,7 @@ from privproxy.ehbp import (
     ENCAPSULATED_KEY_HEADER,
     KEY_CONFIG_PROBLEM_TYPE,
     RESPONSE_NONCE_HEADER,
+    EhbpError,
     EhbpProtocolError,
     FrameDecryptor,
     SealedRequest,
@@ -48,6 +49,16 @@ CATALOG_BODY_CAP = 4 * 1024 * 1024
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
+
+
+class GatewayObserver(Protocol):
+    """What `send` reports to (`privproxy.metrics.Metrics` implements it)."""
+
+    def observe_ttfb(self, seconds: float) -> None:
+        """The answer's headers arrived `seconds` after the request was sent."""
+
+    def count_gateway(self, status: int, encrypted: bool) -> None:
+        """The gateway answered `status`, EHBP-encrypted or not."""
 
 
 class GatewayError(ProxyError):
@@ -120,15 +131,35 @@ def create_session(settings: Settings) -> aiohttp.ClientSession:
 
 
 class Upstream:
-    """An encrypted enclave answer whose headers have arrived; body not read yet."""
+    """An encrypted enclave answer whose headers have arrived; body not read yet.
+
+    Waits are bounded by ONE timer per answer, not a timer per read (PROTOCOL 4.4 bounds):
+    until the first authenticated frame the deadline is the request's first-byte deadline,
+    afterwards `idle_timeout` from the start of each wait. The timer is armed lazily and
+    re-arms itself when it fires early, so a read costs one clock read instead of a timer
+    (`asyncio.timeout` per read cost 3-6 us, docs/performance.md).
+    """
 
     def __init__(
-        self, resp: aiohttp.ClientResponse, decryptor: FrameDecryptor, idle_timeout: float
+        self,
+        resp: aiohttp.ClientResponse,
+        decryptor: FrameDecryptor,
+        idle_timeout: float,
+        first_deadline: float | None = None,
     ) -> None:
         self._resp = resp
         self._decryptor = decryptor
         self._idle = idle_timeout
+        self._loop = asyncio.get_running_loop()
+        # Absolute loop time by which the first authenticated frame must be in.
+        self._deadline = (
+            first_deadline if first_deadline is not None else self._loop.time() + idle_timeout
+        )
+        self._waiting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._authenticated = False
         self.at_eof = False  # the upstream body ended (an EHBP error then means truncation)
+        self.complete = False  # ... and every frame of it was authenticated
 
     @property
     def status(self) -> int:
@@ -140,36 +171,92 @@ class Upstream:
         """Response headers as received (plaintext, unauthenticated)."""
         return self._resp.headers
 
-    async def plaintext(self) -> AsyncGenerator[bytes, None]:
-        """Authenticated plaintext frames as they arrive; raises on any framing or AEAD
-        failure and on a truncated final frame (PROTOCOL 3.5)."""
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Authenticated plaintext, one `bytes` per upstream read (every frame that read
+        completed, joined), as it arrives. Raises on any framing or AEAD failure and on a
+        truncated final frame (PROTOCOL 3.5). `complete` is True before the last chunk is
+        yielded when the body ended cleanly, so a caller can tell that a chunk is the whole
+        rest of the answer."""
         content = self._resp.content
-        decryptor = self._decryptor
+        push = self._decryptor.push
         try:
             while True:
-                # Take what is buffered without arming a timer (the common case for short
-                # answers); wait, bounded by the idle timeout, only when nothing is there.
+                # Take what is buffered without waiting (the common case); wait, bounded by
+                # the watchdog, only when nothing is there.
                 data = content.read_nowait()
-                if not data and not content.at_eof():
-                    async with asyncio.timeout(self._idle):
-                        data = await content.readany()
                 if not data:
+                    if content.at_eof():
+                        break
+                    data = await self._wait(content)
+                    if not data:
+                        break
+                frames = push(data)
+                failure: EhbpError | None = None
+                ended = content.at_eof()
+                if ended:
                     self.at_eof = True
-                    break
-                for chunk in decryptor.push(data):
-                    yield chunk
-            decryptor.finish()
-        except TimeoutError as exc:
-            raise GatewayTimeoutError("the gateway stopped sending mid-response") from exc
+                    try:
+                        self._decryptor.finish()
+                        self.complete = True
+                    except EhbpError as exc:
+                        if not frames:
+                            raise
+                        failure = exc  # deliver what was authenticated first
+                if frames:
+                    self._authenticated = True
+                    yield frames[0] if len(frames) == 1 else b"".join(frames)
+                if ended:
+                    if failure is not None:
+                        raise failure
+                    return
+            self.at_eof = True
+            self._decryptor.finish()
+            self.complete = True
         except aiohttp.ClientError as exc:
             raise GatewayUnreachableError("connection to the gateway broke mid-response") from exc
+        finally:
+            self._cancel_timer()
+
+    async def _wait(self, content: aiohttp.StreamReader) -> bytes:
+        loop = self._loop
+        if self._authenticated:
+            self._deadline = loop.time() + self._idle
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+        self._waiting = True
+        try:
+            return await content.readany()
+        finally:
+            self._waiting = False
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return  # re-armed by the next wait
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        # Wakes the pending `readany()` with this error; the connection is then dropped.
+        message = (
+            "the gateway stopped sending mid-response"
+            if self._authenticated
+            else "the PPQ gateway did not answer in time"
+        )
+        self._resp.content.set_exception(GatewayTimeoutError(message))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def close(self) -> None:
         """Drop the connection (safe to call more than once)."""
+        self._cancel_timer()
         self._resp.close()
 
     def release(self) -> None:
         """Return a fully read connection to the pool."""
+        self._cancel_timer()
         self._resp.release()
 
 
@@ -181,12 +268,12 @@ async def send(
     *,
     private_model: str,
     api_key: str,
-    observe: Callable[[int, bool], None] | None = None,
+    observe: GatewayObserver | None = None,
 ) -> Upstream:
     """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
-    `observe(status, encrypted)` is called once the answer's headers are in (metrics).
+    `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
     """
     headers = {
         "Authorization": f"Bearer {api_key}",
@@ -197,11 +284,16 @@ async def send(
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
     }
+    # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
+    started = asyncio.get_running_loop().time()
+    deadline = started + settings.upstream_first_byte_timeout
     try:
-        async with asyncio.timeout(settings.upstream_first_byte_timeout):
+        async with asyncio.timeout_at(deadline):
             resp = await session.post(
                 settings.api_base + CHAT_PATH,
-                data=sealed.body,  # bytes: sent with Content-Length, never chunked
+                # Sent with Content-Length, never chunked. A multi-frame body is a bytearray,
+                # which aiohttp would copy whole (it slices it to the length); a view is not.
+                data=sealed.body if isinstance(sealed.body, bytes) else memoryview(sealed.body),
                 headers=headers,
                 allow_redirects=False,
             )
@@ -215,14 +307,15 @@ async def send(
     try:
         nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
         if observe is not None:
-            observe(resp.status, nonce is not None)
+            observe.observe_ttfb(asyncio.get_running_loop().time() - started)
+            observe.count_gateway(resp.status, nonce is not None)
         if nonce is None:
             await _raise_plaintext_answer(resp, settings.upstream_idle_timeout)
         decryptor = sealed.secret.decryptor(nonce)
     except BaseException:
         resp.close()
         raise
-    return Upstream(resp, decryptor, settings.upstream_idle_timeout)
+    return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
 
 
 async def _raise_plaintext_answer(resp: aiohttp.ClientResponse, idle: float) -> None:

@@ -1,9 +1,9 @@
 """Local-endpoint guards: Host allowlist, Origin/CORS, local token, content type, load limits.
 
 The Node proxy answered every local process and every web page (CORS `*`, no Host check, no
-authentication; PROTOCOL 4.4). `build_middlewares(settings)` returns the middlewares `app.py`
-installs in front of every handler, outermost first; each refuses before anything reaches the
-handler, so a refused request never causes gateway traffic:
+authentication; PROTOCOL 4.4). `build_middlewares(settings)` returns the middleware `app.py`
+installs in front of every handler; it runs these checks in this order, and each refuses
+before anything reaches the handler, so a refused request never causes gateway traffic:
 
 1. Host allowlist (DNS rebinding): loopback names, the bind address, `--allowed-host`. 403.
 2. Origin: a browser request (it carries `Origin`) must be same-origin or come from an
@@ -214,50 +214,6 @@ def _allowed_request_headers(requested: str) -> str:
     return ", ".join(kept or ["authorization", "content-type"])
 
 
-def _host_guard(policy: GuardPolicy) -> Middleware:
-    @web.middleware
-    async def host_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not policy.host_allowed(request.headers.get(hdrs.HOST)):
-            return _refuse(
-                HostNotAllowedError(
-                    "Host not allowed; add it with --allowed-host if this proxy is reached "
-                    "under another name"
-                )
-            )
-        return await handler(request)
-
-    return host_guard
-
-
-def _origin_guard(policy: GuardPolicy) -> Middleware:
-    @web.middleware
-    async def origin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get(hdrs.ORIGIN)
-        if origin is None:  # not a browser cross-origin context: nothing to decide here
-            return await handler(request)
-        normalized = normalize_origin(origin)
-        host = request.headers.get(hdrs.HOST, "").strip().lower()
-        if normalized == f"http://{host}":  # same origin: a page served by this proxy
-            return await handler(request)
-        if normalized not in policy.allowed_origins:
-            return _refuse(
-                OriginNotAllowedError(
-                    "Cross-origin request refused; allow the origin with --allowed-origin"
-                )
-            )
-        if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in (
-            request.headers
-        ):
-            return _preflight(request, origin)
-        request[CORS_ORIGIN_KEY] = origin
-        response = await handler(request)
-        if not response.prepared:  # streamed responses got them from apply_cors_headers
-            response.headers.update(_cors_headers(origin))
-        return response
-
-    return origin_guard
-
-
 def _preflight(request: web.Request, origin: str) -> web.Response:
     headers = _cors_headers(origin)
     headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
@@ -281,24 +237,6 @@ async def apply_cors_headers(request: web.Request, response: web.StreamResponse)
         response.headers.update(_cors_headers(origin))
 
 
-def _token_guard(policy: GuardPolicy) -> Middleware:
-    @web.middleware
-    async def token_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        exempt = request.method == hdrs.METH_OPTIONS or (
-            request.method in (hdrs.METH_GET, hdrs.METH_HEAD) and request.path in TOKEN_EXEMPT_PATHS
-        )
-        if not exempt and not policy.token_matches(request.headers.get(hdrs.AUTHORIZATION)):
-            return _refuse(
-                TokenRequiredError(
-                    "Missing or wrong local token: send 'Authorization: Bearer <token>' "
-                    "(the token is in PRIVPROXY_TOKEN or the state directory's 'token' file)"
-                )
-            )
-        return await handler(request)
-
-    return token_guard
-
-
 def is_json_media_type(content_type: str) -> bool:
     """`application/json` or any `application/*+json`, parameters ignored."""
     mime = content_type.partition(";")[0].strip().lower()
@@ -307,65 +245,111 @@ def is_json_media_type(content_type: str) -> bool:
     )
 
 
-def _content_type_guard() -> Middleware:
-    @web.middleware
-    async def content_type_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in _BODYLESS_METHODS and not is_json_media_type(
-            request.headers.get(hdrs.CONTENT_TYPE, "")
-        ):
-            return _refuse(
-                UnsupportedMediaTypeError(
-                    "Request body must be JSON (Content-Type: application/json)"
-                )
-            )
-        return await handler(request)
-
-    return content_type_guard
+_HOST_CACHE_SIZE: Final = 64
 
 
-def _load_guard(policy: GuardPolicy) -> Middleware:
+def _guard_middleware(policy: GuardPolicy) -> Middleware:
+    """All five guards as one middleware: the checks run as plain code, in the order of the
+    module docstring, instead of five middleware layers (each layer is a coroutine per
+    request; docs/performance.md)."""
+    # Host header value → allowed; the few distinct values a proxy sees are cached (bounded).
+    hosts: dict[str, bool] = {}
     # A plain counter is enough: the event loop is single-threaded and nothing awaits between
     # the check and the increment.
     in_flight = 0
 
     @web.middleware
-    async def load_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
-        declared = request.content_length
-        if declared is not None and declared > policy.max_body_bytes:
+        headers = request.headers
+        # 1. Host allowlist (DNS rebinding).
+        host = headers.get(hdrs.HOST)
+        allowed = hosts.get(host) if host is not None else False
+        if allowed is None:
+            assert host is not None
+            allowed = policy.host_allowed(host)
+            if len(hosts) < _HOST_CACHE_SIZE:
+                hosts[host] = allowed
+        if not allowed:
             return _refuse(
-                PayloadTooLargeError(f"Request body larger than {policy.max_body_bytes} bytes")
+                HostNotAllowedError(
+                    "Host not allowed; add it with --allowed-host if this proxy is reached "
+                    "under another name"
+                )
             )
-        if request.path in TOKEN_EXEMPT_PATHS:  # probes must answer even when saturated
-            return await handler(request)
-        if in_flight >= policy.max_concurrent_requests:
-            return _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
-        in_flight += 1
-        try:
+        # 2. Origin: browser requests only from the same origin or an allowed one.
+        method = request.method
+        cors_origin = None
+        origin = headers.get(hdrs.ORIGIN)
+        if origin is not None:  # else not a browser cross-origin context
+            normalized = normalize_origin(origin)
+            # Same origin (a page served by this proxy) needs no CORS decision.
+            if normalized != f"http://{(host or '').strip().lower()}":
+                if normalized not in policy.allowed_origins:
+                    return _refuse(
+                        OriginNotAllowedError(
+                            "Cross-origin request refused; allow the origin with --allowed-origin"
+                        )
+                    )
+                if method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in headers:
+                    return _preflight(request, origin)
+                request[CORS_ORIGIN_KEY] = cors_origin = origin
+        # 3. Local token (probes and preflights exempt).
+        path = request.path
+        refusal: GuardRefusalError | None = None
+        if policy.token is not None and not (
+            method == hdrs.METH_OPTIONS
+            or (method in (hdrs.METH_GET, hdrs.METH_HEAD) and path in TOKEN_EXEMPT_PATHS)
+        ):
+            if not policy.token_matches(headers.get(hdrs.AUTHORIZATION)):
+                refusal = TokenRequiredError(
+                    "Missing or wrong local token: send 'Authorization: Bearer <token>' "
+                    "(the token is in PRIVPROXY_TOKEN or the state directory's 'token' file)"
+                )
+        # 4. Content type: bodies must be declared JSON.
+        if refusal is None and method not in _BODYLESS_METHODS:
+            if not is_json_media_type(headers.get(hdrs.CONTENT_TYPE, "")):
+                refusal = UnsupportedMediaTypeError(
+                    "Request body must be JSON (Content-Type: application/json)"
+                )
+        # 5. Load: declared body size, then concurrency (probes answer even when saturated).
+        if refusal is None:
+            declared = request.content_length
+            if declared is not None and declared > policy.max_body_bytes:
+                refusal = PayloadTooLargeError(
+                    f"Request body larger than {policy.max_body_bytes} bytes"
+                )
+        response: web.StreamResponse
+        if refusal is not None:
+            response = _refuse(refusal)
+        elif path in TOKEN_EXEMPT_PATHS:
             response = await handler(request)
-        finally:
-            in_flight -= 1
-        if response.status in _CLOSE_AFTER and not response.prepared:
-            # The body was not (fully) read: the connection cannot carry another request.
-            response.force_close()
+        elif in_flight >= policy.max_concurrent_requests:
+            response = _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
+        else:
+            in_flight += 1
+            try:
+                response = await handler(request)
+            finally:
+                in_flight -= 1
+            if response.status in _CLOSE_AFTER and not response.prepared:
+                # The body was not (fully) read: the connection cannot carry another request.
+                response.force_close()
+        if cors_origin is not None and not response.prepared:
+            # Streamed responses got them from `apply_cors_headers`.
+            response.headers.update(_cors_headers(cors_origin))
         return response
 
-    return load_guard
+    return guard
 
 
 def build_middlewares(settings: Settings) -> list[Middleware]:
-    """Middlewares guarding the local endpoint, outermost first (see the module docstring).
+    """The guard middleware for the local endpoint (one, running the checks of the module
+    docstring in order), as a list for `web.Application(middlewares=...)`.
 
     Raises `privproxy.config.ConfigError` when the token configuration is unusable.
     """
-    policy = GuardPolicy.from_settings(settings)
-    return [
-        _host_guard(policy),
-        _origin_guard(policy),
-        _token_guard(policy),
-        _content_type_guard(),
-        _load_guard(policy),
-    ]
+    return [_guard_middleware(GuardPolicy.from_settings(settings))]
 
 
 MAX_REQUEST_LINE: Final = 8190

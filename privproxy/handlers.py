@@ -20,6 +20,7 @@ from privproxy.ehbp import seal_request
 from privproxy.enclave import EnclaveTarget
 from privproxy.errors import ProxyError
 from privproxy.forward import KeyConfigMismatchError, Upstream, send
+from privproxy.metrics import METRICS_KEY
 from privproxy.receive import Inbound, receive
 from privproxy.respond import error_response, relay
 
@@ -126,12 +127,6 @@ async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upst
 
 async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: Inbound) -> Upstream:
     sealed = seal_request(target.hpke_public_key, inbound.payload)
-    started = time.monotonic()
-
-    def observe(status: int, encrypted: bool) -> None:
-        metrics.observe_ttfb(app, time.monotonic() - started)
-        metrics.count_gateway_status(app, status, encrypted=encrypted)
-
     return await send(
         app[SESSION_KEY],
         app[SETTINGS_KEY],
@@ -139,7 +134,7 @@ async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: I
         sealed,
         private_model=inbound.private_model,
         api_key=inbound.api_key,
-        observe=observe,
+        observe=app.get(METRICS_KEY),
     )
 
 

@@ -26,21 +26,28 @@ class _Formatter(logging.Formatter):
 
 
 def configure_logging(*, debug: bool, secrets: Iterable[str] = ()) -> None:
-    """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`).
+    """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`), and
+    aiohttp's own (`aiohttp.server`, `aiohttp.client`, ...) at WARNING (DEBUG with `--debug`).
 
-    The handler carries `log_hygiene.RedactingFilter`: defence in depth that blanks `secrets`
-    (the PPQ key, the local token) and key-shaped strings in text we do not control.
+    The one handler carries `log_hygiene.RedactingFilter`: defence in depth that blanks
+    `secrets` (the PPQ key, the local token) and key-shaped strings in text we do not control.
+    aiohttp's records go through it too (they would otherwise reach Python's last-resort
+    handler unfiltered, tracebacks of failed requests included).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter("%(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     level = logging.DEBUG if debug else logging.INFO
-    for name in ("privproxy", "attestation"):
+    levels = {
+        "privproxy": level,
+        "attestation": level,
+        "aiohttp": logging.DEBUG if debug else logging.WARNING,
+    }
+    for name, name_level in levels.items():
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level)
+        logger.setLevel(name_level)
         logger.propagate = False
-    logging.getLogger("aiohttp").setLevel(logging.WARNING if not debug else logging.DEBUG)
 
 
 __all__ = ["configure_logging"]

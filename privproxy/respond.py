@@ -1,12 +1,13 @@
-"""Response out: status and headers first, then each authenticated plaintext frame at once.
+"""Response out: status and headers once the first frame is authenticated, then plaintext.
 
-Status and headers are fixed before the first byte (PROTOCOL.md 4.3 step 4): the upstream
-status, its `Content-Type` (else `application/json`), `Cache-Control: no-cache` for streams,
-no upstream `Content-Length` (frames are re-chunked). A failure after the headers went out
-cannot change the status any more, so it is made visible instead of silent (unlike Node,
-4.4): an event-stream gets a final `data: {"error": ...}` event; any other body is cut by
-closing the connection without the terminating chunk, so the client sees an incomplete body
-rather than a short "complete" one.
+Status and headers are fixed before the first byte (PROTOCOL.md 4.3 step 4), and only after
+the first authenticated frame: the upstream status, its `Content-Type` (else
+`application/json`), `Cache-Control: no-cache` for streams, no upstream `Content-Length`
+(frames are re-chunked; a non-stream answer read whole gets its own). A failure after the
+headers went out cannot change the status any more, so it is made visible instead of silent
+(unlike Node, 4.4): an event-stream drops its incomplete trailing event and ends with a
+`data: {"error": ...}` event; any other body is cut by closing the connection without the
+terminating chunk, so the client sees an incomplete body rather than a short "complete" one.
 """
 
 from __future__ import annotations
@@ -79,41 +80,82 @@ class _BufferedHeadersResponse(web.StreamResponse):
     _send_headers_immediately = False
 
 
+HELD_EVENT_CAP = 1024 * 1024
+"""Bytes of an incomplete SSE event held back at most; beyond it they are released as they
+are (an event that large is not worth buffering, and memory stays bounded per stream)."""
+
+
+def sse_cut(data: bytes) -> int:
+    """Length of the prefix of `data` that ends at the last SSE event boundary (a blank
+    line: `\n\n` or `\r\n\r\n`); 0 when `data` holds no complete event."""
+    if data.endswith(b"\n\n"):
+        return len(data)  # the common case: one read, whole events
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
 async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> web.StreamResponse:
     """Write the decrypted upstream answer to the client; always releases `upstream`.
 
-    Event streams: headers at once, then every plaintext frame as it is authenticated.
-    Other bodies: headers wait for the first authenticated frame (a failure before it is
-    still a proper JSON error) and each frame is held until the next one (or the end)
-    arrives, so a one-frame answer leaves in a single send; after a failure the held frame
-    is written and the body cut, as for any failure after headers.
+    Status and headers are decided only once the first frame is authenticated (or the body
+    ended empty): a failure before it is a proper JSON error (502/504), never a 200.
+    Event streams: plaintext is released up to the last complete event; an incomplete
+    trailing event is held until it completes, so a failure drops it and the stream ends
+    with the SSE error event instead of half a JSON line. Other bodies: an answer read whole
+    at once leaves as one `web.Response` with `Content-Length`; a longer one is chunked,
+    each piece held until the next one (or the end) arrives, and after a failure the held
+    piece is written and the body cut (see module docstring).
     """
     ctype = _content_type(upstream)
     event_stream = ctype.startswith(EVENT_STREAM)
-    resp = (web.StreamResponse if event_stream else _BufferedHeadersResponse)(
-        status=upstream.status
-    )
-    resp.headers["Content-Type"] = ctype
-    if stream or event_stream:
-        resp.headers["Cache-Control"] = "no-cache"
-    completed = False
     app = request.app
-    frames = upstream.plaintext()
-    pending: bytes | None = None  # non-stream bodies: the last frame, held back for the eof
+    chunks = upstream.chunks()
+    completed = False
+    resp: web.StreamResponse | None = None
+    pending: bytes | None = None  # non-stream bodies: the last piece, held back for the eof
+    held = b""  # event streams: an incomplete trailing event
     try:
         metrics.count_stream_event(app, "started")
+        first = await anext(chunks, None)
         if event_stream:
+            cut = sse_cut(first) if first else 0
+            # Headers leave with the first complete event, or at once when there is none yet.
+            resp = (_BufferedHeadersResponse if cut else web.StreamResponse)(status=upstream.status)
+            _set_headers(resp, ctype, no_cache=True)
             await resp.prepare(request)
-            async for chunk in frames:
-                await resp.write(chunk)
-            await resp.write_eof()
+            data = first
+            while data is not None:
+                if held:
+                    data = held + data
+                cut = sse_cut(data)
+                if cut == len(data):
+                    held = b""
+                    if data:
+                        await resp.write(data)
+                else:
+                    held = data[cut:]
+                    if len(held) > HELD_EVENT_CAP:
+                        cut, held = len(data), b""
+                    if cut:
+                        await resp.write(data[:cut] if held else data)
+                data = await anext(chunks, None)
+            tail, held = held, b""
+            await resp.write_eof(tail)
+        elif upstream.complete:
+            # The whole answer arrived in one read: one response, one send.
+            resp = web.Response(status=upstream.status, body=first or b"")
+            _set_headers(resp, ctype, no_cache=stream)
         else:
-            async for chunk in frames:
+            resp = _BufferedHeadersResponse(status=upstream.status)
+            _set_headers(resp, ctype, no_cache=stream)
+            pending = first
+            async for piece in chunks:
                 if pending is not None:
                     if not resp.prepared:
                         await resp.prepare(request)
                     await resp.write(pending)
-                pending = chunk
+                pending = piece
             if not resp.prepared:
                 await resp.prepare(request)
             last, pending = pending, None
@@ -128,13 +170,15 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
         _log.debug("Client disconnected during the response")
     except ProxyError as err:
         metrics.count_stream_event(app, _failure_event(err, upstream))
-        if not resp.prepared and pending is None:
-            raise  # nothing to send yet: the error middleware answers with a JSON error
+        if resp is None or (not resp.prepared and pending is None):
+            raise  # nothing sent yet: the error middleware answers with a JSON error
         # Headers are (or, with authenticated bytes held back, now go) out; only the body can
         # still say something (see module docstring).
         _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
         if event_stream:
             with contextlib.suppress(ConnectionError):
+                # The incomplete event in `held` is dropped: the client sees whole events,
+                # then the error event.
                 await resp.write(sse_error_event(err))
                 await resp.write_eof()
         else:
@@ -146,12 +190,20 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             if request.transport is not None:
                 request.transport.close()
     finally:
-        await frames.aclose()
+        await chunks.aclose()
         if completed:
             upstream.release()
         else:
             upstream.close()
+    assert resp is not None
     return resp
 
 
-__all__ = ["error_response", "relay", "sse_error_event"]
+def _set_headers(resp: web.StreamResponse, ctype: str, *, no_cache: bool) -> None:
+    headers = resp.headers
+    headers["Content-Type"] = ctype
+    if no_cache:
+        headers["Cache-Control"] = "no-cache"
+
+
+__all__ = ["HELD_EVENT_CAP", "error_response", "relay", "sse_cut", "sse_error_event"]

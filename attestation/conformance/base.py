@@ -13,6 +13,9 @@ Each stage module (`stage_*.py`) exposes:
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from attestation.errors import AttestationError
 
 
@@ -22,6 +25,16 @@ class MalformedInput(Exception):  # noqa: N818 (name fixed by the stage contract
 
 class Unsupported(Exception):  # noqa: N818 (name fixed by the stage contract)
     """The input asks for something this SDK does not implement (exit code 20)."""
+
+
+def b64_field(value: object, name: str) -> bytes:
+    """Strict base64 of an input field; anything else is `MalformedInput` (exit 30)."""
+    if not isinstance(value, str):
+        raise MalformedInput(f"{name} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedInput(f"{name} is not valid base64") from exc
 
 
 EXIT_ACCEPT = 0

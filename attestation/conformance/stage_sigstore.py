@@ -6,12 +6,10 @@ Input per ``verify-sigstore.input.schema.json``; outputs per the output schema. 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput, Unsupported
+from attestation.conformance.base import MalformedInput, Unsupported, b64_field
 from attestation.models import HARDWARE_MEASUREMENTS_V1, SNP_TDX_MULTIPLATFORM_V1
 from attestation.provenance import provenance_from
 from attestation.provenance.policy import ANY, Allowlist, SigstorePolicy
@@ -76,15 +74,6 @@ _POLICY_KEYS: Final = frozenset(
 )
 _DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
 _REPO: Final = re.compile(r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+")
-
-
-def _b64(value: object, name: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedInput(f"{name} must be a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"{name} is not valid base64") from exc
 
 
 def _str(value: object, name: str) -> str:
@@ -160,9 +149,14 @@ def run(data: dict[str, Any]) -> dict[str, object]:
     if isinstance(when, bool) or not isinstance(when, int) or when < 0:
         raise MalformedInput("verification_time_unix must be a non-negative integer")
     policy = _policy(data["policy"], repo)
-    trust = SigstoreTrust.from_trusted_root_json(_b64(data["trust_root_b64"], "trust_root_b64"))
+    trust = SigstoreTrust.from_trusted_root_json(
+        b64_field(data["trust_root_b64"], "trust_root_b64")
+    )
     verified = verify_statement(
-        _b64(data["bundle_b64"], "bundle_b64"), expected_digest=digest, policy=policy, trust=trust
+        b64_field(data["bundle_b64"], "bundle_b64"),
+        expected_digest=digest,
+        policy=policy,
+        trust=trust,
     )
     ident = verified.identity
     outputs: dict[str, object] = {

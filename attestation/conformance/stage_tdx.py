@@ -16,13 +16,11 @@ Accepted outputs are derived from the verified quote bytes (`attestation.tdx.abi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, b64_field
 from attestation.errors import AttestationError
 from attestation.tdx import IntelTrust, TdxCollateral, TdxPolicy, verify_tdx_evidence
 from attestation.tdx.abi import TdQuoteBody, TdxQuote, parse_quote
@@ -100,15 +98,6 @@ _POLICY_KEYS: Final = frozenset(
 )
 
 
-def _b64(value: object, name: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedInput(f"{name} must be a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"{name} is not valid base64") from exc
-
-
 def _opt_str(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, str):
@@ -139,8 +128,8 @@ def _collateral(raw: object) -> TdxCollateral:
     return TdxCollateral(
         tcb_info_json=raw["tcb_info_json"],
         qe_identity_json=raw["qe_identity_json"],
-        pck_crl=_b64(raw["pck_crl_der_b64"], "pck_crl_der_b64"),
-        root_crl=_b64(raw["root_crl_der_b64"], "root_crl_der_b64"),
+        pck_crl=b64_field(raw["pck_crl_der_b64"], "pck_crl_der_b64"),
+        root_crl=b64_field(raw["root_crl_der_b64"], "root_crl_der_b64"),
         tcb_info_issuer_chain=_opt_str(raw, "tcb_info_issuer_chain_pem"),
         qe_identity_issuer_chain=_opt_str(raw, "qe_identity_issuer_chain_pem"),
         pck_crl_issuer_chain=_opt_str(raw, "pck_crl_issuer_chain_pem"),
@@ -258,7 +247,7 @@ def run(data: dict[str, Any]) -> dict[str, object]:
     mode = data.get("execution_mode", "adapter")
     if mode not in ("adapter", "public_api"):
         raise MalformedInput(f"unknown execution_mode {mode!r}")
-    quote = _b64(data["quote_b64"], "quote_b64")
+    quote = b64_field(data["quote_b64"], "quote_b64")
     collateral = _collateral(data["collateral"])
     when = data["expiration_check_date_unix"]
     if isinstance(when, bool) or not isinstance(when, int) or when < 0:

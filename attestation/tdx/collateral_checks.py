@@ -124,6 +124,71 @@ def verify_signed_document(
     return chain[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Documents:
+    """The four collateral documents, parsed (A.3.3 step 1)."""
+
+    tcb_info: TcbInfo
+    qe_identity: QeIdentity
+    pck_crl: x509.CertificateRevocationList
+    root_crl: x509.CertificateRevocationList
+
+    @classmethod
+    def parse(cls, collateral: TdxCollateral) -> _Documents:
+        return cls(
+            tcb_info=parse_tcb_info(collateral.tcb_info_json),
+            qe_identity=parse_qe_identity(collateral.qe_identity_json),
+            pck_crl=load_crl(collateral.pck_crl, Code.PCK_CHAIN_INVALID, "PCK CRL"),
+            root_crl=load_crl(collateral.root_crl, Code.PCK_CHAIN_INVALID, "root CA CRL"),
+        )
+
+    def check_fresh(self, now: dt.datetime) -> None:
+        """Step 2, in the order TCB Info, QE Identity, PCK CRL, root CRL."""
+        _check_fresh(self.tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
+        _check_fresh(self.qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
+        _check_fresh(self.pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
+        _check_fresh(self.root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
+
+    def verify_signatures(
+        self,
+        collateral: TdxCollateral,
+        *,
+        trust: IntelTrust,
+        now: dt.datetime,
+        check_signer_revoked: bool,
+    ) -> None:
+        """Steps 6 and 7: TCB Info, then QE Identity (each signer checked against the root CRL
+        right after its own signature when ``check_signer_revoked``)."""
+        signed = (
+            (
+                self.tcb_info.doc,
+                collateral.tcb_info_issuer_chain,
+                TCB_INFO_CHAIN_CODES,
+                Code.TCB_INFO_SIGNATURE_INVALID,
+                "TCB Info",
+            ),
+            (
+                self.qe_identity.doc,
+                collateral.qe_identity_issuer_chain,
+                QE_IDENTITY_CHAIN_CODES,
+                Code.QE_IDENTITY_SIGNATURE_INVALID,
+                "QE Identity",
+            ),
+        )
+        for doc, chain_pem, codes, signature_code, what in signed:
+            signer = verify_signed_document(
+                doc,
+                chain_pem,
+                trust=trust,
+                now=now,
+                codes=codes,
+                signature_code=signature_code,
+                what=what,
+            )
+            if check_signer_revoked:
+                _not_revoked(self.root_crl, signer, Code.INTERMEDIATE_REVOKED)
+
+
 def verify_collateral(
     collateral: TdxCollateral,
     *,
@@ -135,19 +200,12 @@ def verify_collateral(
 ) -> VerifiedCollateral:
     """Run A.3.3 steps 1–8 against a verified leaf-first PCK chain (leaf, intermediate, root)."""
     leaf, intermediate, root = pck_chain
-    tcb_info = parse_tcb_info(collateral.tcb_info_json)
-    qe_identity = parse_qe_identity(collateral.qe_identity_json)
-    pck_crl = load_crl(collateral.pck_crl, Code.PCK_CHAIN_INVALID, "PCK CRL")
-    root_crl = load_crl(collateral.root_crl, Code.PCK_CHAIN_INVALID, "root CA CRL")
-
-    _check_fresh(tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
-    _check_fresh(qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
-    _check_fresh(pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
-    _check_fresh(root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
+    docs = _Documents.parse(collateral)
+    docs.check_fresh(now)
 
     for number, what in (
-        (tcb_info.evaluation_data_number, "TCB Info"),
-        (qe_identity.evaluation_data_number, "QE Identity"),
+        (docs.tcb_info.evaluation_data_number, "TCB Info"),
+        (docs.qe_identity.evaluation_data_number, "QE Identity"),
     ):
         if number < min_evaluation_data_number:
             raise HardwareError(
@@ -155,39 +213,20 @@ def verify_collateral(
                 f"{what} tcbEvaluationDataNumber {number} < {min_evaluation_data_number}",
             )
 
-    check_crl_signed(root_crl, root, Code.PCK_CHAIN_INVALID, "root CA CRL")
-    check_crl_signed(pck_crl, intermediate, Code.PCK_CHAIN_INVALID, "PCK CRL")
-    _not_revoked(pck_crl, leaf, Code.PCK_REVOKED)
-    _not_revoked(root_crl, intermediate, Code.INTERMEDIATE_REVOKED)
+    check_crl_signed(docs.root_crl, root, Code.PCK_CHAIN_INVALID, "root CA CRL")
+    check_crl_signed(docs.pck_crl, intermediate, Code.PCK_CHAIN_INVALID, "PCK CRL")
+    _not_revoked(docs.pck_crl, leaf, Code.PCK_REVOKED)
+    _not_revoked(docs.root_crl, intermediate, Code.INTERMEDIATE_REVOKED)
 
-    tcb_signer = verify_signed_document(
-        tcb_info.doc,
-        collateral.tcb_info_issuer_chain,
-        trust=trust,
-        now=now,
-        codes=TCB_INFO_CHAIN_CODES,
-        signature_code=Code.TCB_INFO_SIGNATURE_INVALID,
-        what="TCB Info",
-    )
-    _not_revoked(root_crl, tcb_signer, Code.INTERMEDIATE_REVOKED)
-    qe_signer = verify_signed_document(
-        qe_identity.doc,
-        collateral.qe_identity_issuer_chain,
-        trust=trust,
-        now=now,
-        codes=QE_IDENTITY_CHAIN_CODES,
-        signature_code=Code.QE_IDENTITY_SIGNATURE_INVALID,
-        what="QE Identity",
-    )
-    _not_revoked(root_crl, qe_signer, Code.INTERMEDIATE_REVOKED)
+    docs.verify_signatures(collateral, trust=trust, now=now, check_signer_revoked=True)
 
-    if pck.fmspc != tcb_info.fmspc or pck.pce_id != tcb_info.pce_id:
+    if pck.fmspc != docs.tcb_info.fmspc or pck.pce_id != docs.tcb_info.pce_id:
         raise HardwareError(
             Code.PCK_FMSPC_MISMATCH,
             f"PCK FMSPC/PCEID {pck.fmspc.hex()}/{pck.pce_id.hex()} != TCB Info "
-            f"{tcb_info.fmspc.hex()}/{tcb_info.pce_id.hex()}",
+            f"{docs.tcb_info.fmspc.hex()}/{docs.tcb_info.pce_id.hex()}",
         )
-    return VerifiedCollateral(tcb_info=tcb_info, qe_identity=qe_identity)
+    return VerifiedCollateral(tcb_info=docs.tcb_info, qe_identity=docs.qe_identity)
 
 
 PCK_CRL_CHAIN_CODES = ChainCodes(
@@ -207,44 +246,23 @@ def verify_collateral_documents(
     earliest ``nextUpdate`` of the four documents (when the collateral must be refreshed).
     The quote-bound checks (revocation of the quote's PCK, TCB levels) still run per quote.
     """
-    tcb_info = parse_tcb_info(collateral.tcb_info_json)
-    qe_identity = parse_qe_identity(collateral.qe_identity_json)
-    pck_crl = load_crl(collateral.pck_crl, Code.PCK_CHAIN_INVALID, "PCK CRL")
-    root_crl = load_crl(collateral.root_crl, Code.PCK_CHAIN_INVALID, "root CA CRL")
-    if tcb_info.fmspc.hex() != fmspc.lower():
+    docs = _Documents.parse(collateral)
+    if docs.tcb_info.fmspc.hex() != fmspc.lower():
         raise HardwareError(
-            Code.PCK_FMSPC_MISMATCH, f"TCB Info is for FMSPC {tcb_info.fmspc.hex()}"
+            Code.PCK_FMSPC_MISMATCH, f"TCB Info is for FMSPC {docs.tcb_info.fmspc.hex()}"
         )
-    _check_fresh(tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
-    _check_fresh(qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
-    _check_fresh(pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
-    _check_fresh(root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
-    verify_signed_document(
-        tcb_info.doc,
-        collateral.tcb_info_issuer_chain,
-        trust=trust,
-        now=now,
-        codes=TCB_INFO_CHAIN_CODES,
-        signature_code=Code.TCB_INFO_SIGNATURE_INVALID,
-        what="TCB Info",
-    )
-    verify_signed_document(
-        qe_identity.doc,
-        collateral.qe_identity_issuer_chain,
-        trust=trust,
-        now=now,
-        codes=QE_IDENTITY_CHAIN_CODES,
-        signature_code=Code.QE_IDENTITY_SIGNATURE_INVALID,
-        what="QE Identity",
-    )
+    docs.check_fresh(now)
+    docs.verify_signatures(collateral, trust=trust, now=now, check_signer_revoked=False)
     if collateral.pck_crl_issuer_chain is None:
         raise HardwareError(Code.PCK_CHAIN_INVALID, "PCK CRL issuer chain is missing")
     crl_chain = load_pem_chain(collateral.pck_crl_issuer_chain.encode(), PCK_CRL_CHAIN_CODES)
     verify_chain(crl_chain, length=2, trust=trust, now=now, codes=PCK_CRL_CHAIN_CODES)
-    check_crl_signed(pck_crl, crl_chain[0], Code.PCK_CHAIN_INVALID, "PCK CRL")
-    check_crl_signed(root_crl, crl_chain[1], Code.PCK_CHAIN_INVALID, "root CA CRL")
-    updates = [tcb_info.next_update, qe_identity.next_update]
-    updates += [d for d in (pck_crl.next_update_utc, root_crl.next_update_utc) if d is not None]
+    check_crl_signed(docs.pck_crl, crl_chain[0], Code.PCK_CHAIN_INVALID, "PCK CRL")
+    check_crl_signed(docs.root_crl, crl_chain[1], Code.PCK_CHAIN_INVALID, "root CA CRL")
+    updates = [docs.tcb_info.next_update, docs.qe_identity.next_update]
+    updates += [
+        d for d in (docs.pck_crl.next_update_utc, docs.root_crl.next_update_utc) if d is not None
+    ]
     return min(updates)
 
 

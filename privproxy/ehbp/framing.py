@@ -33,7 +33,9 @@ _unpack_length = _LENGTH.unpack_from
 _pack_length = _LENGTH.pack_into
 
 
-def seal_frames(context: SenderContext, plaintext: bytes, frame_size: int) -> bytes | bytearray:
+def seal_frames(
+    context: SenderContext, plaintext: bytes | bytearray, frame_size: int
+) -> bytes | bytearray:
     """Cut `plaintext` into frames of at most `frame_size` bytes and seal each with `context`.
 
     Successive frames use successive HPKE sequence numbers. An empty body still yields one frame

@@ -140,7 +140,7 @@ class SenderContext:
         """The context's base nonce (exposed so tests can pin it against the vector)."""
         return self._base_nonce.to_bytes(AEAD_NONCE_LENGTH, "big")
 
-    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+    def seal(self, plaintext: bytes | bytearray, aad: bytes = b"") -> bytes:
         """Seal with nonce = base_nonce XOR seq, then increment seq (RFC 5.2)."""
         nonce = (self._base_nonce ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
         self._seq += 1

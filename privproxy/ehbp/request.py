@@ -55,7 +55,7 @@ def _public_key(public_key: bytes) -> X25519PublicKey:
 
 def seal_request(
     public_key: bytes,
-    plaintext: bytes,
+    plaintext: bytes | bytearray,
     *,
     frame_size: int = MAX_REQUEST_FRAME,
     _ephemeral_private_key: bytes | None = None,

@@ -162,19 +162,35 @@ def make_enclave_cert(
         *dcode_sans("hpke", hpke, zone),
         *dcode_sans("hatt", doc_hash.encode(), zone),
     ]
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    cert = (
+    cert = self_signed_cert(
+        key,
+        domain,
+        [x509.DNSName(s) for s in sans],
+        valid=(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 2, 1, tzinfo=dt.UTC)),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def self_signed_cert(
+    key: ec.EllipticCurvePrivateKey,
+    common_name: str,
+    sans: list[x509.GeneralName],
+    *,
+    valid: tuple[dt.datetime, dt.datetime],
+) -> x509.Certificate:
+    """A self-signed certificate (serial 1, SHA-256) for ``common_name`` with these SANs."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(1)
-        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def synthetic_bundle(

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,46 @@ def test_help_exits_0() -> None:
     with pytest.raises(SystemExit) as exc:
         cmd_verify.main(["--help"], stdout=io.StringIO())
     assert exc.value.code == 0
+
+
+_IMPORT_PROBE = """
+import json, sys
+from privproxy.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_start_up_imports_only_what_verification_needs(aiohttp_server: Any) -> None:
+    """Start-up cost (issue: `privproxy verify` <= 1.0 s): an SEV-SNP verification in a fresh
+    interpreter loads neither aiohttp's server, the proxy's settings/server modules, nor the TDX
+    verifier."""
+    server = await _serve(aiohttp_server, real_bundle_bytes())
+    chains = [a for p in amd_chain_files() for a in ("--amd-cert-chain", str(p))]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _IMPORT_PROBE,
+        "verify",
+        "--api-base",
+        str(server.make_url("")).rstrip("/"),
+        *chains,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    report = json.loads(err.decode().strip().splitlines()[-1])
+    assert report["code"] == 0, out.decode()
+    modules = set(report["modules"])
+    assert {"sigstore.verify", "attestation.sev", "attestation.tdx.policy"} <= modules
+    unwanted = {
+        "aiohttp.web",
+        "privproxy.config",
+        "privproxy.logging_setup",
+        "privproxy.app",
+        "attestation.tdx.evidence",
+        "attestation.tdx.collateral_source",
+        "attestation.tdx.hardware_source",
+    }
+    assert modules & unwanted == set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from attestation.sev.roots import (
     load_cached,
     parse_chain_pem,
 )
+from tests.attestation.fakes import NOT_FOUND, FakeFetcher
 from tests.attestation.realdata import amd_chain_files, synth_amd
 from tests.conftest import shared_path
 
@@ -78,33 +78,9 @@ def test_missing_product_fails_closed() -> None:
     assert exc.value.code is Code.TRUST_ROOT_INVALID
 
 
-class _FakeFetcher:
-    def __init__(self, answer: FetchResult) -> None:
-        self.answer = answer
-        self.urls: list[str] = []
-
-    async def get(
-        self, url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None
-    ) -> FetchResult:
-        self.urls.append(url)
-        assert max_bytes > 0 and timeout > 0
-        return self.answer
-
-    async def post(
-        self,
-        url: str,
-        *,
-        body: bytes,
-        max_bytes: int,
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> FetchResult:
-        raise AssertionError("no POST expected")
-
-
 async def test_kds_download_is_pinned_and_cached(tmp_path: Path) -> None:
     pem = next(p for p in amd_chain_files() if p.name.startswith("Turin")).read_bytes()
-    fetcher = _FakeFetcher(FetchResult(200, {}, pem))
+    fetcher = FakeFetcher(default=FetchResult(200, {}, pem))
     chain = await fetch_cert_chain(fetcher, Product.TURIN, cache_dir=tmp_path)
     assert fetcher.urls == ["https://kdsintf.amd.com/vcek/v1/Turin/cert_chain"]
     assert chain.product is Product.TURIN
@@ -117,7 +93,7 @@ async def test_kds_download_is_pinned_and_cached(tmp_path: Path) -> None:
 async def test_kds_download_with_wrong_fingerprint_is_refused_and_not_cached(
     tmp_path: Path,
 ) -> None:
-    fetcher = _FakeFetcher(FetchResult(200, {}, _synth_chain_pem()))
+    fetcher = FakeFetcher(default=FetchResult(200, {}, _synth_chain_pem()))
     with pytest.raises(AttestationError) as exc:
         await fetch_cert_chain(fetcher, Product.GENOA, cache_dir=tmp_path)
     assert exc.value.code is Code.AMD_ROOT_UNPINNED
@@ -126,9 +102,7 @@ async def test_kds_download_with_wrong_fingerprint_is_refused_and_not_cached(
 
 async def test_kds_http_error(tmp_path: Path) -> None:
     with pytest.raises(FetchError):
-        await fetch_cert_chain(
-            _FakeFetcher(FetchResult(404, {}, b"")), Product.GENOA, cache_dir=tmp_path
-        )
+        await fetch_cert_chain(FakeFetcher(default=NOT_FOUND), Product.GENOA, cache_dir=tmp_path)
 
 
 def test_tampered_cache_file_is_refused(tmp_path: Path) -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from attestation.errors import AttestationError, Code, FetchError, ProvenanceError
-from attestation.fetch import FetchResult
 from attestation.hardware_measurements import HardwarePlatform
 from attestation.provenance import SigstorePolicy, SigstoreTrust
 from attestation.tdx.hardware_source import HardwareSource, release_digest
+from tests.attestation.fakes import NOT_FOUND, FakeFetcher
 from tests.conftest import shared_path
 
 API = "https://api.github.com/repos/tinfoilsh/hardware-measurements"
@@ -26,38 +25,18 @@ DIGEST = "ab" * 32
 NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 
-class FakeGitHub:
-    def __init__(self, release: dict[str, Any], bundle: dict[str, Any]) -> None:
-        self.pages: dict[str, bytes] = {
+def fake_github(release: dict[str, Any], bundle: dict[str, Any]) -> FakeFetcher:
+    """GitHub answering the latest release, its attestation and its hash asset (404 otherwise)."""
+    return FakeFetcher(
+        {
             f"{API}/releases/latest": json.dumps(release).encode(),
             f"{API}/attestations/sha256:{DIGEST}": json.dumps(
                 {"attestations": [{"bundle": bundle}]}
             ).encode(),
             "https://github.com/assets/tinfoil.hash": f"{DIGEST}\n".encode(),
-        }
-        self.requests: list[str] = []
-        self.offline = False
-
-    async def get(
-        self, url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None
-    ) -> FetchResult:
-        self.requests.append(url)
-        if self.offline:
-            raise FetchError(Code.FETCH_FAILED, "offline")
-        if url not in self.pages:
-            return FetchResult(404, {}, b"")
-        return FetchResult(200, {}, self.pages[url])
-
-    async def post(
-        self,
-        url: str,
-        *,
-        body: bytes,
-        max_bytes: int,
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> FetchResult:
-        raise AssertionError("GET only")
+        },
+        default=NOT_FOUND,
+    )
 
 
 class RecordingVerifier:
@@ -74,7 +53,7 @@ class RecordingVerifier:
         return [HardwarePlatform(id=f"p@{expected_digest}", mrtd="00", rtmr0="11")]
 
 
-def _source(gh: FakeGitHub, verify: Any, clock: list[dt.datetime]) -> HardwareSource:
+def _source(gh: FakeFetcher, verify: Any, clock: list[dt.datetime]) -> HardwareSource:
     return HardwareSource(
         gh, trust=SigstoreTrust.production(), clock=lambda: clock[0], verify=verify
     )
@@ -97,7 +76,7 @@ def _source(gh: FakeGitHub, verify: Any, clock: list[dt.datetime]) -> HardwareSo
     ],
 )
 async def test_digest_discovery_and_bundle_handover(release: dict[str, Any]) -> None:
-    gh = FakeGitHub(release, {"mediaType": "x"})
+    gh = fake_github(release, {"mediaType": "x"})
     verifier = RecordingVerifier()
     platforms = await _source(gh, verifier, [NOW])()
     assert verifier.calls == [({"mediaType": "x"}, DIGEST)]
@@ -111,7 +90,7 @@ def test_release_without_digest_is_rejected() -> None:
 
 
 async def test_cache_and_fallback_after_ttl() -> None:
-    gh = FakeGitHub({"body": f"Digest: `{DIGEST}`"}, {})
+    gh = fake_github({"body": f"Digest: `{DIGEST}`"}, {})
     verifier = RecordingVerifier()
     clock = [NOW]
     source = _source(gh, verifier, clock)
@@ -121,11 +100,11 @@ async def test_cache_and_fallback_after_ttl() -> None:
     clock[0] = NOW + dt.timedelta(hours=2)
     gh.offline = True
     assert (await source.platforms())[0].id == f"p@{DIGEST}"  # last verified table kept
-    assert len(gh.requests) == 3
+    assert len(gh.urls) == 3
 
 
 async def test_missing_attestation_is_rejected() -> None:
-    gh = FakeGitHub({"body": f"Digest: `{'cd' * 32}`"}, {})
+    gh = fake_github({"body": f"Digest: `{'cd' * 32}`"}, {})
     with pytest.raises(FetchError):
         await _source(gh, RecordingVerifier(), [NOW])()
 
@@ -135,7 +114,7 @@ async def test_real_verifier_rejects_a_router_bundle_as_hardware_table() -> None
         shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_text()
     )
     digest = real["digest"]
-    gh = FakeGitHub({"body": f"Digest: `{digest}`"}, real["sigstoreBundle"])
+    gh = fake_github({"body": f"Digest: `{digest}`"}, real["sigstoreBundle"])
     gh.pages[f"{API}/attestations/sha256:{digest}"] = json.dumps(
         {"attestations": [{"bundle": real["sigstoreBundle"]}]}
     ).encode()

@@ -5,6 +5,8 @@
 * `FakeVerifier`: a verifier double standing in for `attestation.Attestor` where the real
   verifier cannot run (scripted outcomes, a gate to hold a verification open, call counts).
 * `make_enclave`: a `VerifiedEnclave` value with chosen key, measurement and domain.
+* `World`: the real app around such a provider, for tests through HTTP (`started` gives a
+  client once start-up verification settled); `shorten_request_wait` for their fixtures.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import asyncio
 import datetime as dt
 import hashlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from attestation.errors import AttestationError, Step
 from attestation.models import Measurement, Platform, StepResult, VerifiedEnclave
+from privproxy import attestor as attestor_module
+from privproxy.app import create_app
 from privproxy.attestor import AttestedProvider
 from privproxy.audit import AuditEntry, AuditSink, audit_record
 from privproxy.config import Settings
@@ -26,6 +35,9 @@ from privproxy.config import Settings
 START = dt.datetime(2026, 11, 22, 0, 0, tzinfo=dt.UTC)
 REPOSITORY = "tinfoilsh/confidential-model-router"
 VERIFY_STEPS = (Step.PARSE, Step.HARDWARE, Step.PROVENANCE, Step.MEASUREMENT, Step.KEY_BINDING)
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 class ManualClock:
@@ -205,3 +217,28 @@ def make_provider(
         rng=random.Random(5),
         audit=audit if audit is not None else MemoryAudit(),
     )
+
+
+class World:
+    """An app whose provider runs on a manual clock with a verifier double."""
+
+    def __init__(self, tmp_path: Path, **overrides: Any) -> None:
+        self.clock = ManualClock()
+        self.verifier = FakeVerifier(self.clock)
+        self.provider: AttestedProvider = make_provider(
+            tmp_path, self.clock, self.verifier, **overrides
+        )
+        settings = settings_for(tmp_path, **overrides)
+        self.app = create_app(settings, provider=self.provider)
+
+
+async def started(world: World, aiohttp_client: ClientFactory) -> Client:
+    """A test client for `world.app`, once the start-up verification has settled."""
+    client = await aiohttp_client(world.app)
+    await settle()
+    return client
+
+
+def shorten_request_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests wait 50 ms (not seconds) for a verification in flight; for autouse fixtures."""
+    monkeypatch.setattr(attestor_module, "CURRENT_WAIT", 0.05)

@@ -200,12 +200,14 @@ async def test_broken_stream_raises_in_the_sdk(stack: SimulatedStack, knob: str)
     setattr(stack.gateway.faults, knob, True)
     text = ""
     async with _client(stack) as client:
-        stream = await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "a b c d e f g"}], stream=True
-        )
-        # Tamper: the proxy's SSE error event (APIError). Truncation: the partial event before
-        # it does not parse (ValueError). Either way the client never gets a silent success.
-        with pytest.raises((APIError, ValueError)):
+        # The SDK sees a clean error: a 502 when the failure comes before the first
+        # authenticated frame (frames that arrive together are authenticated together), else
+        # whole events and then the proxy's SSE error event, never half an event (which would
+        # surface as a JSON ValueError) and never a silent success.
+        with pytest.raises(APIError):
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "a b c d e f g"}], stream=True
+            )
             async for chunk in stream:
                 text += chunk.choices[0].delta.content or "" if chunk.choices else ""
     if knob == "tamper":  # frame 1 failed: nothing after it was relayed

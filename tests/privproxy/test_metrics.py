@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from privproxy import attestor as attestor_module
 from privproxy import metrics
-from privproxy.app import create_app
 from privproxy.metrics import METRICS_KEY
 from tests.privproxy.lifecycle_fakes import (
-    FakeVerifier,
-    ManualClock,
+    Client,
+    ClientFactory,
+    World,
     key_for,
     make_enclave,
-    make_provider,
-    settings_for,
-    settle,
+    shorten_request_wait,
+    started,
 )
-
-Client = TestClient[web.Request, web.Application]
-ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @pytest.fixture(autouse=True)
 def _short_request_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attestor_module, "CURRENT_WAIT", 0.05)
+    shorten_request_wait(monkeypatch)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -40,13 +33,6 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
-
-
-def build(tmp_path: Path) -> tuple[web.Application, ManualClock, FakeVerifier]:
-    clock = ManualClock()
-    verifier = FakeVerifier(clock)
-    provider = make_provider(tmp_path, clock, verifier)
-    return create_app(settings_for(tmp_path), provider=provider), clock, verifier
 
 
 async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -59,9 +45,7 @@ async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 async def test_requests_and_latency_by_route_template(
     tmp_path: Path, aiohttp_client: ClientFactory
 ) -> None:
-    app, _, _ = build(tmp_path)
-    client = await aiohttp_client(app)
-    await settle()
+    client = await started(World(tmp_path), aiohttp_client)
     for _ in range(3):
         assert (await client.get("/healthz")).status == 200
     await client.get("/v1/secret-prompt-text-here")  # unrouted: must not become a label
@@ -85,9 +69,8 @@ async def test_requests_and_latency_by_route_template(
 async def test_attestation_metrics_follow_the_provider(
     tmp_path: Path, aiohttp_client: ClientFactory
 ) -> None:
-    app, clock, verifier = build(tmp_path)
-    client = await aiohttp_client(app)
-    await settle()
+    world = World(tmp_path)
+    client = await started(world, aiohttp_client)
     got = await scrape(client)
     assert got[("privproxy_attestation_verified", ())] == 1
     assert got[("privproxy_attestation_state", (("state", "verified"),))] == 1
@@ -98,19 +81,18 @@ async def test_attestation_metrics_follow_the_provider(
         (("outcome", "success"), ("trigger", "startup")),
     )
     assert got[success] == 1
-    verifier.enclave = make_enclave(key=key_for("k2"))
-    await clock.advance_to_next()
+    world.verifier.enclave = make_enclave(key=key_for("k2"))
+    await world.clock.advance_to_next()
     got = await scrape(client)
     assert got[("privproxy_attestation_key_rotations_total", ())] == 1
     assert got[("privproxy_attestation_age_seconds", ())] == 0
-    await clock.advance(120)
+    await world.clock.advance(120)
     got = await scrape(client)
     assert got[("privproxy_attestation_age_seconds", ())] == pytest.approx(120)
 
 
 async def test_hooks_and_per_app_isolation(tmp_path: Path) -> None:
-    app_a, _, _ = build(tmp_path / "a")
-    app_b, _, _ = build(tmp_path / "b")
+    app_a, app_b = World(tmp_path / "a").app, World(tmp_path / "b").app
     metrics.observe_ttfb(app_a, 0.2)
     metrics.count_stream_event(app_a, "completed")
     metrics.count_stream_event(app_a, "user said something private")
@@ -137,8 +119,7 @@ async def test_guard_refusals_are_counted_too(
     tmp_path: Path, aiohttp_client: ClientFactory
 ) -> None:
     # The metrics middleware sits in front of the guards, so refused requests show up.
-    app, _, _ = build(tmp_path)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(World(tmp_path).app)
     resp = await client.get("/v1/verification", headers={"Host": "attacker.example"})
     assert resp.status >= 400
     got = await scrape(client)

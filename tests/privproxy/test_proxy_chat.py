@@ -305,3 +305,36 @@ async def test_content_type_allowlist(
     resp = await proxy.post("/v1/chat/completions", json={"messages": MESSAGES})
     assert resp.headers["Content-Type"] == relayed
     assert await resp.read() == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("model_text", "escape", "status"),
+    [
+        ('"private/gpt-oss-120b"', "plain", 200),  # spliced into the client's bytes
+        (None, "plain", 200),  # no model: the default is added as the last member
+        ('"gpt-oss-120b"', "\\ud83d\\ude00", 200),  # a valid pair: re-encoded instead
+        ('"gpt-oss-120b"', "\\ud800", 400),  # a lone surrogate: refused, large or small
+    ],
+)
+async def test_large_body_model_rewrite(
+    proxy: ProxyClient, gateway: FakeGateway, model_text: str | None, escape: str, status: int
+) -> None:
+    filler = "é" * 3000  # non-ASCII before `model`: byte and character offsets differ
+    members = [f'"note" : "{filler}"', f'"text":"{escape}"', '"messages": [ ]']
+    if model_text is not None:
+        members.insert(2, f'"model" :\n {model_text}')
+    raw = ("{ " + " ,\n".join(members) + " }").encode()
+    resp = await proxy.post(
+        "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == status
+    if status != 200:
+        assert (await resp.json())["error"]["type"] == "invalid_request_error"
+        assert gateway.requests == 0
+        return
+    expected = json.loads(raw)
+    enclave_id = "kimi-k3" if model_text is None else "gpt-oss-120b"
+    expected["model"] = enclave_id
+    assert gateway.seen[-1].body == expected
+    assert list(gateway.seen[-1].body) == list(expected)
+    assert gateway.seen[-1].headers["X-Private-Model"] == f"private/{enclave_id}"

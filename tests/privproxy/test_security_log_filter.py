@@ -73,3 +73,33 @@ def test_filter_covers_args_and_tracebacks(
 
 def test_repr_hides_secrets() -> None:
     assert KEY not in repr(RedactingFilter([KEY]))
+
+
+def test_configure_logging_redacts_aiohttp_records(capsys: pytest.CaptureFixture[str]) -> None:
+    from privproxy.logging_setup import configure_logging
+
+    names = ("privproxy", "attestation", "aiohttp")
+    saved = {
+        name: (logger.handlers[:], logger.level, logger.propagate)
+        for name in names
+        for logger in [logging.getLogger(name)]
+    }
+    try:
+        configure_logging(debug=False, secrets=[KEY, TOKEN])
+        server = logging.getLogger("aiohttp.server")
+        try:
+            raise RuntimeError(f"bad header Authorization: Bearer {TOKEN}")
+        except RuntimeError:
+            server.exception("Error handling request from %s", KEY)
+        logging.getLogger("aiohttp.client").debug("below WARNING: not shown %s", KEY)
+        err = capsys.readouterr().err
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+    assert "Error handling request from" in err and "RuntimeError" in err
+    assert KEY not in err and TOKEN not in err
+    assert err.count(REDACTED) >= 2
+    assert "not shown" not in err

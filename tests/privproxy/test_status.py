@@ -5,58 +5,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from attestation.errors import Code, HardwareError
 from privproxy import __version__
-from privproxy import attestor as attestor_module
 from privproxy.app import create_app
-from privproxy.attestor import AttestedProvider
 from privproxy.status_page import _CSS, CONTENT_SECURITY_POLICY, STYLE_HASH
 from privproxy.unsafe import UnsafeStaticProvider
 from tests.privproxy.lifecycle_fakes import (
     START,
-    FakeVerifier,
-    ManualClock,
+    ClientFactory,
+    World,
     key_for,
     make_enclave,
-    make_provider,
     settings_for,
     settle,
+    shorten_request_wait,
+    started,
 )
-
-Client = TestClient[web.Request, web.Application]
-ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @pytest.fixture(autouse=True)
 def _short_request_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attestor_module, "CURRENT_WAIT", 0.05)
-
-
-class World:
-    """An app whose provider runs on a manual clock with a verifier double."""
-
-    def __init__(self, tmp_path: Path, **overrides: Any) -> None:
-        self.clock = ManualClock()
-        self.verifier = FakeVerifier(self.clock)
-        self.provider: AttestedProvider = make_provider(
-            tmp_path, self.clock, self.verifier, **overrides
-        )
-        settings = settings_for(tmp_path, **overrides)
-        self.app = create_app(settings, provider=self.provider)
-
-
-async def started(world: World, aiohttp_client: ClientFactory) -> Client:
-    client = await aiohttp_client(world.app)
-    await settle()
-    return client
+    shorten_request_wait(monkeypatch)
 
 
 async def test_verification_document_shows_what_was_verified(
