@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from attestation.errors import Code, FetchError
 
 if TYPE_CHECKING:
-
     import aiohttp
 
 
