@@ -180,19 +180,58 @@ class TcbInfo:
 
 @dataclass(frozen=True, slots=True)
 class QeIdentity:
-    """TD_QE enclave identity v2."""
+    """TD_QE enclave identity v2.
+
+    Only the envelope (id, version, dates, evaluation number) is decoded at parse time: those
+    are needed to pick and date the document before its signature can be checked. The identity
+    fields below are decoded on access, which happens only in TCB evaluation, after
+    `verify_collateral` has verified the signature over the raw span: unauthenticated identity
+    fields are never interpreted, and a malformed one is reported only once it is authentic.
+    """
 
     doc: SignedDocument
     issue_date: dt.datetime
     next_update: dt.datetime
     evaluation_data_number: int
-    misc_select: bytes
-    misc_select_mask: bytes
-    attributes: bytes
-    attributes_mask: bytes
-    mr_signer: bytes
-    isv_prod_id: int
-    levels: tuple[IsvLevel, ...]
+
+    @property
+    def misc_select(self) -> bytes:
+        """MISCSELECT the QE must have (under `misc_select_mask`)."""
+        return _hex(self.doc.body, "miscselect", 4, _QE)
+
+    @property
+    def misc_select_mask(self) -> bytes:
+        """Mask applied to MISCSELECT before comparing."""
+        return _hex(self.doc.body, "miscselectMask", 4, _QE)
+
+    @property
+    def attributes(self) -> bytes:
+        """ATTRIBUTES the QE must have (under `attributes_mask`)."""
+        return _hex(self.doc.body, "attributes", 16, _QE)
+
+    @property
+    def attributes_mask(self) -> bytes:
+        """Mask applied to ATTRIBUTES before comparing."""
+        return _hex(self.doc.body, "attributesMask", 16, _QE)
+
+    @property
+    def mr_signer(self) -> bytes:
+        """MRSIGNER of Intel's QE signing key."""
+        return _hex(self.doc.body, "mrsigner", 32, _QE)
+
+    @property
+    def isv_prod_id(self) -> int:
+        """ISVPRODID the QE report must carry."""
+        value: int = _get(self.doc.body, "isvprodid", int, _QE)
+        return value
+
+    @property
+    def levels(self) -> tuple[IsvLevel, ...]:
+        """QE TCB levels, newest first."""
+        return _isv_levels(self.doc.body.get("tcbLevels"), _QE)
+
+
+_QE = "QE Identity"
 
 
 def _isv_levels(raw: Any, what: str) -> tuple[IsvLevel, ...]:
@@ -271,13 +310,6 @@ def parse_qe_identity(text: str) -> QeIdentity:
         issue_date=_time(b, "issueDate", what),
         next_update=_time(b, "nextUpdate", what),
         evaluation_data_number=_get(b, "tcbEvaluationDataNumber", int, what),
-        misc_select=_hex(b, "miscselect", 4, what),
-        misc_select_mask=_hex(b, "miscselectMask", 4, what),
-        attributes=_hex(b, "attributes", 16, what),
-        attributes_mask=_hex(b, "attributesMask", 16, what),
-        mr_signer=_hex(b, "mrsigner", 32, what),
-        isv_prod_id=_get(b, "isvprodid", int, what),
-        levels=_isv_levels(b.get("tcbLevels"), what),
     )
 
 

@@ -20,10 +20,8 @@ from attestation.errors import AttestationError
 from tests.conftest import SHARED
 
 VECTORS = SHARED / "conformance" / "vectors" / "attestation-tdx"
-# Vectors that fail for a reason we document instead of working around (docs/tdx.md): the
-# fixture's QE Identity carries a 31-byte mrsigner, which our strict parser rejects as
-# BUNDLE_MALFORMED; the vector only allows signature/identity codes.
-KNOWN_FAILURES = {"345-qe-identity-mrsigner-tampered"}
+# Vectors that fail for a reason we document instead of working around (docs/tdx.md): none.
+KNOWN_FAILURES: set[str] = set()
 # Pre-policy failures: quote structure and quote cryptography, rerun through the public API.
 PUBLIC_API_VARIANTS = {
     "311-wrong-tee-type-sgx",
