@@ -221,7 +221,10 @@ class Upstream:
         loop = self._loop
         if self._authenticated:
             self._deadline = loop.time() + self._idle
-        if self._timer is None:
+        timer = self._timer
+        if timer is None or timer.when() > self._deadline:  # the idle deadline may be sooner
+            if timer is not None:
+                timer.cancel()
             self._timer = loop.call_at(self._deadline, self._on_timer)
         self._waiting = True
         try:

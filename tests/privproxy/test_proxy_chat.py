@@ -338,3 +338,44 @@ async def test_large_body_model_rewrite(
     assert gateway.seen[-1].body == expected
     assert list(gateway.seen[-1].body) == list(expected)
     assert gateway.seen[-1].headers["X-Private-Model"] == f"private/{enclave_id}"
+
+
+async def test_multi_frame_body_sent_with_length(proxy: ProxyClient, gateway: FakeGateway) -> None:
+    # > 64 KiB: several EHBP frames, sealed into one buffer and uploaded without a copy.
+    text = "x" * (200 * 1024)
+    resp = await proxy.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": text}]}
+    )
+    assert resp.status == 200
+    (seen,) = gateway.seen
+    assert seen.headers["Content-Type"] == "application/json"
+    assert int(seen.headers["Content-Length"]) == len(seen.raw_body) > 200 * 1024
+    assert "Transfer-Encoding" not in seen.headers
+    assert seen.body["messages"][0]["content"] == text
+
+
+@pytest.mark.parametrize("pad", [0, 5000])  # re-encode path, splice path
+async def test_number_beyond_float_range_kept_as_sent(
+    proxy: ProxyClient, gateway: FakeGateway, pad: int
+) -> None:
+    # Valid JSON that decodes to inf: relayed with the client's spelling, not a 500.
+    raw = b'{"model":"kimi-k3","note":"' + b"p" * pad + b'","messages":[],"temperature":1e400}'
+    resp = await proxy.post(
+        "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 200
+    plaintext_seen = gateway.seen[-1].body
+    assert plaintext_seen["temperature"] == float("inf")
+    assert plaintext_seen["model"] == "kimi-k3"
+
+
+async def test_number_beyond_float_range_with_duplicate_keys_is_400(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    raw = b'{"model":"kimi-k3","model":"kimi-k3","messages":[],"t":-1e999}'
+    resp = await proxy.post(
+        "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"] == "Request body contains numbers out of range"
+    assert gateway.requests == 0

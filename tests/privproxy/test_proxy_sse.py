@@ -177,3 +177,22 @@ async def test_forged_first_frame_is_clean_502(
     assert resp.status == 502
     assert resp.content_type == "application/json"
     assert (await resp.json())["error"]["type"] == "ehbp_protocol_error"
+
+
+async def test_idle_timeout_shorter_than_first_byte_timeout(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    # The watchdog armed for the (long) first-byte deadline must not delay the (short) idle
+    # deadline that applies once the first frame is in.
+    client = await make_proxy(upstream_first_byte_timeout=30, upstream_idle_timeout=0.3)
+    reply = sse_reply([chunk("a", "m"), chunk("b", "m")])
+    reply.hang_after = 1
+    reply.frame_delay = 0.05  # the first frame alone, then the wait with the idle deadline
+    gateway.reply = lambda seen: reply
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    resp = await client.post("/v1/chat/completions", json=STREAM)
+    assert resp.status == 200
+    body = await resp.read()
+    assert loop.time() - started < 5
+    _assert_whole_events_then_error(body, "gateway_timeout")
