@@ -1,6 +1,6 @@
 """Shared support for the security tests (no tests here).
 
-The fake gateway itself is `tests/privproxy/fake_gateway.py` (H2's, reused through the
+The fake gateway itself is `tests/privproxy/fake_gateway.py` (shared, reused through the
 `gateway` / `make_proxy` fixtures of `conftest.py`); this module adds what the hostile cases
 need beyond it: a raw HTTP "gateway" that drops the connection mid-body or sends an
 oversized frame header, a stalled listener, a closed port, SSE
