@@ -56,13 +56,19 @@ async def verification(request: web.Request) -> web.StreamResponse:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
-    """`GET /readyz`: 200 when chat is served now (or the unsafe static key is in use)."""
+    """`GET /readyz`: 200 only when chat is served now to a verified, fresh key.
+
+    The unsafe static key (`--unsafe-hpke-key`, tests and benchmarks) is never "ready": nothing
+    was verified, and an orchestrator must not route real traffic to it.
+    """
     provider = request.app[PROVIDER_KEY]
     status = _status(provider)
     if status is None:
         health = provider.health()
-        ready = bool(health.get("attestation")) or bool(health.get("unsafe"))
+        ready = bool(health.get("attestation")) and not health.get("unsafe")
         body: dict[str, Any] = {"ready": ready, "state": "unsafe" if health.get("unsafe") else None}
+        if health.get("unsafe"):
+            body["reason"] = "attestation disabled (--unsafe-hpke-key)"
     else:
         ready = status.serving
         body = {"ready": ready, "state": status.state.value}

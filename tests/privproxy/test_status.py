@@ -201,7 +201,7 @@ async def test_unsafe_provider_is_reported_as_unverified(
     assert doc["verified"] is False
     assert doc["unsafe"] is True
     resp = await client.get("/readyz")
-    assert resp.status == 200
+    assert resp.status == 503  # nothing was verified: never "ready" for real traffic
     assert (await resp.json())["state"] == "unsafe"
     html = await (await client.get("/", headers={"Accept": "text/html"})).text()
     assert "NOT VERIFIED: attestation disabled" in html
