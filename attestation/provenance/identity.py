@@ -18,6 +18,7 @@ from cryptography import x509
 
 from attestation.errors import Code, ProvenanceError
 from attestation.provenance.policy import SigstorePolicy
+from attestation.x509ext import UndecodableExtensionError, raw_extension
 
 _FULCIO: Final = "1.3.6.1.4.1.57264.1."
 OID_ISSUER_V1: Final = x509.ObjectIdentifier(_FULCIO + "1")
@@ -38,21 +39,6 @@ class SignerIdentity:
     build_signer_uri: str | None
 
 
-class _UndecodableError(ValueError):
-    """An extension is present but its value cannot be decoded."""
-
-
-def _raw(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
-    try:
-        ext = cert.extensions.get_extension_for_oid(oid)
-    except x509.ExtensionNotFound:
-        return None
-    value = ext.value
-    if not isinstance(value, x509.UnrecognizedExtension):
-        raise _UndecodableError(f"extension {oid.dotted_string} has an unexpected type")
-    return value.value
-
-
 def _text(raw: bytes | None) -> str | None:
     """Deprecated Fulcio extensions hold the UTF-8 string itself, not DER."""
     if raw is None:
@@ -60,7 +46,7 @@ def _text(raw: bytes | None) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _UndecodableError("extension value is not UTF-8") from exc
+        raise UndecodableExtensionError("extension value is not UTF-8") from exc
 
 
 def _der_utf8(raw: bytes | None) -> str | None:
@@ -68,27 +54,27 @@ def _der_utf8(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     if len(raw) < 2 or raw[0] != _UTF8STRING_TAG:
-        raise _UndecodableError("extension value is not a DER UTF8String")
+        raise UndecodableExtensionError("extension value is not a DER UTF8String")
     first = raw[1]
     if first < 0x80:
         length, start = first, 2
     else:
         count = first & 0x7F
         if count == 0 or count > 3 or len(raw) < 2 + count:
-            raise _UndecodableError("bad DER length")
+            raise UndecodableExtensionError("bad DER length")
         length, start = int.from_bytes(raw[2 : 2 + count], "big"), 2 + count
         if length < 0x80:
-            raise _UndecodableError("non-minimal DER length")
+            raise UndecodableExtensionError("non-minimal DER length")
     if start + length != len(raw):
-        raise _UndecodableError("DER length does not cover the value exactly")
+        raise UndecodableExtensionError("DER length does not cover the value exactly")
     return _text(raw[start:])
 
 
 def _read(cert: x509.Certificate, oid: x509.ObjectIdentifier, der: bool, code: Code) -> str | None:
     try:
-        raw = _raw(cert, oid)
+        raw = raw_extension(cert, oid)
         return _der_utf8(raw) if der else _text(raw)
-    except _UndecodableError as exc:
+    except UndecodableExtensionError as exc:
         raise ProvenanceError(code, f"certificate extension {oid.dotted_string}: {exc}") from exc
 
 
@@ -98,8 +84,8 @@ def signer_identity(cert: x509.Certificate) -> SignerIdentity:
     if issuer is None:
         issuer = _read(cert, OID_ISSUER_V1, False, Code.OIDC_ISSUER_MISMATCH)
     try:
-        signer_uri = _der_utf8(_raw(cert, OID_BUILD_SIGNER_URI))
-    except _UndecodableError:
+        signer_uri = _der_utf8(raw_extension(cert, OID_BUILD_SIGNER_URI))
+    except UndecodableExtensionError:
         signer_uri = None  # display only; never part of a decision
     return SignerIdentity(
         oidc_issuer=issuer,

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from attestation.errors import Code, HardwareError
 from attestation.sev.abi import Product, SevReport, TcbVersion
 from attestation.sev.roots import AmdChain
+from attestation.x509ext import UndecodableExtensionError, raw_extension
 
 _AMD_OID: Final = "1.3.6.1.4.1.3704.1"
 OID_STRUCT_VERSION: Final = x509.ObjectIdentifier(f"{_AMD_OID}.1")
@@ -141,15 +142,11 @@ def _der_small_int(data: bytes) -> int:
 
 def _raw_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
     try:
-        ext = cert.extensions.get_extension_for_oid(oid)
-    except x509.ExtensionNotFound:
-        return None
-    value = ext.value
-    if not isinstance(value, x509.UnrecognizedExtension):
+        return raw_extension(cert, oid)
+    except UndecodableExtensionError as exc:
         raise HardwareError(
             Code.VCEK_CHAIN_INVALID, f"VCEK extension {oid.dotted_string} unexpected"
-        )
-    return value.value
+        ) from exc
 
 
 def decode_vcek_extensions(vcek: x509.Certificate, product: Product) -> VcekExtensions:

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from attestation.errors import Code, HardwareError
 from attestation.tdx.models import PckCa
 from attestation.tdx.trust import IntelTrust
+from attestation.x509ext import raw_extension
 
 SGX_EXTENSION_OID = ObjectIdentifier("1.2.840.113741.1.13.1")
 _SGX = "1.2.840.113741.1.13.1"
@@ -193,11 +194,11 @@ def _oid_map(seq_body: bytes) -> dict[str, tuple[int, bytes]]:
 def parse_pck_extensions(leaf: x509.Certificate) -> PckExtensions:
     """Decode FMSPC, PCEID, PCESVN, CPUSVN and the 16 SGX TCB components of the PCK leaf."""
     try:
-        ext = leaf.extensions.get_extension_for_oid(SGX_EXTENSION_OID).value
-        if not isinstance(ext, x509.UnrecognizedExtension):
-            raise ValueError("SGX extension of unexpected type")
-        tag, body, end = _tlv(ext.value, 0)
-        if tag != 0x30 or end != len(ext.value):
+        raw = raw_extension(leaf, SGX_EXTENSION_OID)
+        if raw is None:
+            raise ValueError("PCK leaf has no SGX extension")
+        tag, body, end = _tlv(raw, 0)
+        if tag != 0x30 or end != len(raw):
             raise ValueError("SGX extension is not one SEQUENCE")
         top = _oid_map(body)
         tcb_tag, tcb_body = top[f"{_SGX}.2"]
@@ -215,7 +216,7 @@ def parse_pck_extensions(leaf: x509.Certificate) -> PckExtensions:
             cpu_svn=cpu_svn,
             sgx_tcb_components=components,
         )
-    except (x509.ExtensionNotFound, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:  # UndecodableExtensionError is a ValueError
         raise HardwareError(Code.PCK_CHAIN_INVALID, f"PCK SGX extension invalid: {exc}") from exc
 
 

@@ -12,10 +12,11 @@ from cryptography import x509
 from attestation.errors import Code, ProvenanceError, TrustError
 from attestation.models import HARDWARE_MEASUREMENTS_V1, SNP_TDX_MULTIPLATFORM_V1
 from attestation.provenance.bundle import parse_bundle
-from attestation.provenance.identity import _der_utf8, _UndecodableError
+from attestation.provenance.identity import _der_utf8
 from attestation.provenance.policy import ANY, GITHUB_ACTIONS_ISSUER, SigstorePolicy, allows
 from attestation.provenance.rekor import merkle_root_from_proof
 from attestation.provenance.trust import parse_trust_material
+from attestation.x509ext import UndecodableExtensionError
 
 
 def _leaf_hash(data: bytes) -> bytes:
@@ -64,7 +65,7 @@ def test_der_utf8_decoding() -> None:
     assert _der_utf8(b"\x0c\x81\xc8" + long_value.encode()) == long_value
     assert _der_utf8(None) is None
     for bad in (b"\x13\x03abc", b"\x0c\x04abc", b"\x0c\x02abc", b"\x0c\x81\x03abc", b"\x0c"):
-        with pytest.raises(_UndecodableError):
+        with pytest.raises(UndecodableExtensionError):
             _der_utf8(bad)
 
 
