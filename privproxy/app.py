@@ -3,7 +3,7 @@
 `create_app(settings, provider=...)` returns a ready `web.Application`. Order of middlewares:
 request metrics (`privproxy.metrics_middleware`, installed by `status_routes`), the guard
 middleware of `privproxy.guards.build_middlewares` (Host/Origin/token/content type/load),
-then the error middleware. Lifetimes live in `cleanup_ctx`: the upstream `ClientSession`,
+then the error middleware. Lifetimes live in `cleanup_ctx`: the gateway connection pool,
 the enclave provider (started without blocking startup: the server listens at once and
 answers 503 until the enclave is verified) and the model catalog's background refresh.
 """
@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from privproxy import guards, status_routes
-from privproxy.app_keys import CATALOG_KEY, PROVIDER_KEY, SESSION_KEY, SETTINGS_KEY
+from privproxy.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.catalog import Catalog
 from privproxy.config import Settings
 from privproxy.enclave import EnclaveProvider
-from privproxy.forward import create_session, fetch_catalog
+from privproxy.forward import create_pool, fetch_catalog
 from privproxy.handlers import add_routes, error_middleware
 
 _log = logging.getLogger("privproxy")
@@ -52,19 +52,19 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)
     status_routes.add_routes(app)
-    app.cleanup_ctx.append(_session_ctx)
+    app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_provider_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
     return app
 
 
-async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
-    session = create_session(app[SETTINGS_KEY])
-    app[SESSION_KEY] = session
+async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = create_pool(app[SETTINGS_KEY])
+    app[POOL_KEY] = pool
     try:
         yield
     finally:
-        await session.close()
+        await pool.close()
 
 
 async def _provider_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -77,11 +77,11 @@ async def _provider_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
-    session = app[SESSION_KEY]
+    pool = app[POOL_KEY]
     settings = app[SETTINGS_KEY]
 
     async def fetch() -> list[str]:
-        return await fetch_catalog(session, settings)
+        return await fetch_catalog(pool, settings)
 
     catalog = Catalog(fetch, ttl=settings.catalog_ttl)
     app[CATALOG_KEY] = catalog

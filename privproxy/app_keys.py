@@ -6,16 +6,16 @@ Other modules (status routes, guards, metrics) read the same state through these
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from privproxy.catalog import Catalog
 from privproxy.config import Settings
 from privproxy.enclave import EnclaveProvider
+from privproxy.h1 import Pool
 
 SETTINGS_KEY = web.AppKey("privproxy.settings", Settings)
 PROVIDER_KEY = web.AppKey("privproxy.provider", EnclaveProvider)
-SESSION_KEY = web.AppKey("privproxy.session", aiohttp.ClientSession)
+POOL_KEY = web.AppKey("privproxy.gateway_pool", Pool)
 CATALOG_KEY = web.AppKey("privproxy.catalog", Catalog)
 
-__all__ = ["CATALOG_KEY", "PROVIDER_KEY", "SESSION_KEY", "SETTINGS_KEY"]
+__all__ = ["CATALOG_KEY", "POOL_KEY", "PROVIDER_KEY", "SETTINGS_KEY"]

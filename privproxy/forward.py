@@ -1,8 +1,9 @@
 """Forward: the proxy's only network module (PROTOCOL.md 1.3). Ciphertext out, frames in.
 
-One pooled `aiohttp.ClientSession` per application sends the sealed body to
-`{apiBase}/private/v1/chat/completions` and fetches the model catalog. Foreign errors are
-translated here, once (STYLE "one translation boundary"):
+One keep-alive connection pool per application (`privproxy.h1.Pool`, a strict HTTP/1.1
+client; aiohttp's client cost most of the per-request budget, docs/performance.md) sends the
+sealed body to `{apiBase}/private/v1/chat/completions` and fetches the model catalog.
+Transport errors are translated here, once (STYLE "one translation boundary"):
 
 * ProxyError
   + GatewayError              plaintext non-2xx from the gateway (status passed through)
@@ -23,9 +24,6 @@ import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar, Protocol
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
 from privproxy import __version__
 from privproxy.config import Settings
 from privproxy.ehbp import (
@@ -39,6 +37,7 @@ from privproxy.ehbp import (
 )
 from privproxy.enclave import EnclaveTarget
 from privproxy.errors import ProxyError
+from privproxy.h1 import Body, ConnectTimeoutError, Headers, Pool, Response, TransportError
 
 CHAT_PATH = "/private/v1/chat/completions"
 CATALOG_PATH = "/v1/models?type=all"
@@ -107,26 +106,15 @@ class GatewayTimeoutError(ProxyError):
     code: ClassVar[str] = "gateway_timeout"
 
 
-def create_session(settings: Settings) -> aiohttp.ClientSession:
-    """The pooled client session: no decompression, no cookies, no env proxies."""
-    connector = aiohttp.TCPConnector(
+def create_pool(settings: Settings) -> Pool:
+    """The gateway connection pool: no decompression (frames are parsed on the exact bytes
+    the enclave sealed, PROTOCOL 3.5), no cookies, no redirects, no env proxies. First-byte
+    and idle waits are enforced below; connects by `upstream_connect_timeout`."""
+    return Pool(
+        settings.api_base,
         limit=max(512, settings.max_concurrent_requests),
-        ttl_dns_cache=300,
-    )
-    timeout = aiohttp.ClientTimeout(
-        total=None,
-        connect=settings.upstream_connect_timeout,
-        sock_connect=settings.upstream_connect_timeout,
-        sock_read=None,  # first-byte and idle waits are enforced explicitly below
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        # Frames must be parsed on the exact bytes the enclave sealed (PROTOCOL 3.5 hazard).
-        auto_decompress=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": USER_AGENT},
-        trust_env=False,
+        connect_timeout=settings.upstream_connect_timeout,
+        default_headers=[("User-Agent", USER_AGENT)],
     )
 
 
@@ -142,7 +130,7 @@ class Upstream:
 
     def __init__(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: Response,
         decryptor: FrameDecryptor,
         idle_timeout: float,
         first_deadline: float | None = None,
@@ -167,7 +155,7 @@ class Upstream:
         return self._resp.status
 
     @property
-    def headers(self) -> CIMultiDictProxy[str]:
+    def headers(self) -> Headers:
         """Response headers as received (plaintext, unauthenticated)."""
         return self._resp.headers
 
@@ -212,12 +200,14 @@ class Upstream:
             self.at_eof = True
             self._decryptor.finish()
             self.complete = True
-        except aiohttp.ClientError as exc:
-            raise GatewayUnreachableError("connection to the gateway broke mid-response") from exc
+        except TransportError as exc:
+            raise GatewayUnreachableError(
+                f"connection to the gateway broke mid-response ({exc.code})"
+            ) from exc
         finally:
             self._cancel_timer()
 
-    async def _wait(self, content: aiohttp.StreamReader) -> bytes:
+    async def _wait(self, content: Body) -> bytes:
         loop = self._loop
         if self._authenticated:
             self._deadline = loop.time() + self._idle
@@ -264,7 +254,7 @@ class Upstream:
 
 
 async def send(
-    session: aiohttp.ClientSession,
+    pool: Pool,
     settings: Settings,
     target: EnclaveTarget,
     sealed: SealedRequest,
@@ -278,34 +268,27 @@ async def send(
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
     """
-    headers = {
-        "Authorization": f"Bearer {api_key}",
-        "X-Private-Model": private_model,
-        "x-query-source": "api",
-        "X-Tinfoil-Enclave-Url": target.enclave_url,
-        ENCAPSULATED_KEY_HEADER: sealed.enc_hex,
-        "Content-Type": "application/json",
-        "Accept-Encoding": "identity",
-    }
+    headers = [
+        ("Authorization", f"Bearer {api_key}"),
+        ("X-Private-Model", private_model),
+        ("x-query-source", "api"),
+        ("X-Tinfoil-Enclave-Url", target.enclave_url),
+        (ENCAPSULATED_KEY_HEADER, sealed.enc_hex),
+        ("Content-Type", "application/json"),
+        ("Accept-Encoding", "identity"),
+    ]
     # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
     started = asyncio.get_running_loop().time()
     deadline = started + settings.upstream_first_byte_timeout
     try:
-        async with asyncio.timeout_at(deadline):
-            resp = await session.post(
-                settings.api_base + CHAT_PATH,
-                # Sent with Content-Length, never chunked. A multi-frame body is a bytearray,
-                # which aiohttp would copy whole (it slices it to the length); a view is not.
-                data=sealed.body if isinstance(sealed.body, bytes) else memoryview(sealed.body),
-                headers=headers,
-                allow_redirects=False,
-            )
+        # Sent with Content-Length, never chunked.
+        resp = await pool.request("POST", CHAT_PATH, headers, sealed.body, deadline=deadline)
     except TimeoutError as exc:
         raise GatewayTimeoutError("the PPQ gateway did not answer in time") from exc
-    except aiohttp.ClientError as exc:
-        raise GatewayUnreachableError(
-            f"cannot reach the PPQ gateway ({type(exc).__name__})"
-        ) from exc
+    except ConnectTimeoutError as exc:
+        raise GatewayTimeoutError("the PPQ gateway could not be reached in time") from exc
+    except TransportError as exc:
+        raise GatewayUnreachableError(f"cannot reach the PPQ gateway ({exc.code})") from exc
 
     try:
         nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
@@ -321,7 +304,7 @@ async def send(
     return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
 
 
-async def _raise_plaintext_answer(resp: aiohttp.ClientResponse, idle: float) -> None:
+async def _raise_plaintext_answer(resp: Response, idle: float) -> None:
     """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4)."""
     status = resp.status
     if 200 <= status < 300:
@@ -344,7 +327,7 @@ async def _raise_plaintext_answer(resp: aiohttp.ClientResponse, idle: float) -> 
     if status in (429, 503):
         value = resp.headers.get("Retry-After", "").strip()
         retry_after = value if _RETRY_AFTER.fullmatch(value) else None
-    text = _error_text(body) or resp.reason or "no details"
+    text = _error_text(body) or _sanitize(resp.reason) or "no details"
     cls = GatewayAuthenticationError if status == 401 else GatewayError
     raise cls(
         f"PPQ gateway answered {status} (not from the enclave): {text}",
@@ -353,7 +336,7 @@ async def _raise_plaintext_answer(resp: aiohttp.ClientResponse, idle: float) -> 
     )
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int, idle: float) -> bytes:
+async def _read_capped(resp: Response, cap: int, idle: float) -> bytes:
     parts: list[bytes] = []
     size = 0
     try:
@@ -364,7 +347,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int, idle: float) -> b
                 break
             parts.append(data)
             size += len(data)
-    except (TimeoutError, aiohttp.ClientError):
+    except (TimeoutError, TransportError):
         pass  # an error body is informational; keep what arrived
     return b"".join(parts)[:cap]
 
@@ -401,24 +384,29 @@ def _sanitize(text: str) -> str:
     return text
 
 
-async def fetch_catalog(session: aiohttp.ClientSession, settings: Settings) -> list[str]:
+async def fetch_catalog(pool: Pool, settings: Settings) -> list[str]:
     """Model ids of the PPQ catalog (`GET {apiBase}/v1/models?type=all`), unauthenticated.
 
     Accepts `{"data": [{"id": ...}]}` or a bare list; raises a `ProxyError` otherwise.
     """
-    url = settings.api_base + CATALOG_PATH
     try:
         async with asyncio.timeout(settings.upstream_connect_timeout + 20.0):
-            async with session.get(url, allow_redirects=False) as resp:
+            resp = await pool.request("GET", CATALOG_PATH, [("Accept-Encoding", "identity")])
+            try:
                 if resp.status != 200:
                     raise GatewayError(f"catalog answered {resp.status}", status=502)
                 body = await _read_capped(
                     resp, CATALOG_BODY_CAP + 1, settings.upstream_idle_timeout
                 )
-    except TimeoutError as exc:
+            finally:
+                if resp.content.at_eof():
+                    resp.release()
+                else:
+                    resp.close()
+    except (TimeoutError, ConnectTimeoutError) as exc:
         raise GatewayTimeoutError("catalog fetch timed out") from exc
-    except aiohttp.ClientError as exc:
-        raise GatewayUnreachableError(f"catalog fetch failed ({type(exc).__name__})") from exc
+    except TransportError as exc:
+        raise GatewayUnreachableError(f"catalog fetch failed ({exc.code})") from exc
     if len(body) > CATALOG_BODY_CAP:
         raise GatewayError("catalog too large", status=502)
     return _catalog_ids(_json_or_none(body))
@@ -442,7 +430,7 @@ __all__ = [
     "GatewayUnreachableError",
     "KeyConfigMismatchError",
     "Upstream",
-    "create_session",
+    "create_pool",
     "fetch_catalog",
     "send",
 ]

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from privproxy import metrics, status_routes
-from privproxy.app_keys import CATALOG_KEY, PROVIDER_KEY, SESSION_KEY, SETTINGS_KEY
+from privproxy.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.ehbp import seal_request
 from privproxy.enclave import EnclaveTarget
 from privproxy.errors import ProxyError
@@ -128,7 +128,7 @@ async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upst
 async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: Inbound) -> Upstream:
     sealed = seal_request(target.hpke_public_key, inbound.payload)
     return await send(
-        app[SESSION_KEY],
+        app[POOL_KEY],
         app[SETTINGS_KEY],
         target,
         sealed,
