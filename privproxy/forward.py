@@ -159,6 +159,20 @@ class Upstream:
         """Response headers as received (plaintext, unauthenticated)."""
         return self._resp.headers
 
+    def take_whole(self) -> bytes | None:
+        """The whole authenticated plaintext when the body has already ended (the common case
+        for a non-stream answer), decrypted without waiting; None when more is to come. Raises
+        like `chunks()`. Saves the async generator and its wake-ups on that path."""
+        content = self._resp.content
+        if not content.complete:
+            return None
+        frames = self._decryptor.push(content.read_nowait())
+        self.at_eof = True
+        self._decryptor.finish()
+        self.complete = True
+        self._authenticated = bool(frames)
+        return frames[0] if len(frames) == 1 else b"".join(frames)
+
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Authenticated plaintext, one `bytes` per upstream read (every frame that read
         completed, joined), as it arrives. Raises on any framing or AEAD failure and on a
