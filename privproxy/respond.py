@@ -121,10 +121,10 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
         if whole is not None:
             # The whole answer is already here: one response, one send, no generator.
             upstream.release()
-            resp = web.Response(status=upstream.status, body=whole)
-            _set_headers(resp, ctype, no_cache=stream)
+            whole_resp = web.Response(status=upstream.status, body=whole)
+            _set_headers(whole_resp, ctype, no_cache=stream)
             metrics.count_stream_event(app, "completed")
-            return resp
+            return whole_resp
     chunks = upstream.chunks()
     completed = False
     resp: web.StreamResponse | None = None

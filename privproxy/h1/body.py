@@ -77,7 +77,8 @@ class Body:
         parts = self._parts
         if not parts:
             if self._exc is not None:
-                raise self._exc
+                # Without its old traceback: re-raising one instance would grow it per read.
+                raise self._exc.with_traceback(None)
             return b""
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         parts.clear()

@@ -10,6 +10,7 @@ the pool is dropped from it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from privproxy.h1.body import Body
@@ -40,6 +41,7 @@ class Connection(asyncio.Protocol):
         self.body: Body | None = None
         self.idle_since = 0.0  # loop time when it went back to the pool
         self._reading_paused = False
+        self._local_close = False  # we aborted: an unfinished body is a failure, not its end
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -70,12 +72,16 @@ class Connection(asyncio.Protocol):
             self._hand_over_head()
             decoder, body = self._decoder, self.body
             assert decoder is not None and body is not None
-            try:
-                decoder.feed_eof()
-            except MalformedResponseError:
-                body.set_exception(ConnectionLostError("connection closed mid-answer"))
-            else:
+            # Only an orderly close by the peer may end a close-delimited body; a reset or our
+            # own abort leaves it unfinished. (Over TLS a close without close_notify also looks
+            # orderly here; EHBP's framing still catches a cut inside a frame.)
+            if exc is None and not self._local_close:
+                with contextlib.suppress(MalformedResponseError):
+                    decoder.feed_eof()
+            if decoder.complete():
                 body.feed_eof()
+            else:
+                body.set_exception(ConnectionLostError("connection closed mid-answer"))
         self._on_close(self)
 
     # -- body flow control (privproxy.h1.body.FlowControl) --------------------------------
@@ -114,7 +120,8 @@ class Connection(asyncio.Protocol):
 
     def start(self, method: str, data: bytes, body: bytes | bytearray | memoryview | None) -> None:
         """Send one request; the answer's head then arrives through `head()`."""
-        assert self.transport is not None and self._state == _IDLE
+        if not self.usable or self.transport is None:
+            raise ConnectionLostError("connection not usable")  # not an assert: survives -O
         self._state = _HEAD
         self._method = method
         self._interim = 0
@@ -166,6 +173,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close now (idempotent); an exchange in progress fails."""
+        self._local_close = True
         if self.transport is not None:
             self.transport.abort()
 
@@ -177,7 +185,8 @@ class Connection(asyncio.Protocol):
         buf += data
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
+            # Up to 3 bytes of the blank line may already be here; they are not head bytes.
+            if len(buf) > MAX_HEAD_BYTES + 3:
                 self._fail(MalformedResponseError("response head too large"))
             return
         raw = bytes(buf[:end])
@@ -242,6 +251,7 @@ class Connection(asyncio.Protocol):
 
     def _abort(self) -> None:
         self._keep_alive = False
+        self._local_close = True
         if self.transport is not None:
             self.transport.abort()
 

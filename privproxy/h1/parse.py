@@ -286,7 +286,8 @@ class ChunkedDecoder(BodyDecoder):
             elif state == _SIZE:
                 eol = data.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
                 if eol < 0:
-                    if end - pos > MAX_CHUNK_LINE:
+                    # A trailing CR may be the start of the line's CRLF, not line content.
+                    if end - pos - (data[end - 1] == 13) > MAX_CHUNK_LINE:
                         raise MalformedResponseError("chunk size line too long")
                     self._tail = data[pos:]
                     break
@@ -322,13 +323,14 @@ class ChunkedDecoder(BodyDecoder):
                 self._state = _SIZE
             elif state == _TRAILER:
                 eol = data.find(b"\r\n", pos)
-                line_end = eol if eol >= 0 else end
+                # Without a CRLF yet, a trailing CR may be the start of one: not line content.
+                line_end = eol if eol >= 0 else end - (data[end - 1] == 13)
                 self._trailer_bytes += line_end - pos
                 if self._trailer_bytes > MAX_TRAILER_BYTES:
                     raise MalformedResponseError("chunked trailer too large")
                 if eol < 0:
                     self._tail = data[pos:]
-                    self._trailer_bytes -= end - pos  # counted again when the line completes
+                    self._trailer_bytes -= line_end - pos  # counted again when it completes
                     break
                 if eol == pos:
                     pos += 2

@@ -30,7 +30,9 @@ from privproxy.h1.parse import Headers
 
 _UNSAFE_VALUE = re.compile(r"[^\t\x20-\x7e]")  # a request header value must be visible ASCII
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_TARGET = re.compile(r"/[\x21-\x7e]*")
+_TARGET = re.compile(r"/[\x21\x22\x24-\x7e]*")  # visible ASCII but `#` (no fragments)
+# Set by the pool itself; a caller supplying them could smuggle a second framing.
+_RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 class Response:
@@ -98,7 +100,10 @@ class Pool:
         self._static = _header_block([("Host", host_header), *default_headers])
         self._idle: list[Connection] = []  # most recently used last
         self._open = 0  # connections open or being opened
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Requests waiting for the limit, first come first served. A waiter is handed either a
+        # connection (`Connection`) or a reserved slot to connect with (`None`) directly, so a
+        # request arriving later cannot take it first.
+        self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._all: set[Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -115,14 +120,20 @@ class Pool:
         """Send `method target` (path under the base URL's path) and return once the answer's
         head (and its first body bytes) are in. Raises a `TransportError`, or `TimeoutError`
         when the loop time `deadline` passes first; cancelling closes the connection."""
-        target = self.path_prefix + target
-        if _TARGET.fullmatch(target) is None or _TOKEN.fullmatch(method) is None:
+        if (
+            not target.startswith("/")
+            or _TARGET.fullmatch(target) is None
+            or _TOKEN.fullmatch(method) is None
+        ):
             raise ValueError("invalid request line")
+        target = self.path_prefix + target
         block = _header_block(headers)
+        if _RESERVED.intersection(name.lower() for name, _ in headers):
+            raise ValueError("Host and framing headers are set by the pool")
         if body is not None:
             block += f"Content-Length: {len(body)}\r\n"
         data = f"{method} {target} HTTP/1.1\r\n{self._static}{block}\r\n".encode("ascii")
-        conn = self._take_idle()
+        conn = None if self._waiters else self._take_idle()  # waiters go first
         if conn is None:
             async with asyncio.timeout_at(deadline):  # waiting for a slot, connecting
                 conn = await self._acquire()
@@ -175,31 +186,53 @@ class Pool:
         return None
 
     async def _acquire(self) -> Connection:
-        idle = self._idle
-        while self._open >= self._limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                elif not waiter.cancelled() and waiter.exception() is None:
-                    self._wake_one()  # pass the slot on
-                raise
-            while idle:
-                conn = idle.pop()
-                if conn.usable:
+        """A connection: idle, handed over by a finishing request, or newly opened."""
+        while True:
+            if self._closed:
+                raise PoolClosedError("client closed")
+            if not self._waiters:
+                conn = self._take_idle()
+                if conn is not None:
                     return conn
-                conn.close()
-                self._forget(conn)
-        self._open += 1
-        try:
-            return await self._connect()
-        except BaseException:
+            if self._open < self._limit and not self._waiters:
+                self._open += 1  # this request's slot
+            else:
+                waiter: asyncio.Future[Connection | None] = self._loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    handed = await waiter
+                except BaseException:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                    elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                        self._give_back(waiter.result())  # handed over as we were cancelled
+                    raise
+                if handed is not None:
+                    if handed.usable:
+                        return handed
+                    handed.close()
+                    self._forget(handed)  # its slot goes on to the next waiter
+                    continue
+                # else: a slot was reserved for this request (already counted in `_open`)
+            try:
+                return await self._connect()
+            except BaseException:
+                self._give_back(None)
+                raise
+
+    def _give_back(self, conn: Connection | None) -> None:
+        """Return a connection (or, with None, a counted slot) to the next waiter or the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is None:
             self._open -= 1
-            self._wake_one()
-            raise
+        else:
+            self._idle.append(conn)
+            if self._sweeper is None:
+                self._sweeper = self._loop().call_later(self._idle_ttl, self._sweep)
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
@@ -229,35 +262,19 @@ class Pool:
             self._forget(conn)
             return
         conn.finish()
-        loop = asyncio.get_running_loop()
-        conn.idle_since = loop.time()
-        if self._waiters:
-            # Hand it straight to the longest waiter (it checks `usable` itself).
-            self._idle.append(conn)
-            self._wake_one()
-            return
-        self._idle.append(conn)
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(self._idle_ttl, self._sweep)
+        conn.idle_since = self._loop().time()
+        self._give_back(conn)
 
     def _forget(self, conn: Connection) -> None:
-        """`conn` is closed or closing: it no longer counts against the limit."""
+        """`conn` is closed or closing: its slot goes to the next waiter, or is freed."""
         if conn in self._all:
             self._all.discard(conn)
-            self._open -= 1
             if conn in self._idle:
                 self._idle.remove(conn)
-            self._wake_one()
+            self._give_back(None)
 
     def _on_connection_lost(self, conn: Connection) -> None:
         self._forget(conn)
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
     def _sweep(self) -> None:
         """Close connections idle for `idle_ttl` (oldest first); re-arm while any remain."""
