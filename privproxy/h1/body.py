@@ -43,9 +43,8 @@ class Body:
 
     def feed(self, pieces: list[bytes]) -> None:
         """Append body pieces (called by the connection)."""
-        self._parts.extend(pieces)
-        for piece in pieces:
-            self._size += len(piece)
+        self._parts += pieces
+        self._size += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
         if self._size > HIGH_WATER and not self._paused:
             self._paused = True
             self._flow.pause_reading()

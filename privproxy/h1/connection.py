@@ -78,7 +78,7 @@ class Connection(asyncio.Protocol):
             if exc is None and not self._local_close:
                 with contextlib.suppress(MalformedResponseError):
                     decoder.feed_eof()
-            if decoder.complete():
+            if decoder.done:
                 body.feed_eof()
             else:
                 body.set_exception(ConnectionLostError("connection closed mid-answer"))
@@ -224,9 +224,6 @@ class Connection(asyncio.Protocol):
     def _feed_body(self, data: bytes) -> None:
         decoder, body = self._decoder, self.body
         assert decoder is not None and body is not None
-        if decoder.complete():
-            self._abort()  # bytes after a complete answer
-            return
         try:
             pieces = decoder.feed(data)
         except MalformedResponseError as exc:
@@ -236,12 +233,15 @@ class Connection(asyncio.Protocol):
             return
         if pieces:
             body.feed(pieces)
-        if decoder.done:
+        done = decoder.done
+        if done:
             body.feed_eof()
-            if decoder.extra:
-                self._keep_alive = False  # something after the answer: never reuse
-        if pieces or decoder.done:
+        if self._head is not None and (pieces or done):
             self._hand_over_head()
+        if decoder.extra:
+            # Bytes after a complete answer (in this read or a later one): the body is
+            # intact in `body`, but the connection is never trusted again.
+            self._abort()
 
     def _fail(self, exc: TransportError) -> None:
         waiter = self._head_waiter

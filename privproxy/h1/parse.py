@@ -44,6 +44,8 @@ _HEADER_BLOCK = re.compile(f"{_FIELD}(?:\r\n{_FIELD})*")
 _HEADER_LINE = re.compile(_FIELD.encode())
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+# The common size line (no extension), matched with its CRLF by the fast loop.
+_PLAIN_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n")
 _SINGLE_VALUED = frozenset(
     {"content-length", "content-type", "content-encoding", "ehbp-response-nonce"}
 )
@@ -200,10 +202,6 @@ class BodyDecoder:
         """Body pieces contained in `data` (possibly none). Raises on malformed framing."""
         raise NotImplementedError
 
-    def complete(self) -> bool:
-        """The body is complete (`done`, as a call: callers re-check it after `feed`)."""
-        return self.done
-
     def feed_eof(self) -> None:
         """The connection ended: raises `MalformedResponseError` if the body is incomplete."""
         if not self.done:
@@ -274,6 +272,22 @@ class ChunkedDecoder(BodyDecoder):
         out: list[bytes] = []
         pos = 0
         end = len(data)
+        if self._state == _SIZE:
+            # Fast loop over whole chunks with plain size lines (an SSE answer is one chunk
+            # per event, many per read). Anything else - an extension, a partial chunk, the
+            # last chunk, a malformed line - stops it; the state machine below then parses
+            # that line again, with every check.
+            match = _PLAIN_SIZE_LINE.match
+            append = out.append
+            while (m := match(data, pos)) is not None:
+                start = m.end()
+                stop = start + int(m[1], 16)
+                if stop == start or stop + 2 > end:
+                    break
+                if not data.startswith(b"\r\n", stop):
+                    raise MalformedResponseError("chunk data not followed by CRLF")
+                append(data[start:stop])
+                pos = stop + 2
         while pos < end:
             state = self._state
             if state == _DATA:
