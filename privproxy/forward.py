@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 from privproxy import __version__
@@ -146,6 +146,7 @@ class Upstream:
         self._waiting = False
         self._timer: asyncio.TimerHandle | None = None
         self._authenticated = False
+        self._failure: EhbpError | None = None
         self.at_eof = False  # the upstream body ended (an EHBP error then means truncation)
         self.complete = False  # ... and every frame of it was authenticated
 
@@ -173,14 +174,23 @@ class Upstream:
         self._authenticated = bool(frames)
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """Authenticated plaintext, one `bytes` per upstream read (every frame that read
-        completed, joined), as it arrives. Raises on any framing or AEAD failure and on a
-        truncated final frame (PROTOCOL 3.5). `complete` is True before the last chunk is
-        yielded when the body ended cleanly, so a caller can tell that a chunk is the whole
-        rest of the answer."""
+    async def read(self) -> bytes | None:
+        """The next authenticated plaintext: every frame that one upstream read completed,
+        joined, as it arrives; None once the body ended cleanly. Raises on any framing or AEAD
+        failure and on a truncated final frame (PROTOCOL 3.5); frames authenticated before a
+        failure in the same read are returned first, the failure on the next call. `complete`
+        is True before the last piece is returned when the body ended cleanly, so a caller can
+        tell that a piece is the whole rest of the answer.
+
+        A method, not an async generator: each wake-up of a relayed stream resumes every
+        coroutine frame between the task and this wait, so the chain is kept short."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        if self.complete:
+            return None
         content = self._resp.content
-        push = self._decryptor.push
+        decryptor = self._decryptor
         try:
             while True:
                 # Take what is buffered without waiting (the common case); wait, bounded by
@@ -188,40 +198,37 @@ class Upstream:
                 data = content.read_nowait()
                 if not data:
                     if content.at_eof():
-                        break
-                    data = await self._wait(content)
-                    if not data:
-                        break
-                frames = push(data)
-                failure: EhbpError | None = None
+                        self.at_eof = True
+                        decryptor.finish()
+                        self.complete = True
+                        return None
+                    await self._wait(content)
+                    continue
+                frames = decryptor.push(data)
                 ended = content.at_eof()
                 if ended:
                     self.at_eof = True
                     try:
-                        self._decryptor.finish()
+                        decryptor.finish()
                         self.complete = True
                     except EhbpError as exc:
                         if not frames:
                             raise
-                        failure = exc  # deliver what was authenticated first
+                        self._failure = exc  # deliver what was authenticated first
                 if frames:
                     self._authenticated = True
-                    yield frames[0] if len(frames) == 1 else b"".join(frames)
+                    return frames[0] if len(frames) == 1 else b"".join(frames)
                 if ended:
-                    if failure is not None:
-                        raise failure
-                    return
-            self.at_eof = True
-            self._decryptor.finish()
-            self.complete = True
+                    return None
         except TransportError as exc:
             raise GatewayUnreachableError(
                 f"connection to the gateway broke mid-response ({exc.code})"
             ) from exc
-        finally:
-            self._cancel_timer()
 
-    async def _wait(self, content: Body) -> bytes:
+    async def _wait(self, content: Body) -> None:
+        waiter = content.data_waiter()
+        if waiter is None:
+            return
         loop = self._loop
         if self._authenticated:
             self._deadline = loop.time() + self._idle
@@ -232,7 +239,7 @@ class Upstream:
             self._timer = loop.call_at(self._deadline, self._on_timer)
         self._waiting = True
         try:
-            return await content.readany()
+            await waiter
         finally:
             self._waiting = False
 
@@ -243,7 +250,7 @@ class Upstream:
         if self._loop.time() < self._deadline:
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
             return
-        # Wakes the pending `readany()` with this error; the connection is then dropped.
+        # Wakes the pending wait with this error; the connection is then dropped.
         message = (
             "the gateway stopped sending mid-response"
             if self._authenticated

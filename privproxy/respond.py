@@ -125,13 +125,12 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             _set_headers(whole_resp, ctype, no_cache=stream)
             metrics.count_stream_event(app, "completed")
             return whole_resp
-    chunks = upstream.chunks()
     completed = False
     resp: web.StreamResponse | None = None
     pending: bytes | None = None  # non-stream bodies: the last piece, held back for the eof
     held = b""  # event streams: an incomplete trailing event
     try:
-        first = await anext(chunks, None)
+        first = await upstream.read()
         if event_stream:
             cut = sse_cut(first) if first else 0
             # Headers leave with the first complete event, or at once when there is none yet.
@@ -153,7 +152,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
                         cut, held = len(data), b""
                     if cut:
                         await resp.write(data[:cut] if held else data)
-                data = await anext(chunks, None)
+                data = await upstream.read()
             tail, held = held, b""
             await resp.write_eof(tail)
         elif upstream.complete:
@@ -164,7 +163,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             resp = _BufferedHeadersResponse(status=upstream.status)
             _set_headers(resp, ctype, no_cache=stream)
             pending = first
-            async for piece in chunks:
+            while (piece := await upstream.read()) is not None:
                 if pending is not None:
                     if not resp.prepared:
                         await resp.prepare(request)
@@ -204,7 +203,6 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             if request.transport is not None:
                 request.transport.close()
     finally:
-        await chunks.aclose()
         if completed:
             upstream.release()
         else:

@@ -132,33 +132,42 @@ class FrameDecryptor:
 
     def _parse(self, data: Buffer, out: list[bytes]) -> int:
         """Open every complete frame of `data` into `out`; return the bytes consumed."""
-        pos = 0
-        size = len(data)
-        if size < FRAME_HEADER_LENGTH:
+        if len(data) < FRAME_HEADER_LENGTH:
             return 0
+        if type(data) is bytes:
+            # Slicing small frames out of `bytes` and decrypting those is cheaper than
+            # decrypting memoryview slices (~0.3 us per frame: the per-event cost of streams).
+            return self._parse_frames(data, out)
+        # A bytearray (the reassembly buffer) must not be resized while a view of it exists,
+        # so the view is released before `push` trims it.
+        with memoryview(data) as view:
+            return self._parse_frames(view, out)
+
+    def _parse_frames(self, view: bytes | memoryview, out: list[bytes]) -> int:
+        pos = 0
+        size = len(view)
         aead = self._aead
         max_frame = self._max_frame
-        with memoryview(data) as view:
-            while size - pos >= FRAME_HEADER_LENGTH:
-                (length,) = _unpack_length(view, pos)
-                if length > max_frame:
-                    self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
-                start = pos + FRAME_HEADER_LENGTH
-                if length == 0:
-                    pos = start
-                    continue
-                end = start + length
-                if end > size:
-                    break
-                if length < AEAD_TAG_LENGTH:
-                    self._fail(EhbpDecryptError())
-                nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
-                try:
-                    out.append(aead.decrypt(nonce, view[start:end], None))
-                except InvalidTag:
-                    self._fail(EhbpDecryptError())
-                self._seq += 1
-                pos = end
+        while size - pos >= FRAME_HEADER_LENGTH:
+            (length,) = _unpack_length(view, pos)
+            if length > max_frame:
+                self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
+            start = pos + FRAME_HEADER_LENGTH
+            if length == 0:
+                pos = start
+                continue
+            end = start + length
+            if end > size:
+                break
+            if length < AEAD_TAG_LENGTH:
+                self._fail(EhbpDecryptError())
+            nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
+            try:
+                out.append(aead.decrypt(nonce, view[start:end], None))
+            except InvalidTag:
+                self._fail(EhbpDecryptError())
+            self._seq += 1
+            pos = end
         return pos
 
     def _fail(self, error: EhbpError) -> NoReturn:

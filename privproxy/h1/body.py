@@ -87,6 +87,17 @@ class Body:
             self._flow.resume_reading()
         return data
 
+    def data_waiter(self) -> asyncio.Future[None] | None:
+        """None when `read_nowait` has something to say (data, the end or the failure); else
+        a future that completes when it has (awaited directly by a caller that keeps its
+        coroutine chain short)."""
+        if self._parts or self._eof or self._exc is not None:
+            return None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self._loop.create_future()
+        return waiter
+
     async def readany(self) -> bytes:
         """Wait for at least one byte of body; b"" at the end of the body."""
         while True:
