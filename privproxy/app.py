@@ -1,11 +1,13 @@
-"""Application factory: routes, middlewares and lifetimes (STYLE "aiohttp app shape").
+"""Application factory: routes, middleware and lifetimes (STYLE "aiohttp app shape").
 
-`create_app(settings, provider=...)` returns a ready `web.Application`. Order of middlewares:
-request metrics (`privproxy.metrics_middleware`, installed by `status_routes`), the guard
-middleware of `privproxy.guards.build_middlewares` (Host/Origin/token/content type/load),
-then the error middleware. Lifetimes live in `cleanup_ctx`: the gateway connection pool,
-the enclave provider (started without blocking startup: the server listens at once and
-answers 503 until the enclave is verified) and the model catalog's background refresh.
+`create_app(settings, provider=...)` returns a ready `web.Application` with ONE middleware:
+the guards of `privproxy.guards` (Host/Origin/token/content type/load), which also map
+handler errors to answers (`handlers.map_error`) and report every request to the metrics
+(`privproxy.request_metrics`): one layer instead of three, because every layer costs each
+request and each wake-up of a streamed answer. Lifetimes live in `cleanup_ctx`: the gateway
+connection pool, the enclave provider (started without blocking startup: the server listens
+at once and answers 503 until the enclave is verified) and the model catalog's background
+refresh.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from privproxy import guards, status_routes
+from privproxy import guards, request_metrics, status_routes
 from privproxy.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.catalog import Catalog
 from privproxy.config import Settings
 from privproxy.enclave import EnclaveProvider
 from privproxy.forward import create_pool, fetch_catalog
-from privproxy.handlers import add_routes, error_middleware
+from privproxy.handlers import add_routes, map_error
 
 _log = logging.getLogger("privproxy")
 
@@ -43,11 +45,13 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     """Build the proxy application. `provider` overrides the enclave source (tests, demo)."""
     # Guards (Host/Origin/token/content type/load) sit outside everything else; their
     # `server_options` bound what aiohttp itself reads (body size, header limits).
+    # Streamed answers get their CORS headers from `respond.relay` (no prepare signal).
     app = web.Application(
-        middlewares=[*guards.build_middlewares(settings), error_middleware],
+        middlewares=guards.build_middlewares(
+            settings, errors=map_error, observe=request_metrics.observe
+        ),
         **guards.server_options(settings),
     )
-    guards.install(app)
     app[SETTINGS_KEY] = settings
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)

@@ -24,8 +24,10 @@ sizes and count, how long a connection may take to send its request line and hea
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -230,8 +232,15 @@ def _preflight(request: web.Request, origin: str) -> web.Response:
 async def apply_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare` hook: CORS headers on responses to allowed cross origins.
 
-    Needed for streamed responses, whose headers are sent before the middleware sees them.
+    Needed for streamed responses, whose headers are sent before the middleware sees them
+    (`install`); a handler that prepares its own responses can call `add_cors_headers`
+    instead and spare every response the signal.
     """
+    add_cors_headers(request, response)
+
+
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Put the CORS headers on `response` when `request` came from an allowed cross origin."""
     origin = request.get(CORS_ORIGIN_KEY)
     if origin is not None:
         response.headers.update(_cors_headers(origin))
@@ -248,18 +257,57 @@ def is_json_media_type(content_type: str) -> bool:
 _HOST_CACHE_SIZE: Final = 64
 
 
-def _guard_middleware(policy: GuardPolicy) -> Middleware:
+ErrorMapper = Callable[[web.Request, Exception], "web.StreamResponse | None"]
+"""Turns an exception raised by a handler into the answer for it (None: not mine, re-raise)."""
+RequestObserver = Callable[[web.Request, int, float], None]
+"""Learns each finished request: (request, status, seconds); 499 = the client went away."""
+
+
+def _guard_middleware(
+    policy: GuardPolicy,
+    errors: ErrorMapper | None = None,
+    observe: RequestObserver | None = None,
+) -> Middleware:
     """All five guards as one middleware: the checks run as plain code, in the order of the
     module docstring, instead of five middleware layers (each layer is a coroutine per
-    request; docs/performance.md)."""
+    request, and every wake-up of a streamed answer resumes each one; docs/performance.md).
+    `errors` and `observe` fold the error mapping and the request metrics into the same
+    layer for the same reason."""
     # Host header value → allowed; the few distinct values a proxy sees are cached (bounded).
     hosts: dict[str, bool] = {}
     # A plain counter is enough: the event loop is single-threaded and nothing awaits between
     # the check and the increment.
     in_flight = 0
 
+    async def call(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            mapped = errors(request, exc) if errors is not None else None
+            if mapped is None:
+                raise
+            return mapped
+
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if observe is None:
+            return await checked(request, handler)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await checked(request, handler)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the local client went away (nginx's convention)
+            raise
+        finally:
+            observe(request, status, time.perf_counter() - started)
+
+    async def checked(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
         headers = request.headers
         # 1. Host allowlist (DNS rebinding).
@@ -323,33 +371,40 @@ def _guard_middleware(policy: GuardPolicy) -> Middleware:
         if refusal is not None:
             response = _refuse(refusal)
         elif path in TOKEN_EXEMPT_PATHS:
-            response = await handler(request)
+            response = await (handler(request) if errors is None else call(request, handler))
         elif in_flight >= policy.max_concurrent_requests:
             response = _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
         else:
             in_flight += 1
             try:
-                response = await handler(request)
+                response = await (handler(request) if errors is None else call(request, handler))
             finally:
                 in_flight -= 1
             if response.status in _CLOSE_AFTER and not response.prepared:
                 # The body was not (fully) read: the connection cannot carry another request.
                 response.force_close()
         if cors_origin is not None and not response.prepared:
-            # Streamed responses got them from `apply_cors_headers`.
+            # Streamed responses got them when they were prepared (`add_cors_headers`).
             response.headers.update(_cors_headers(cors_origin))
         return response
 
     return guard
 
 
-def build_middlewares(settings: Settings) -> list[Middleware]:
+def build_middlewares(
+    settings: Settings,
+    *,
+    errors: ErrorMapper | None = None,
+    observe: RequestObserver | None = None,
+) -> list[Middleware]:
     """The guard middleware for the local endpoint (one, running the checks of the module
-    docstring in order), as a list for `web.Application(middlewares=...)`.
+    docstring in order), as a list for `web.Application(middlewares=...)`. With `errors`,
+    exceptions from handlers are mapped to answers inside it; with `observe`, every request
+    (refusals included) is reported when it ends.
 
     Raises `privproxy.config.ConfigError` when the token configuration is unusable.
     """
-    return [_guard_middleware(GuardPolicy.from_settings(settings))]
+    return [_guard_middleware(GuardPolicy.from_settings(settings), errors, observe)]
 
 
 MAX_REQUEST_LINE: Final = 8190
@@ -390,14 +445,17 @@ __all__ = [
     "CORS_ORIGIN_KEY",
     "LOOPBACK_NAMES",
     "TOKEN_EXEMPT_PATHS",
+    "ErrorMapper",
     "GuardPolicy",
     "GuardRefusalError",
     "HostNotAllowedError",
     "OriginNotAllowedError",
     "PayloadTooLargeError",
+    "RequestObserver",
     "TokenRequiredError",
     "TooManyRequestsError",
     "UnsupportedMediaTypeError",
+    "add_cors_headers",
     "apply_cors_headers",
     "build_middlewares",
     "install",

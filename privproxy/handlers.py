@@ -2,7 +2,7 @@
 
 `chat_completions` reads as the data flow: receive → current enclave target → EHBP seal →
 forward → relay. Errors raised before the response starts are `ProxyError`s, shaped by
-`error_middleware`; errors after it are handled by `respond.relay`.
+`map_error` (inside the guard middleware); errors after it are handled by `respond.relay`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from privproxy import metrics, status_routes
 from privproxy.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
@@ -149,17 +148,17 @@ def unknown_endpoint(request: web.Request) -> web.Response:
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """ProxyError → OpenAI JSON error; unrouted requests → Node's JSON 404. No bodies touched."""
-    try:
-        return await handler(request)
-    except ProxyError as err:
-        if err.status >= 500 or err.status in (401, 402, 429):
-            _log.warning("Request error: %s (%d)", err.code, err.status)
-        return error_response(err)
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None:
+    """The answer for an exception a handler raised (the guard middleware's `errors` hook):
+    `ProxyError` → OpenAI JSON error; unrouted requests → Node's JSON 404; anything else is
+    not ours (None: aiohttp answers 500 without details). No bodies touched."""
+    if isinstance(exc, ProxyError):
+        if exc.status >= 500 or exc.status in (401, 402, 429):
+            _log.warning("Request error: %s (%d)", exc.code, exc.status)
+        return error_response(exc)
+    if isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed):
         return unknown_endpoint(request)
+    return None
 
 
 def add_routes(app: web.Application) -> None:
@@ -174,8 +173,8 @@ def add_routes(app: web.Application) -> None:
 __all__ = [
     "add_routes",
     "chat_completions",
-    "error_middleware",
     "health",
+    "map_error",
     "models",
     "prefers_html",
     "unknown_endpoint",

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from privproxy import metrics
+from privproxy import guards, metrics
 from privproxy.ehbp import EhbpDecryptError, EhbpError
 from privproxy.errors import ProxyError
 from privproxy.forward import GatewayTimeoutError, Upstream
@@ -122,7 +122,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             # The whole answer is already here: one response, one send, no generator.
             upstream.release()
             whole_resp = web.Response(status=upstream.status, body=whole)
-            _set_headers(whole_resp, ctype, no_cache=stream)
+            _set_headers(request, whole_resp, ctype, no_cache=stream)
             metrics.count_stream_event(app, "completed")
             return whole_resp
     completed = False
@@ -135,7 +135,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             cut = sse_cut(first) if first else 0
             # Headers leave with the first complete event, or at once when there is none yet.
             resp = (_BufferedHeadersResponse if cut else web.StreamResponse)(status=upstream.status)
-            _set_headers(resp, ctype, no_cache=True)
+            _set_headers(request, resp, ctype, no_cache=True)
             await resp.prepare(request)
             data = first
             while data is not None:
@@ -158,10 +158,10 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
         elif upstream.complete:
             # The whole answer arrived in one read: one response, one send.
             resp = web.Response(status=upstream.status, body=first or b"")
-            _set_headers(resp, ctype, no_cache=stream)
+            _set_headers(request, resp, ctype, no_cache=stream)
         else:
             resp = _BufferedHeadersResponse(status=upstream.status)
-            _set_headers(resp, ctype, no_cache=stream)
+            _set_headers(request, resp, ctype, no_cache=stream)
             pending = first
             while (piece := await upstream.read()) is not None:
                 if pending is not None:
@@ -211,11 +211,16 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
     return resp
 
 
-def _set_headers(resp: web.StreamResponse, ctype: str, *, no_cache: bool) -> None:
+def _set_headers(
+    request: web.Request, resp: web.StreamResponse, ctype: str, *, no_cache: bool
+) -> None:
     headers = resp.headers
     headers["Content-Type"] = ctype
     if no_cache:
         headers["Cache-Control"] = "no-cache"
+    # CORS for allowed cross origins: the guard middleware adds them only to answers that
+    # are not prepared yet, and relay prepares its own.
+    guards.add_cors_headers(request, resp)
 
 
 __all__ = ["HELD_EVENT_CAP", "error_response", "relay", "sse_cut", "sse_error_event"]

@@ -6,8 +6,8 @@
 * `GET /metrics`: Prometheus text from the app's own registry (`privproxy.metrics`).
 * `status_page(request)`: the HTML page `GET /` serves to browsers (`privproxy.status_page`).
 
-`add_routes` also creates the app's `Metrics` and installs the request-metrics
-middleware in front of the others.
+`add_routes` also creates the app's `Metrics` (the guard middleware reports each request
+to it through `privproxy.request_metrics`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from privproxy import metrics_middleware
 from privproxy import status_page as page
 from privproxy.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.attestation_status import AttestationStatus
@@ -28,12 +27,11 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the status routes and the metrics middleware on `app` (before startup)."""
+    """Register the status routes and the app's `Metrics` on `app` (before startup)."""
     metrics = Metrics()
     app[METRICS_KEY] = metrics
     if PROVIDER_KEY in app:
         metrics.watch_provider(app[PROVIDER_KEY])
-    metrics_middleware.install(app)
     app.router.add_get("/v1/verification", verification)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", healthz)

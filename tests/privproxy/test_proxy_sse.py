@@ -196,3 +196,30 @@ async def test_idle_timeout_shorter_than_first_byte_timeout(
     body = await resp.read()
     assert loop.time() - started < 5
     _assert_whole_events_then_error(body, "gateway_timeout")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_allowed_origin_gets_cors_on_relayed_answers(
+    make_proxy: MakeProxy, gateway: FakeGateway, stream: bool
+) -> None:
+    # relay prepares streamed answers itself, so it must add the CORS headers (there is no
+    # prepare signal); a whole answer gets them too, and a foreign origin never does.
+    client = await make_proxy(allowed_origins=("http://localhost:3000",))
+    lines = _lines(3)
+    frames = _events(lines, 40)  # several reads: the streamed path, not the whole-answer one
+    reply = Reply(content_type="text/event-stream", frames=frames, frame_delay=0.01)
+    gateway.reply = lambda seen: reply if stream else Reply(frames=[b'{"ok":true}'])
+    resp = await client.post(
+        "/v1/chat/completions",
+        json={**STREAM, "stream": stream},
+        headers={"Origin": "http://localhost:3000"},
+    )
+    assert resp.status == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    body = await resp.read()
+    assert body == (b"".join(lines) if stream else b'{"ok":true}')
+    refused = await client.post(
+        "/v1/chat/completions", json=STREAM, headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
