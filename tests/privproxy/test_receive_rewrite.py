@@ -193,3 +193,21 @@ def test_validity_matches_the_decoder_on_mutations(seed: int) -> None:
             assert list(parsed[0]) == list(decoded)
         else:
             assert parsed is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"model": "kimi-k2-5", "messages": [{"role": "user", "content": 'héllo \u2028 "q"'}]},
+        {"a": [1, 2.5, -0.0, 1e300, True, False, None], "b": {"c": {"d": []}}, "e": {}},
+        {"emoji": "\U0001f600", "ctrl": "\x00\x1f\n", "big": 10**40},
+    ],
+)
+def test_built_once_encoder_matches_the_stdlib(value: object) -> None:
+    # The C encoder built once must write exactly what json.dumps writes (compact, UTF-8).
+    from privproxy import receive
+
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert receive._encode(value) == expected
+    with pytest.raises(ValueError):
+        receive._encode({"x": float("inf")})
