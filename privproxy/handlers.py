@@ -16,7 +16,6 @@ from aiohttp import web
 from privproxy import metrics, status_routes
 from privproxy.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.ehbp import seal_request
-from privproxy.enclave import EnclaveTarget
 from privproxy.errors import ProxyError
 from privproxy.forward import KeyConfigMismatchError, Upstream, send
 from privproxy.metrics import METRICS_KEY
@@ -112,29 +111,30 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6)."""
+    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
+    attempts: every await level is resumed again on each wake-up of the request."""
     provider = app[PROVIDER_KEY]
+    pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
     target = await provider.current()
-    try:
-        return await _seal_and_send(app, target, inbound)
-    except KeyConfigMismatchError:
-        _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
-        metrics.count_stream_event(app, "key_config_retry")
-    target = await provider.refresh(target)
-    return await _seal_and_send(app, target, inbound)
-
-
-async def _seal_and_send(app: web.Application, target: EnclaveTarget, inbound: Inbound) -> Upstream:
-    sealed = seal_request(target.hpke_public_key, inbound.payload)
-    return await send(
-        app[POOL_KEY],
-        app[SETTINGS_KEY],
-        target,
-        sealed,
-        private_model=inbound.private_model,
-        api_key=inbound.api_key,
-        observe=app.get(METRICS_KEY),
-    )
+    for attempt in (1, 2):
+        sealed = seal_request(target.hpke_public_key, inbound.payload)
+        try:
+            return await send(
+                pool,
+                settings,
+                target,
+                sealed,
+                private_model=inbound.private_model,
+                api_key=inbound.api_key,
+                observe=observer,
+            )
+        except KeyConfigMismatchError:
+            if attempt == 2:
+                raise
+            _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
+            metrics.count_stream_event(app, "key_config_retry")
+        target = await provider.refresh(target)
+    raise AssertionError("unreachable")  # both attempts return or raise
 
 
 def unknown_endpoint(request: web.Request) -> web.Response:
