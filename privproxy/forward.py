@@ -317,7 +317,7 @@ async def send(
             observe.observe_ttfb(asyncio.get_running_loop().time() - started)
             observe.count_gateway(resp.status, nonce is not None)
         if nonce is None:
-            await _raise_plaintext_answer(resp, settings.upstream_idle_timeout)
+            await _raise_plaintext_answer(resp, settings.upstream_idle_timeout, deadline)
         decryptor = sealed.secret.decryptor(nonce)
     except BaseException:
         resp.close()
@@ -325,8 +325,10 @@ async def send(
     return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
 
 
-async def _raise_plaintext_answer(resp: Response, idle: float) -> None:
-    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4)."""
+async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
+    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4). Its body is
+    read within the request's first-byte deadline: a trickled error body cannot hold the
+    request (and a pool connection) longer than an answer would have."""
     status = resp.status
     if 200 <= status < 300:
         # Body-substitution protection: a success must come from the enclave.
@@ -334,7 +336,7 @@ async def _raise_plaintext_answer(resp: Response, idle: float) -> None:
             f"PPQ gateway answered {status} without {RESPONSE_NONCE_HEADER}; refusing an "
             "unauthenticated success body"
         )
-    body = await _read_capped(resp, ERROR_BODY_CAP, idle)
+    body = await _read_capped(resp, ERROR_BODY_CAP, idle, deadline)
     ctype = resp.headers.get("Content-Type", "")
     if status == 422 and ctype.startswith("application/problem+json"):
         problem = _json_or_none(body)
@@ -357,17 +359,21 @@ async def _raise_plaintext_answer(resp: Response, idle: float) -> None:
     )
 
 
-async def _read_capped(resp: Response, cap: int, idle: float) -> bytes:
+async def _read_capped(
+    resp: Response, cap: int, idle: float, deadline: float | None = None
+) -> bytes:
+    """Up to `cap` bytes of the body: each read within `idle`, all of them by `deadline`."""
     parts: list[bytes] = []
     size = 0
     try:
-        while size < cap:
-            async with asyncio.timeout(idle):
-                data = await resp.content.readany()
-            if not data:
-                break
-            parts.append(data)
-            size += len(data)
+        async with asyncio.timeout_at(deadline):
+            while size < cap:
+                async with asyncio.timeout(idle):
+                    data = await resp.content.readany()
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
     except (TimeoutError, TransportError):
         pass  # an error body is informational; keep what arrived
     return b"".join(parts)[:cap]

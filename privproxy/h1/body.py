@@ -12,6 +12,8 @@ import asyncio
 from typing import Final, Protocol
 
 HIGH_WATER: Final = 256 * 1024
+PIECE_OVERHEAD: Final = 64
+"""Bytes charged per buffered piece besides its payload (object header and list slot)."""
 
 
 class FlowControl(Protocol):
@@ -42,9 +44,12 @@ class Body:
     # -- connection side -------------------------------------------------------------------
 
     def feed(self, pieces: list[bytes]) -> None:
-        """Append body pieces (called by the connection)."""
-        self._parts += pieces
-        self._size += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
+        """Append body pieces (called by the connection): one read's pieces are joined into one
+        object, and each kept object is charged `PIECE_OVERHEAD` bytes on top of its length,
+        so a gateway sending 2-byte chunks cannot make the buffer's memory 25x its count."""
+        piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._parts.append(piece)
+        self._size += len(piece) + PIECE_OVERHEAD
         if self._size > HIGH_WATER and not self._paused:
             self._paused = True
             self._flow.pause_reading()
@@ -120,4 +125,4 @@ class Body:
         return self._eof
 
 
-__all__ = ["HIGH_WATER", "Body", "FlowControl"]
+__all__ = ["HIGH_WATER", "PIECE_OVERHEAD", "Body", "FlowControl"]

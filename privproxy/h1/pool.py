@@ -221,7 +221,12 @@ class Pool:
                 raise
 
     def _give_back(self, conn: Connection | None) -> None:
-        """Return a connection (or, with None, a counted slot) to the next waiter or the pool."""
+        """Return a connection (or, with None, a counted slot) to the next waiter or the pool;
+        after `close()` a connection is closed instead (and no sweeper is armed)."""
+        if conn is not None and self._closed:
+            conn.close()
+            self._all.discard(conn)  # its slot is released below, not again on connection_lost
+            conn = None
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

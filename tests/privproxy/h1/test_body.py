@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from privproxy.h1 import Body, ConnectionLostError, MalformedResponseError
-from privproxy.h1.body import HIGH_WATER
+from privproxy.h1.body import HIGH_WATER, PIECE_OVERHEAD
 
 
 class FakeFlow:
@@ -149,15 +149,15 @@ async def test_cancelled_reader_leaves_the_body_usable() -> None:
 
 async def test_pause_above_high_water_and_resume_after_the_read() -> None:
     body, flow = make_body()
-    body.feed([b"a" * HIGH_WATER])
-    assert flow.calls == []  # at the mark, not above it
+    body.feed([b"a" * (HIGH_WATER - PIECE_OVERHEAD)])
+    assert flow.calls == []  # at the mark (payload + per-piece charge), not above it
     body.feed([b"b"])
     assert flow.calls == ["pause"]
     body.feed([b"c" * 1000, b"d" * 1000])
     assert flow.calls == ["pause"]  # once
     data = body.read_nowait()
-    assert len(data) == HIGH_WATER + 2001
-    assert data == b"a" * HIGH_WATER + b"b" + b"c" * 1000 + b"d" * 1000
+    assert len(data) == HIGH_WATER - PIECE_OVERHEAD + 2001
+    assert data == b"a" * (HIGH_WATER - PIECE_OVERHEAD) + b"b" + b"c" * 1000 + b"d" * 1000
     assert flow.calls == ["pause", "resume"]
     assert body.read_nowait() == b""
     assert flow.calls == ["pause", "resume"]  # nothing to resume
@@ -169,11 +169,23 @@ async def test_pause_above_high_water_and_resume_after_the_read() -> None:
 
 async def test_many_small_pieces_pause_too() -> None:
     body, flow = make_body()
-    piece = b"p" * 1024
-    for _ in range(HIGH_WATER // len(piece)):
+    piece = b"p" * (1024 - PIECE_OVERHEAD)  # each feed charges exactly 1 KiB
+    for _ in range(HIGH_WATER // 1024):
         body.feed([piece])
     assert flow.calls == []
     body.feed([b"!"])
     assert flow.calls == ["pause"]
-    assert len(await body.readany()) == HIGH_WATER + 1
+    assert len(await body.readany()) == HIGH_WATER // 1024 * len(piece) + 1
     assert flow.calls == ["pause", "resume"]
+
+
+async def test_tiny_pieces_are_charged_for_their_overhead() -> None:
+    # 2-byte chunks (a hostile gateway) cost ~40 bytes of memory each as separate objects:
+    # the reads' pieces are joined, and every kept piece is charged PIECE_OVERHEAD.
+    body, flow = make_body()
+    fed = 0
+    while not flow.calls:
+        body.feed([b"ab"] * 10)  # one read holding ten tiny chunks
+        fed += 1
+    assert fed <= HIGH_WATER // (20 + PIECE_OVERHEAD) + 1
+    assert len(body._parts) == fed  # one object per read, not per chunk
