@@ -160,20 +160,6 @@ class Upstream:
         """Response headers as received (plaintext, unauthenticated)."""
         return self._resp.headers
 
-    def take_whole(self) -> bytes | None:
-        """The whole authenticated plaintext when the body has already ended (the common case
-        for a non-stream answer), decrypted without waiting; None when more is to come. Raises
-        like `chunks()`. Saves the async generator and its wake-ups on that path."""
-        content = self._resp.content
-        if not content.complete:
-            return None
-        frames = self._decryptor.push(content.read_nowait())
-        self.at_eof = True
-        self._decryptor.finish()
-        self.complete = True
-        self._authenticated = bool(frames)
-        return frames[0] if len(frames) == 1 else b"".join(frames)
-
     async def read(self) -> bytes | None:
         """The next authenticated plaintext: every frame that one upstream read completed,
         joined, as it arrives; None once the body ended cleanly. Raises on any framing or AEAD
@@ -426,10 +412,7 @@ async def fetch_catalog(pool: Pool, settings: Settings) -> list[str]:
                     resp, CATALOG_BODY_CAP + 1, settings.upstream_idle_timeout
                 )
             finally:
-                if resp.content.at_eof():
-                    resp.release()
-                else:
-                    resp.close()
+                resp.release()  # reused only if the body was read to its end
     except (TimeoutError, ConnectTimeoutError) as exc:
         raise GatewayTimeoutError("catalog fetch timed out") from exc
     except TransportError as exc:

@@ -280,6 +280,7 @@ def _guard_middleware(
     in_flight = 0
 
     async def call(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The handler, with its exceptions mapped to answers by `errors` (when given).
         try:
             return await handler(request)
         except Exception as exc:
@@ -371,13 +372,13 @@ def _guard_middleware(
         if refusal is not None:
             response = _refuse(refusal)
         elif path in TOKEN_EXEMPT_PATHS:
-            response = await (handler(request) if errors is None else call(request, handler))
+            response = await call(request, handler)
         elif in_flight >= policy.max_concurrent_requests:
             response = _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
         else:
             in_flight += 1
             try:
-                response = await (handler(request) if errors is None else call(request, handler))
+                response = await call(request, handler)
             finally:
                 in_flight -= 1
             if response.status in _CLOSE_AFTER and not response.prepared:

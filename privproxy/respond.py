@@ -111,20 +111,6 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
     event_stream = ctype.startswith(EVENT_STREAM)
     app = request.app
     metrics.count_stream_event(app, "started")
-    if not event_stream:
-        try:
-            whole = upstream.take_whole()
-        except ProxyError as err:
-            metrics.count_stream_event(app, _failure_event(err, upstream))
-            upstream.close()
-            raise  # nothing sent yet: the error middleware answers with a JSON error
-        if whole is not None:
-            # The whole answer is already here: one response, one send, no generator.
-            upstream.release()
-            whole_resp = web.Response(status=upstream.status, body=whole)
-            _set_headers(request, whole_resp, ctype, no_cache=stream)
-            metrics.count_stream_event(app, "completed")
-            return whole_resp
     completed = False
     resp: web.StreamResponse | None = None
     pending: bytes | None = None  # non-stream bodies: the last piece, held back for the eof

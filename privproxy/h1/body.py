@@ -105,15 +105,9 @@ class Body:
 
     async def readany(self) -> bytes:
         """Wait for at least one byte of body; b"" at the end of the body."""
-        while True:
-            data = self.read_nowait()
-            if data or self._eof:
-                return data
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        while (waiter := self.data_waiter()) is not None:
+            await waiter
+        return self.read_nowait()
 
     def at_eof(self) -> bool:
         """The body ended and everything was read."""

@@ -272,22 +272,6 @@ class ChunkedDecoder(BodyDecoder):
         out: list[bytes] = []
         pos = 0
         end = len(data)
-        if self._state == _SIZE:
-            # Fast loop over whole chunks with plain size lines (an SSE answer is one chunk
-            # per event, many per read). Anything else - an extension, a partial chunk, the
-            # last chunk, a malformed line - stops it; the state machine below then parses
-            # that line again, with every check.
-            match = _PLAIN_SIZE_LINE.match
-            append = out.append
-            while (m := match(data, pos)) is not None:
-                start = m.end()
-                stop = start + int(m[1], 16)
-                if stop == start or stop + 2 > end:
-                    break
-                if not data.startswith(b"\r\n", stop):
-                    raise MalformedResponseError("chunk data not followed by CRLF")
-                append(data[start:stop])
-                pos = stop + 2
         while pos < end:
             state = self._state
             if state == _DATA:
@@ -298,6 +282,9 @@ class ChunkedDecoder(BodyDecoder):
                 if not self._remaining:
                     self._state = _DATA_END
             elif state == _SIZE:
+                pos = _whole_chunks(data, pos, end, out)
+                if pos >= end:
+                    break
                 eol = data.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
                 if eol < 0:
                     # A trailing CR may be the start of the line's CRLF, not line content.
@@ -312,15 +299,7 @@ class ChunkedDecoder(BodyDecoder):
                 if size > MAX_CHUNK_SIZE:
                     raise MalformedResponseError("chunk too large")
                 pos = eol + 2
-                stop = pos + size
-                if size and stop + 2 <= end:
-                    # The whole chunk and its CRLF are here (the common case for SSE events):
-                    # take it in this step instead of going through _DATA and _DATA_END.
-                    if not data.startswith(b"\r\n", stop):
-                        raise MalformedResponseError("chunk data not followed by CRLF")
-                    out.append(data[pos:stop])
-                    pos = stop + 2
-                elif size:
+                if size:
                     self._remaining = size
                     self._state = _DATA
                 else:
@@ -358,6 +337,25 @@ class ChunkedDecoder(BodyDecoder):
                 self.extra += data[pos:]
                 break
         return out
+
+
+def _whole_chunks(data: bytes, pos: int, end: int, out: list[bytes]) -> int:
+    """Take every whole chunk with a plain size line from `pos` on into `out`; return where
+    the first other thing starts (an extension, a partial chunk, the last chunk, a malformed
+    line), which the state machine then parses with every check. An SSE answer is one chunk
+    per event, many per read: one regex match per chunk instead of three states."""
+    match = _PLAIN_SIZE_LINE.match
+    append = out.append
+    while (m := match(data, pos)) is not None:
+        start = m.end()
+        stop = start + int(m[1], 16)
+        if stop == start or stop + 2 > end:
+            break
+        if not data.startswith(b"\r\n", stop):
+            raise MalformedResponseError("chunk data not followed by CRLF")
+        append(data[start:stop])
+        pos = stop + 2
+    return pos
 
 
 def decoder_for(head: ResponseHead) -> BodyDecoder:
