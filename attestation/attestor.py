@@ -1,6 +1,6 @@
 """`Attestor`: fetch a bundle through an injected fetcher and verify it off the event loop.
 
-The proxy's start-up/refresh state machine (``privproxy/attestor.py``) is built on this::
+The proxy's start-up/refresh state machine (``privproxy/enclave/attested.py``) is built on this::
 
     async with AiohttpFetcher() as fetcher:
         attestor = Attestor(fetcher, policy=Policy.production(), trust=Trust.production())

@@ -1,10 +1,10 @@
-"""`python -m privproxy` → `privproxy.cli.main()`."""
+"""`python -m privproxy` → `privproxy.cli.main.main()`."""
 
 from __future__ import annotations
 
 import sys
 
-from privproxy.cli import main
+from privproxy.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

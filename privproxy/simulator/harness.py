@@ -22,7 +22,7 @@ from typing import Final
 
 from aiohttp import web
 
-from privproxy.config import Settings
+from privproxy.server.config import Settings
 from privproxy.simulator.server import SimulatedGateway, running_gateway
 
 SIMULATED_HEADER: Final = "X-Privproxy-Simulated"
@@ -86,8 +86,8 @@ async def simulated_stack(
     from attestation.attestor import Attestor
     from attestation.fetch import AiohttpFetcher
     from attestation.policy import Policy
-    from privproxy.app import create_app
-    from privproxy.attestor import AttestedProvider
+    from privproxy.enclave.attested import AttestedProvider
+    from privproxy.server.app import create_app
 
     gateway = gateway or SimulatedGateway()
     async with contextlib.AsyncExitStack() as stack:

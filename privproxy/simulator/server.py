@@ -54,7 +54,7 @@ _log = logging.getLogger("privproxy.simulator")
 
 def default_models() -> tuple[str, ...]:
     """Enclave model ids served by default: the proxy's built-in private catalog."""
-    from privproxy.catalog import MODELS
+    from privproxy.gateway.catalog import MODELS
 
     return tuple(m.enclave_id for m in MODELS)
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from privproxy import cmd_verify
+from privproxy.cli import verify as cmd_verify
 from tests.attestation.realdata import (
     REAL_DIGEST,
     REAL_MEASUREMENT,
@@ -153,7 +153,7 @@ def test_help_exits_0() -> None:
 
 _IMPORT_PROBE = """
 import json, sys
-from privproxy.cli import main
+from privproxy.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
 """
@@ -184,9 +184,9 @@ async def test_start_up_imports_only_what_verification_needs(aiohttp_server: Any
     assert {"sigstore.verify", "attestation.sev", "attestation.tdx.policy"} <= modules
     unwanted = {
         "aiohttp.web",
-        "privproxy.config",
-        "privproxy.logging_setup",
-        "privproxy.app",
+        "privproxy.server.config",
+        "privproxy.ops.log_setup",
+        "privproxy.server.app",
         "attestation.tdx.evidence",
         "attestation.tdx.collateral_source",
         "attestation.tdx.hardware_source",

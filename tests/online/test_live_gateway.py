@@ -36,8 +36,8 @@ async def test_real_chat_completion_through_the_proxy(tmp_path: Path) -> None:
         pytest.skip("PPQ_API_KEY not set: the live chat check spends tokens of a real account")
     import openai
 
-    from privproxy.config import Settings
-    from privproxy.runner import running
+    from privproxy.server.config import Settings
+    from privproxy.server.runner import running
 
     settings = Settings.from_env_and_args(
         {

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
-from privproxy.app import create_app
-from privproxy.config import Settings
-from privproxy.enclave import EnclaveProvider
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.enclave.provider import EnclaveProvider
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.server.app import create_app
+from privproxy.server.config import Settings
 from tests.privproxy.fake_gateway import FakeGateway
 
 API_KEY = "sk-test-0123456789abcdef"

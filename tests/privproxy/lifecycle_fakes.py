@@ -26,11 +26,11 @@ from aiohttp.test_utils import TestClient
 
 from attestation.errors import AttestationError, Step
 from attestation.models import Measurement, Platform, StepResult, VerifiedEnclave
-from privproxy import attestor as attestor_module
-from privproxy.app import create_app
-from privproxy.attestor import AttestedProvider
-from privproxy.audit import AuditEntry, AuditSink, audit_record
-from privproxy.config import Settings
+from privproxy.enclave import attested as attestor_module
+from privproxy.enclave.attested import AttestedProvider
+from privproxy.enclave.audit import AuditEntry, AuditSink, audit_record
+from privproxy.server.app import create_app
+from privproxy.server.config import Settings
 
 START = dt.datetime(2026, 11, 22, 0, 0, tzinfo=dt.UTC)
 REPOSITORY = "tinfoilsh/confidential-model-router"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from attestation.errors import Code, FetchError, HardwareError, ProvenanceError
-from privproxy import attestor as attestor_module
-from privproxy.attestation_status import AttestationState
-from privproxy.attestor import AttestedProvider
+from privproxy.enclave import attested as attestor_module
+from privproxy.enclave.attested import AttestedProvider
+from privproxy.enclave.status import AttestationState
 from privproxy.errors import AttestationUnavailableError
 from tests.privproxy.lifecycle_fakes import (
     FakeVerifier,

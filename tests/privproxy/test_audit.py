@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from privproxy.attestation_status import AttestationState
-from privproxy.audit import AUDIT_FILE_NAME, AuditLog
+from privproxy.enclave.audit import AUDIT_FILE_NAME, AuditLog
+from privproxy.enclave.status import AttestationState
 from tests.privproxy.lifecycle_fakes import (
     START,
     FakeVerifier,

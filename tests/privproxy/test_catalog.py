@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from privproxy.catalog import (
+from privproxy.gateway.catalog import (
     DEFAULT_MODEL,
     MODELS,
     Catalog,
@@ -15,8 +15,8 @@ from privproxy.catalog import (
     model_info,
     split_model,
 )
-from privproxy.forward import GatewayUnreachableError
-from privproxy.receive import InvalidRequestError, UnknownModelError, resolve_model
+from privproxy.gateway.forward import GatewayUnreachableError
+from privproxy.server.receive import InvalidRequestError, UnknownModelError, resolve_model
 
 
 def test_builtin_table_is_todays_router() -> None:

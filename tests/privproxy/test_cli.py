@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from privproxy import cli
-from privproxy.config import Settings
-from privproxy.runner import running
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.cli import main as cli
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.server.config import Settings
+from privproxy.server.runner import running
 from tests.privproxy.fake_gateway import FakeGateway
 
 KEY_HEX = "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
@@ -128,7 +128,7 @@ async def test_serve_process_starts_logs_and_stops(tmp_path: Path) -> None:
 
 
 def test_every_flag_and_env_documented() -> None:
-    from privproxy.config import build_parser
+    from privproxy.server.config import build_parser
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ from openai.types.chat import (
 )
 from pydantic import SecretStr
 
-from privproxy.config import Settings
+from privproxy.server.config import Settings
 from privproxy.simulator.harness import SIMULATED_HEADER, SimulatedStack, simulated_stack
 from privproxy.simulator.server import SimulatedGateway
 from privproxy.simulator.world import SimulatedWorld, shared_world

@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import SecretStr
 
-from privproxy.config import Settings
 from privproxy.ehbp.request import seal_request
-from privproxy.enclave import EnclaveTarget
+from privproxy.enclave.provider import EnclaveTarget
 from privproxy.errors import ProxyError
-from privproxy.forward import create_pool, send
-from tests.privproxy.h1.raw_server import TIMEOUT, ServerConn, serve
+from privproxy.gateway.forward import create_pool, send
+from privproxy.server.config import Settings
+from tests.privproxy.gateway.h1.raw_server import TIMEOUT, ServerConn, serve
 
 ERROR_BODY = b'{"error": "slow"}'
 API_KEY = "sk-test-0123456789abcdef"

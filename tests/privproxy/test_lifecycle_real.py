@@ -26,12 +26,12 @@ from pytest_aiohttp import AiohttpClient
 from attestation.attestor import Attestor
 from attestation.fetch import AiohttpFetcher
 from attestation.policy import Policy
-from privproxy.app import create_app
-from privproxy.app_keys import PROVIDER_KEY
-from privproxy.attestation_status import AttestationState
-from privproxy.attestor import AttestedProvider
-from privproxy.audit import AuditLog
-from privproxy.config import Settings
+from privproxy.enclave.attested import AttestedProvider
+from privproxy.enclave.audit import AuditLog
+from privproxy.enclave.status import AttestationState
+from privproxy.server.app import create_app
+from privproxy.server.app_keys import PROVIDER_KEY
+from privproxy.server.config import Settings
 from privproxy.simulator.server import SimulatedGateway, running_gateway
 from privproxy.simulator.world import SimulatedWorld, shared_world, spki_sha256
 from tests.privproxy.lifecycle_fakes import ManualClock, settle

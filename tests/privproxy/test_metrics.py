@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from privproxy import metrics
-from privproxy.metrics import METRICS_KEY
+from privproxy.ops import metrics
+from privproxy.ops.metrics import METRICS_KEY
 from tests.privproxy.lifecycle_fakes import (
     Client,
     ClientFactory,

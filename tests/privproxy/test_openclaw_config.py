@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from privproxy import cli
-from privproxy.catalog import MODELS
-from privproxy.cmd_openclaw import main, provider_entry
+from privproxy.cli import main as cli
+from privproxy.cli.openclaw import main, provider_entry
+from privproxy.gateway.catalog import MODELS
 
 
 def test_prints_a_provider_with_v1_base_url_and_full_model_metadata(

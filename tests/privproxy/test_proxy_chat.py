@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from privproxy.app_keys import CATALOG_KEY
+from privproxy.server.app_keys import CATALOG_KEY
 from tests.privproxy.conftest import API_KEY, MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import (
     FakeGateway,

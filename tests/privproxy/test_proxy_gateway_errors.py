@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from privproxy.enclave import EnclaveTarget
+from privproxy.enclave.provider import EnclaveTarget
 from privproxy.errors import AttestationUnavailableError
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import FakeGateway, Reply, json_reply

@@ -8,10 +8,10 @@ import json
 import pytest
 from aiohttp import web
 
-from privproxy import status_routes
-from privproxy.app_keys import CATALOG_KEY
-from privproxy.catalog import MODELS
-from privproxy.handlers import prefers_html
+from privproxy.api.chat import prefers_html
+from privproxy.gateway.catalog import MODELS
+from privproxy.ops import status_routes
+from privproxy.server.app_keys import CATALOG_KEY
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import FakeGateway
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from privproxy.respond import HELD_EVENT_CAP, sse_cut
+from privproxy.server.respond import HELD_EVENT_CAP, sse_cut
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import FakeGateway, Reply, chunk, sse_reply
 

@@ -98,7 +98,7 @@ async def test_connection_reuse_across_requests(proxy: ProxyClient, gateway: Fak
 
 
 async def test_metrics_hooks_count_relay_events(proxy: ProxyClient, gateway: FakeGateway) -> None:
-    from privproxy.metrics import METRICS_KEY
+    from privproxy.ops.metrics import METRICS_KEY
 
     ok = sse_reply([chunk("a", "m")])
     bad = sse_reply([chunk("a", "m"), chunk("b", "m")])

@@ -1,4 +1,4 @@
-"""The `model` splice of `privproxy.receive`: same validity and meaning as a full re-encode.
+"""The `model` splice of `privproxy.server.receive`: same validity and meaning as a full re-encode.
 
 Differential tests against the stdlib decoder (what the proxy used before the splice): every
 text is accepted or refused exactly as `_DECODER.decode` does, and the spliced bytes decode
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from privproxy.receive import _DECODER, _ENCODER, _parse_object, _splice_model
+from privproxy.server.receive import _DECODER, _ENCODER, _parse_object, _splice_model
 
 WS = [" ", "\t", "\n", "\r", "", "", "", "  \n "]
 
@@ -205,7 +205,7 @@ def test_validity_matches_the_decoder_on_mutations(seed: int) -> None:
 )
 def test_built_once_encoder_matches_the_stdlib(value: object) -> None:
     # The C encoder built once must write exactly what json.dumps writes (compact, UTF-8).
-    from privproxy import receive
+    from privproxy.server import receive
 
     expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     assert receive._encode(value) == expected

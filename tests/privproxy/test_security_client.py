@@ -1,6 +1,6 @@
 """Client faults and resource growth (issue #6), through the production runner.
 
-`privproxy.runner.running` is used (not the test server) so that the handler-cancellation
+`privproxy.server.runner.running` is used (not the test server) so that the handler-cancellation
 and shutdown settings under test are the ones `privproxy serve` uses.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from privproxy.runner import RunningServer, running
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.server.runner import RunningServer, running
 from tests.privproxy.conftest import proxy_settings
 from tests.privproxy.fake_gateway import FakeGateway, Reply, chunk, sse_reply
 from tests.privproxy.test_security_support import MODEL, chat_body, open_fds, rss_bytes

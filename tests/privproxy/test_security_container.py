@@ -16,10 +16,10 @@ import yaml
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient
 
-from privproxy.app import create_app
-from privproxy.config import Settings
-from privproxy.token import token_required
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.server.app import create_app
+from privproxy.server.config import Settings
+from privproxy.server.token import token_required
 from tests.conftest import REPO
 
 

@@ -1,6 +1,6 @@
 """Guards in isolation (issue #6): Host, Origin/CORS, content type, token, load limits.
 
-Each test mounts `privproxy.guards` in front of a recording handler and asserts both what the
+Each test mounts `privproxy.server.guards` in front of a recording handler and asserts both what the
 client gets and whether the handler (the only path to the gateway) ran at all. The same
 refusals through the full app, with a fake gateway, are in `test_security_gateway.py`.
 """
@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
-from privproxy import guards
-from privproxy.config import Settings
+from privproxy.server import guards
+from privproxy.server.config import Settings
 
 TOKEN = "test-token-0123456789abcdef"
 JSON = {"Content-Type": "application/json"}
@@ -393,8 +393,8 @@ async def test_token_compared_in_constant_time(
 
 
 def test_public_bind_without_token_refused_at_app_creation(tmp_path: Path) -> None:
-    from privproxy.app import create_app
-    from privproxy.config import ConfigError
+    from privproxy.server.app import create_app
+    from privproxy.server.config import ConfigError
 
     with pytest.raises(ConfigError, match="requires the local token"):
         create_app(_settings(tmp_path, host="0.0.0.0", require_token=False))

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from privproxy.log_hygiene import REDACTED, RedactingFilter, install
+from privproxy.ops.log_hygiene import REDACTED, RedactingFilter, install
 
 KEY = "sk-AbCdEfGhIjKlMnOpQrStUv"
 TOKEN = "local-token-Zz9Yy8Xx7Ww6"
@@ -76,7 +76,7 @@ def test_repr_hides_secrets() -> None:
 
 
 def test_configure_logging_redacts_aiohttp_records(capsys: pytest.CaptureFixture[str]) -> None:
-    from privproxy.logging_setup import configure_logging
+    from privproxy.ops.log_setup import configure_logging
 
     names = ("privproxy", "attestation", "aiohttp")
     saved = {

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from privproxy.runner import running
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.server.runner import running
 from tests.privproxy.conftest import API_KEY, proxy_settings
 from tests.privproxy.fake_gateway import FakeGateway, Reply, chunk, sse_reply
 from tests.privproxy.test_security_support import LOCAL_TOKEN, MARKER, MODEL, chat_body

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from privproxy.config import ConfigError, Settings
-from privproxy.token import (
+from privproxy.server.config import ConfigError, Settings
+from privproxy.server.token import (
     load_or_create_token,
     resolve_token,
     token_path,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from privproxy.config import ConfigError, Settings, is_loopback_host
+from privproxy.server.config import ConfigError, Settings, is_loopback_host
 
 KEY_HEX = "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
 

@@ -118,4 +118,4 @@ def test_only_the_demo_command_imports_the_simulator() -> None:
         if "simulator" not in path.relative_to(root).parts
         and re.search(r"^\s*(from|import)\s+privproxy\.simulator", path.read_text(), re.M)
     }
-    assert importers == {"privproxy/cmd_demo.py"}
+    assert importers == {"privproxy/cli/demo.py"}

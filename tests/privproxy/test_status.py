@@ -11,9 +11,9 @@ import pytest
 
 from attestation.errors import Code, HardwareError
 from privproxy import __version__
-from privproxy.app import create_app
-from privproxy.status_page import _CSS, CONTENT_SECURITY_POLICY, STYLE_HASH
-from privproxy.unsafe import UnsafeStaticProvider
+from privproxy.enclave.unsafe import UnsafeStaticProvider
+from privproxy.ops.status_page import _CSS, CONTENT_SECURITY_POLICY, STYLE_HASH
+from privproxy.server.app import create_app
 from tests.privproxy.lifecycle_fakes import (
     START,
     ClientFactory,

@@ -21,10 +21,10 @@ from pytest_aiohttp import AiohttpServer
 from attestation.attestor import Attestor
 from attestation.fetch import AiohttpFetcher
 from attestation.policy import Policy
-from privproxy.app import create_app
-from privproxy.attestation_status import AttestationState
-from privproxy.attestor import AttestedProvider
-from privproxy.config import Settings
+from privproxy.enclave.attested import AttestedProvider
+from privproxy.enclave.status import AttestationState
+from privproxy.server.app import create_app
+from privproxy.server.config import Settings
 from privproxy.simulator.server import SimulatedGateway, running_gateway
 from privproxy.simulator.world import shared_world
 from tests.conftest import REPO

@@ -1,0 +1,1 @@
+"""The local HTTP surface that clients call: one module per client API."""

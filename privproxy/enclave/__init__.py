@@ -1,0 +1,1 @@
+"""The attestation lifecycle: where the verified enclave key comes from, its state and audit."""

@@ -1,0 +1,446 @@
+"""Forward: the proxy's only network module (PROTOCOL.md 1.3). Ciphertext out, frames in.
+
+One keep-alive connection pool per application (`privproxy.gateway.h1.Pool`, a strict HTTP/1.1
+client; aiohttp's client cost most of the per-request budget, docs/performance.md) sends the
+sealed body to `{apiBase}/private/v1/chat/completions` and fetches the model catalog.
+Transport errors are translated here, once (STYLE "one translation boundary"):
+
+* ProxyError
+  + GatewayError              plaintext non-2xx from the gateway (status passed through)
+  + KeyConfigMismatchError    422 problem+json key-config (caller refreshes and retries once)
+  + GatewayUnreachableError   502, connection failed or broke
+  + GatewayTimeoutError       504, connect / first-byte / idle timeout
+  + EhbpError (privproxy.ehbp) 502, 2xx without nonce, bad nonce, bad or truncated frame
+
+An answer WITH `Ehbp-Response-Nonce` came from the enclave (any status) and is decrypted;
+one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
+
+from privproxy import __version__
+from privproxy.ehbp import (
+    ENCAPSULATED_KEY_HEADER,
+    KEY_CONFIG_PROBLEM_TYPE,
+    RESPONSE_NONCE_HEADER,
+    EhbpError,
+    EhbpProtocolError,
+    FrameDecryptor,
+    SealedRequest,
+)
+from privproxy.enclave.provider import EnclaveTarget
+from privproxy.errors import ProxyError
+from privproxy.gateway.h1 import Body, ConnectTimeoutError, Headers, Pool, Response, TransportError
+from privproxy.server.config import Settings
+
+CHAT_PATH = "/private/v1/chat/completions"
+CATALOG_PATH = "/v1/models?type=all"
+USER_AGENT = f"privproxy/{__version__}"
+ERROR_BODY_CAP = 16 * 1024  # bytes of a plaintext gateway error we read
+ERROR_TEXT_CAP = 300  # characters of it we show
+CATALOG_BODY_CAP = 4 * 1024 * 1024
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
+
+
+class GatewayObserver(Protocol):
+    """What `send` reports to (`privproxy.ops.metrics.Metrics` implements it)."""
+
+    def observe_ttfb(self, seconds: float) -> None:
+        """The answer's headers arrived `seconds` after the request was sent."""
+
+    def count_gateway(self, status: int, encrypted: bool) -> None:
+        """The gateway answered `status`, EHBP-encrypted or not."""
+
+
+class GatewayError(ProxyError):
+    """A plaintext (unauthenticated) non-2xx answer of the PPQ gateway, status kept."""
+
+    error_type = "gateway_error"
+    code = "gateway_error"
+
+    def __init__(self, message: str, *, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers to keep (`Retry-After` on 429/503)."""
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+
+class GatewayAuthenticationError(GatewayError):
+    """The gateway's plaintext 401: the PPQ key was refused (Node's `authentication_error`)."""
+
+    error_type = "authentication_error"
+    code = "gateway_authentication_error"
+
+
+class KeyConfigMismatchError(ProxyError):
+    """The enclave rejected our key (422 key-config, PROTOCOL 3.6). 502 if it persists."""
+
+    http_status: ClassVar[int] = 502
+    error_type: ClassVar[str] = "ehbp_key_config_error"
+    code: ClassVar[str] = "ehbp_key_config_error"
+
+
+class GatewayUnreachableError(ProxyError):
+    """The gateway could not be reached, or the connection broke."""
+
+    http_status: ClassVar[int] = 502
+    error_type: ClassVar[str] = "gateway_unreachable"
+    code: ClassVar[str] = "gateway_unreachable"
+
+
+class GatewayTimeoutError(ProxyError):
+    """Connect, first-byte or idle timeout toward the gateway."""
+
+    http_status: ClassVar[int] = 504
+    error_type: ClassVar[str] = "gateway_timeout"
+    code: ClassVar[str] = "gateway_timeout"
+
+
+def create_pool(settings: Settings) -> Pool:
+    """The gateway connection pool: no decompression (frames are parsed on the exact bytes
+    the enclave sealed, PROTOCOL 3.5), no cookies, no redirects, no env proxies. First-byte
+    and idle waits are enforced below; connects by `upstream_connect_timeout`."""
+    return Pool(
+        settings.api_base,
+        limit=max(512, settings.max_concurrent_requests),
+        connect_timeout=settings.upstream_connect_timeout,
+        default_headers=[("User-Agent", USER_AGENT)],
+    )
+
+
+class Upstream:
+    """An encrypted enclave answer whose headers have arrived; body not read yet.
+
+    Waits are bounded by ONE timer per answer, not a timer per read (PROTOCOL 4.4 bounds):
+    until the first authenticated frame the deadline is the request's first-byte deadline,
+    afterwards `idle_timeout` from the start of each wait. The timer is armed lazily and
+    re-arms itself when it fires early, so a read costs one clock read instead of a timer
+    (`asyncio.timeout` per read cost 3-6 us, docs/performance.md).
+    """
+
+    def __init__(
+        self,
+        resp: Response,
+        decryptor: FrameDecryptor,
+        idle_timeout: float,
+        first_deadline: float | None = None,
+    ) -> None:
+        self._resp = resp
+        self._decryptor = decryptor
+        self._idle = idle_timeout
+        self._loop = asyncio.get_running_loop()
+        # Absolute loop time by which the first authenticated frame must be in.
+        self._deadline = (
+            first_deadline if first_deadline is not None else self._loop.time() + idle_timeout
+        )
+        self._waiting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._authenticated = False
+        self._failure: EhbpError | None = None
+        self.at_eof = False  # the upstream body ended (an EHBP error then means truncation)
+        self.complete = False  # ... and every frame of it was authenticated
+
+    @property
+    def status(self) -> int:
+        """HTTP status chosen by the enclave (authenticated only through the body)."""
+        return self._resp.status
+
+    @property
+    def headers(self) -> Headers:
+        """Response headers as received (plaintext, unauthenticated)."""
+        return self._resp.headers
+
+    async def read(self) -> bytes | None:
+        """The next authenticated plaintext: every frame that one upstream read completed,
+        joined, as it arrives; None once the body ended cleanly. Raises on any framing or AEAD
+        failure and on a truncated final frame (PROTOCOL 3.5); frames authenticated before a
+        failure in the same read are returned first, the failure on the next call. `complete`
+        is True before the last piece is returned when the body ended cleanly, so a caller can
+        tell that a piece is the whole rest of the answer.
+
+        A method, not an async generator: each wake-up of a relayed stream resumes every
+        coroutine frame between the task and this wait, so the chain is kept short."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        if self.complete:
+            return None
+        content = self._resp.content
+        decryptor = self._decryptor
+        try:
+            while True:
+                # Take what is buffered without waiting (the common case); wait, bounded by
+                # the watchdog, only when nothing is there.
+                data = content.read_nowait()
+                if not data:
+                    if content.at_eof():
+                        self.at_eof = True
+                        decryptor.finish()
+                        self.complete = True
+                        return None
+                    await self._wait(content)
+                    continue
+                frames = decryptor.push(data)
+                ended = content.at_eof()
+                if ended:
+                    self.at_eof = True
+                    try:
+                        decryptor.finish()
+                        self.complete = True
+                    except EhbpError as exc:
+                        if not frames:
+                            raise
+                        self._failure = exc  # deliver what was authenticated first
+                if frames:
+                    self._authenticated = True
+                    return frames[0] if len(frames) == 1 else b"".join(frames)
+                if ended:
+                    return None
+        except TransportError as exc:
+            raise GatewayUnreachableError(
+                f"connection to the gateway broke mid-response ({exc.code})"
+            ) from exc
+
+    async def _wait(self, content: Body) -> None:
+        waiter = content.data_waiter()
+        if waiter is None:
+            return
+        loop = self._loop
+        if self._authenticated:
+            self._deadline = loop.time() + self._idle
+        timer = self._timer
+        if timer is None or timer.when() > self._deadline:  # the idle deadline may be sooner
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+        self._waiting = True
+        try:
+            await waiter
+        finally:
+            self._waiting = False
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return  # re-armed by the next wait
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        # Wakes the pending wait with this error; the connection is then dropped.
+        message = (
+            "the gateway stopped sending mid-response"
+            if self._authenticated
+            else "the PPQ gateway did not answer in time"
+        )
+        self._resp.content.set_exception(GatewayTimeoutError(message))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        """Drop the connection (safe to call more than once)."""
+        self._cancel_timer()
+        self._resp.close()
+
+    def release(self) -> None:
+        """Return a fully read connection to the pool."""
+        self._cancel_timer()
+        self._resp.release()
+
+
+async def send(
+    pool: Pool,
+    settings: Settings,
+    target: EnclaveTarget,
+    sealed: SealedRequest,
+    *,
+    private_model: str,
+    api_key: str,
+    observe: GatewayObserver | None = None,
+) -> Upstream:
+    """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
+
+    Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
+    `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
+    """
+    headers = [
+        ("Authorization", f"Bearer {api_key}"),
+        ("X-Private-Model", private_model),
+        ("x-query-source", "api"),
+        ("X-Tinfoil-Enclave-Url", target.enclave_url),
+        (ENCAPSULATED_KEY_HEADER, sealed.enc_hex),
+        ("Content-Type", "application/json"),
+        ("Accept-Encoding", "identity"),
+    ]
+    # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
+    started = asyncio.get_running_loop().time()
+    deadline = started + settings.upstream_first_byte_timeout
+    try:
+        # Sent with Content-Length, never chunked.
+        resp = await pool.request("POST", CHAT_PATH, headers, sealed.body, deadline=deadline)
+    except TimeoutError as exc:
+        raise GatewayTimeoutError("the PPQ gateway did not answer in time") from exc
+    except ConnectTimeoutError as exc:
+        raise GatewayTimeoutError("the PPQ gateway could not be reached in time") from exc
+    except TransportError as exc:
+        raise GatewayUnreachableError(f"cannot reach the PPQ gateway ({exc.code})") from exc
+
+    try:
+        nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
+        if observe is not None:
+            observe.observe_ttfb(asyncio.get_running_loop().time() - started)
+            observe.count_gateway(resp.status, nonce is not None)
+        if nonce is None:
+            await _raise_plaintext_answer(resp, settings.upstream_idle_timeout, deadline)
+        decryptor = sealed.secret.decryptor(nonce)
+    except BaseException:
+        resp.close()
+        raise
+    return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
+
+
+async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
+    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4). Its body is
+    read within the request's first-byte deadline: a trickled error body cannot hold the
+    request (and a pool connection) longer than an answer would have."""
+    status = resp.status
+    if 200 <= status < 300:
+        # Body-substitution protection: a success must come from the enclave.
+        raise EhbpProtocolError(
+            f"PPQ gateway answered {status} without {RESPONSE_NONCE_HEADER}; refusing an "
+            "unauthenticated success body"
+        )
+    body = await _read_capped(resp, ERROR_BODY_CAP, idle, deadline)
+    ctype = resp.headers.get("Content-Type", "")
+    if status == 422 and ctype.startswith("application/problem+json"):
+        problem = _json_or_none(body)
+        if isinstance(problem, dict) and problem.get("type") == KEY_CONFIG_PROBLEM_TYPE:
+            title = problem.get("title")
+            raise KeyConfigMismatchError(
+                "enclave rejected the encryption key: "
+                + (_sanitize(title) if isinstance(title, str) else "key-config mismatch")
+            )
+    retry_after = None
+    if status in (429, 503):
+        value = resp.headers.get("Retry-After", "").strip()
+        retry_after = value if _RETRY_AFTER.fullmatch(value) else None
+    text = _error_text(body) or _sanitize(resp.reason) or "no details"
+    cls = GatewayAuthenticationError if status == 401 else GatewayError
+    raise cls(
+        f"PPQ gateway answered {status} (not from the enclave): {text}",
+        status=status if 400 <= status <= 599 else 502,
+        retry_after=retry_after,
+    )
+
+
+async def _read_capped(
+    resp: Response, cap: int, idle: float, deadline: float | None = None
+) -> bytes:
+    """Up to `cap` bytes of the body: each read within `idle`, all of them by `deadline`."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout_at(deadline):
+            while size < cap:
+                async with asyncio.timeout(idle):
+                    data = await resp.content.readany()
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+    except (TimeoutError, TransportError):
+        pass  # an error body is informational; keep what arrived
+    return b"".join(parts)[:cap]
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _error_text(body: bytes) -> str:
+    """A short, printable summary of an untrusted error body (never echoed raw)."""
+    obj = _json_or_none(body)
+    text: Any = None
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):
+            text = err.get("message")
+        elif isinstance(err, str):
+            text = err
+        for key in ("message", "detail", "title"):
+            if not isinstance(text, str):
+                text = obj.get(key)
+    if not isinstance(text, str):
+        text = body.decode("utf-8", errors="replace")
+    return _sanitize(text)
+
+
+def _sanitize(text: str) -> str:
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > ERROR_TEXT_CAP:
+        text = text[: ERROR_TEXT_CAP - 1] + "…"
+    return text
+
+
+async def fetch_catalog(pool: Pool, settings: Settings) -> list[str]:
+    """Model ids of the PPQ catalog (`GET {apiBase}/v1/models?type=all`), unauthenticated.
+
+    Accepts `{"data": [{"id": ...}]}` or a bare list; raises a `ProxyError` otherwise.
+    """
+    try:
+        async with asyncio.timeout(settings.upstream_connect_timeout + 20.0):
+            resp = await pool.request("GET", CATALOG_PATH, [("Accept-Encoding", "identity")])
+            try:
+                if resp.status != 200:
+                    raise GatewayError(f"catalog answered {resp.status}", status=502)
+                body = await _read_capped(
+                    resp, CATALOG_BODY_CAP + 1, settings.upstream_idle_timeout
+                )
+            finally:
+                resp.release()  # reused only if the body was read to its end
+    except (TimeoutError, ConnectTimeoutError) as exc:
+        raise GatewayTimeoutError("catalog fetch timed out") from exc
+    except TransportError as exc:
+        raise GatewayUnreachableError(f"catalog fetch failed ({exc.code})") from exc
+    if len(body) > CATALOG_BODY_CAP:
+        raise GatewayError("catalog too large", status=502)
+    return _catalog_ids(_json_or_none(body))
+
+
+def _catalog_ids(obj: Any) -> list[str]:
+    entries = obj.get("data") if isinstance(obj, Mapping) else obj
+    if not isinstance(entries, list):
+        raise GatewayError("catalog has an unknown format", status=502)
+    ids: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
+            ids.append(entry["id"])
+    return ids
+
+
+__all__ = [
+    "GatewayAuthenticationError",
+    "GatewayError",
+    "GatewayTimeoutError",
+    "GatewayUnreachableError",
+    "KeyConfigMismatchError",
+    "Upstream",
+    "create_pool",
+    "fetch_catalog",
+    "send",
+]

@@ -1,0 +1,1 @@
+"""Operations: metrics, status routes and page, verification view, logging setup and redaction."""

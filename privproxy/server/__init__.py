@@ -1,0 +1,1 @@
+"""The aiohttp server: app factory, settings, guards, request intake and answer relay."""

@@ -1,0 +1,299 @@
+"""Settings: one frozen pydantic model built from the environment and the command line.
+
+Precedence is flag > environment > default. Environment names follow the Node proxy
+(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; PROTOCOL.md 4.1) plus `PRIVPROXY_*` for the
+new settings. Defaults fail closed: loopback bind, attestation required, bounded sizes and
+waits. Nothing here touches the file system except reading `--api-key-file` on request;
+`state_dir`/`cache_dir` are only paths (never created here).
+
+`docs/configuration.md` lists every field; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from privproxy.errors import ProxyError
+
+DEFAULT_PORT = 8787
+DEFAULT_API_BASE = "https://api.ppq.ai"
+DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+MiB = 1024 * 1024
+
+
+class ConfigError(ProxyError):
+    """The configuration is unusable (bad flag value, unsafe key on a public address...)."""
+
+    error_type = "configuration_error"
+    code = "configuration_error"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_XDG_FALLBACK = {"XDG_STATE_HOME": ".local/state", "XDG_CACHE_HOME": ".cache"}
+
+
+def _default_dir(environ: Mapping[str, str], xdg: str) -> Path:
+    """XDG base directory + `privproxy`; computed only, never created."""
+    base = environ.get(xdg)
+    if base:
+        return Path(base) / "privproxy"
+    return Path(environ.get("HOME") or Path.home()) / _XDG_FALLBACK[xdg] / "privproxy"
+
+
+class Settings(BaseModel):
+    """Every knob of the proxy. Frozen; secrets are `SecretStr` and redacted in `repr`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    api_base: str = DEFAULT_API_BASE
+    api_key: SecretStr | None = None
+    debug: bool = False
+
+    # --unsafe-hpke-key: skips attestation (tests, benchmarks). Never printed.
+    unsafe_hpke_key: bytes | None = Field(None, repr=False)
+    unsafe_enclave_url: str = DEFAULT_UNSAFE_ENCLAVE_URL
+
+    state_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_STATE_HOME"))
+    cache_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_CACHE_HOME"))
+    amd_cert_chain: tuple[Path, ...] = ()
+    reattest_interval: float = Field(3600.0, gt=0)
+    attestation_max_age: float = Field(86400.0, gt=0)
+
+    require_token: bool | None = None  # None = automatic (decided by privproxy.server.guards)
+    token: SecretStr | None = None
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+
+    max_body_bytes: int = Field(32 * MiB, gt=0)
+    max_concurrent_requests: int = Field(512, gt=0)
+    client_read_timeout: float = Field(30.0, gt=0)
+    upstream_connect_timeout: float = Field(10.0, gt=0)
+    upstream_first_byte_timeout: float = Field(300.0, gt=0)
+    upstream_idle_timeout: float = Field(300.0, gt=0)
+    shutdown_timeout: float = Field(30.0, ge=0)
+    catalog_ttl: float = Field(600.0, gt=0)
+    simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
+
+    @field_validator("api_base")
+    @classmethod
+    def _check_api_base(cls, value: str) -> str:
+        # The Node proxy used the value verbatim, so a trailing slash gave `//private` (4.1).
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("api_base must be an http(s) URL")
+        return value
+
+    @field_validator("unsafe_enclave_url")
+    @classmethod
+    def _check_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("unsafe_hpke_key")
+    @classmethod
+    def _check_unsafe_key(cls, value: bytes | None) -> bytes | None:
+        if value is not None and len(value) != 32:
+            raise ValueError("unsafe HPKE key must be 32 bytes (64 hex characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _unsafe_needs_loopback(self) -> Settings:
+        # An unattested key must never serve anyone but this machine (issue #2).
+        if self.unsafe_hpke_key is not None and not is_loopback_host(self.host):
+            raise ValueError(
+                f"--unsafe-hpke-key refuses to bind the non-loopback address {self.host!r}"
+            )
+        return self
+
+    @property
+    def unsafe(self) -> bool:
+        """True when attestation is skipped (`--unsafe-hpke-key`)."""
+        return self.unsafe_hpke_key is not None
+
+    @classmethod
+    def from_env_and_args(
+        cls, environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+    ) -> Settings:
+        """Build settings from `environ` (default `os.environ`) and serve flags `argv`.
+
+        Raises `ConfigError` for invalid values; argparse exits with code 2 on unknown flags.
+        """
+        env = os.environ if environ is None else environ
+        args = build_parser().parse_args(list(argv or []))
+        return cls.from_namespace(env, args)
+
+    @classmethod
+    def from_namespace(cls, environ: Mapping[str, str], args: argparse.Namespace) -> Settings:
+        """Merge parsed flags over `environ`; see `from_env_and_args`."""
+        values: dict[str, Any] = {}
+        values.update(_from_env(environ))
+        for name, value in vars(args).items():
+            if name in _FLAG_FIELDS and value is not None:
+                values[name] = value
+        if args.debug:
+            values["debug"] = True
+        if args.unsafe_hpke_key is not None:
+            values["unsafe_hpke_key"] = _hex_key(args.unsafe_hpke_key)
+        if args.api_key_file is not None:
+            values["api_key"] = _read_key_file(args.api_key_file)
+        if args.amd_cert_chain:
+            values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
+        if args.allowed_origin:
+            values["allowed_origins"] = tuple(args.allowed_origin)
+        if args.allowed_host:
+            values["allowed_hosts"] = tuple(args.allowed_host)
+        try:
+            return cls(**values)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ConfigError(_short_validation_message(exc)) from exc
+
+
+# Flags whose argparse dest equals the Settings field and which need no conversion.
+_FLAG_FIELDS = frozenset(
+    {
+        "host",
+        "port",
+        "api_base",
+        "unsafe_enclave_url",
+        "state_dir",
+        "cache_dir",
+        "reattest_interval",
+        "attestation_max_age",
+        "require_token",
+        "max_body_bytes",
+        "max_concurrent_requests",
+        "client_read_timeout",
+        "upstream_connect_timeout",
+        "upstream_first_byte_timeout",
+        "upstream_idle_timeout",
+        "shutdown_timeout",
+        "catalog_ttl",
+    }
+)
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "state_dir": _default_dir(environ, "XDG_STATE_HOME"),
+        "cache_dir": _default_dir(environ, "XDG_CACHE_HOME"),
+    }
+    port = environ.get("PORT", "").strip()
+    # Node: parseInt, a non-number falls back to 8787 (PROTOCOL 4.1).
+    if port.isdigit() and int(port) <= 65535:
+        values["port"] = int(port)
+    if environ.get("PPQ_API_BASE", "").strip():
+        values["api_base"] = environ["PPQ_API_BASE"]
+    if environ.get("PPQ_API_KEY", "").strip():
+        values["api_key"] = SecretStr(environ["PPQ_API_KEY"].strip())
+    values["debug"] = environ.get("DEBUG") == "true"
+    if environ.get("PRIVPROXY_UNSAFE_HPKE_KEY", "").strip():
+        values["unsafe_hpke_key"] = _hex_key(environ["PRIVPROXY_UNSAFE_HPKE_KEY"])
+    if environ.get("PRIVPROXY_UNSAFE_ENCLAVE_URL", "").strip():
+        values["unsafe_enclave_url"] = environ["PRIVPROXY_UNSAFE_ENCLAVE_URL"]
+    if environ.get("PRIVPROXY_STATE_DIR"):
+        values["state_dir"] = Path(environ["PRIVPROXY_STATE_DIR"])
+    if environ.get("PRIVPROXY_CACHE_DIR"):
+        values["cache_dir"] = Path(environ["PRIVPROXY_CACHE_DIR"])
+    if environ.get("PRIVPROXY_AMD_CERT_CHAIN"):
+        parts = environ["PRIVPROXY_AMD_CERT_CHAIN"].split(os.pathsep)
+        values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
+    if environ.get("PRIVPROXY_TOKEN", "").strip():
+        values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    return values
+
+
+def _hex_key(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError as exc:
+        raise ConfigError("unsafe HPKE key must be hex") from exc
+
+
+def _read_key_file(path: str) -> SecretStr | None:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --api-key-file {path}: {exc.strerror}") from exc
+    return SecretStr(text) if text else None
+
+
+def _short_validation_message(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors():
+            loc = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        return "invalid configuration: " + "; ".join(parts)
+    return f"invalid configuration: {exc}"
+
+
+def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
+    """The serve flags (shared by `privproxy`, `privproxy serve` and the tests)."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Local OpenAI-compatible proxy for PayPerQ private/* models: verifies the enclave, "
+            "encrypts every request with EHBP. Subcommands: serve (default), verify, demo, "
+            "openclaw-config."
+        ),
+    )
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (env PORT, default 8787; 0 = any)")
+    p.add_argument("--api-base", help="PPQ gateway base URL (env PPQ_API_BASE)")
+    p.add_argument("--api-key-file", help="read the PPQ API key from this file")
+    p.add_argument("--debug", action="store_true", help="debug logs (metadata only)")
+    p.add_argument("--unsafe-hpke-key", metavar="HEX", help="UNSAFE: skip attestation")
+    p.add_argument("--unsafe-enclave-url", metavar="URL", help="enclave URL with --unsafe-*")
+    p.add_argument("--state-dir", type=Path, help="state directory (env PRIVPROXY_STATE_DIR)")
+    p.add_argument("--cache-dir", type=Path, help="cache directory (env PRIVPROXY_CACHE_DIR)")
+    p.add_argument("--amd-cert-chain", action="append", metavar="PATH", help="repeatable")
+    p.add_argument("--reattest-interval", type=float, metavar="SECONDS")
+    p.add_argument("--attestation-max-age", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--require-token",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="require the local token (default: automatic)",
+    )
+    p.add_argument("--allowed-origin", action="append", metavar="ORIGIN", help="repeatable")
+    p.add_argument("--allowed-host", action="append", metavar="HOST", help="repeatable")
+    p.add_argument("--max-body-bytes", type=int, metavar="N")
+    p.add_argument("--max-concurrent-requests", type=int, metavar="N")
+    p.add_argument("--client-read-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--upstream-connect-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--upstream-first-byte-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    return p
+
+
+__all__ = [
+    "DEFAULT_API_BASE",
+    "DEFAULT_PORT",
+    "ConfigError",
+    "Settings",
+    "build_parser",
+    "is_loopback_host",
+]
