@@ -1,4 +1,9 @@
-"""Shared test configuration: where the read-only `../shared` material lives."""
+"""Test configuration: where the test data lives, and the hermeticity guard.
+
+Every fixture, vector and schema the tests read is in `tests/data/` (sources in
+`tests/data/SOURCES.md`). The only material read from outside the repository is the optional
+interop peer (an independent mock gateway, marker `interop`), deselected by default.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
+SHARED = Path(os.environ.get("PRIVPROXY_SHARED", REPO.parent / "shared"))
+
+
+def data_path(*parts: str) -> Path:
+    """Path under tests/data; a missing file is an error of the repository, never a skip."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"tests/data/{'/'.join(parts)} is missing from the repository")
+    return path
 
 
 def shared_path(*parts: str) -> Path:
-    """Path under ../shared, skipping the calling test when that material is absent."""
+    """Path under the optional external material (only for tests marked `interop`)."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        where = "/".join(parts)
-        pytest.skip(f"../shared/{where} not present (shared material sits beside the clone)")
+        pytest.skip(f"{path} not present: the interop peer is optional external material")
     return path
 
 

@@ -1,6 +1,6 @@
 """Test data helpers: the real Genoa bundle, AMD roots, and synthetic re-signed variants.
 
-Everything is read from ../shared through `tests.conftest.shared_path` (skips when absent).
+Everything is read from tests/data (see tests/data/SOURCES.md) through `tests.conftest.data_path`.
 The synthetic SEV chain (ARK/ASK/VCEK *with the VCEK private key*) is the conformance suite's
 `_assets/synth_chain`; it lets rejection tests change signed report fields and re-sign them,
 so that one check at a time fails. It is only ever trusted through
@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from attestation.keys import spki_sha256
 from attestation.sev.roots import AmdTrust
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 # A fixed "today" for hermetic tests: inside the real VCEK's validity (2026-01-11..2033-01-11),
 # after the enclave TLS certificate expired (2026-04-22), which verification ignores by design.
@@ -41,7 +41,7 @@ REAL_DIGEST: Final = "5ed9d5c942528ec2eeb759919827f1bc2183c6810f80225a52147dd402
 
 def real_bundle_bytes() -> bytes:
     """The real production bundle (router inference.tinfoil.sh, Genoa)."""
-    return shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_bytes()
+    return data_path("attestation", "sev", "real_genoa_bundle.json").read_bytes()
 
 
 def real_bundle() -> dict[str, Any]:
@@ -52,12 +52,12 @@ def real_bundle() -> dict[str, Any]:
 
 def second_report() -> bytes:
     """The second real report (same chip and TCB as the bundle's VCEK)."""
-    return shared_path("fixtures", "attestation", "sev", "second_genoa_report.bin").read_bytes()
+    return data_path("attestation", "sev", "second_genoa_report.bin").read_bytes()
 
 
 def amd_chain_files() -> list[Path]:
     """The AMD KDS cert_chain PEMs of all three products."""
-    return sorted(shared_path("fixtures", "trust", "amd").glob("*_cert_chain.pem"))
+    return sorted(data_path("trust", "amd").glob("*_cert_chain.pem"))
 
 
 def pinned_amd() -> AmdTrust:
@@ -103,7 +103,7 @@ def flip(data: bytes, offset: int) -> bytes:
 
 
 def _synth(name: str) -> Path:
-    return shared_path("conformance", "vectors", "attestation-sev", "_assets", "synth_chain", name)
+    return data_path("conformance", "vectors", "attestation-sev", "_assets", "synth_chain", name)
 
 
 def synth_amd() -> AmdTrust:
@@ -120,7 +120,7 @@ def synth_vcek_der() -> bytes:
 
 def synth_base_report() -> bytes:
     """A valid report signed by the synthetic VCEK (conformance fixture 604)."""
-    path = shared_path(
+    path = data_path(
         "conformance", "vectors", "attestation-sev", "604-synth-baseline-accept", "input.json"
     )
     return gzip.decompress(base64.b64decode(json.loads(path.read_text())["attestation_doc_b64"]))

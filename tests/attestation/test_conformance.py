@@ -33,10 +33,10 @@ import yaml
 from attestation.conformance.cli import main
 from tests.attestation.test_tdx_vectors import KNOWN_FAILURES as TDX_KNOWN_FAILURES
 from tests.attestation.test_tdx_vectors import PUBLIC_API_VARIANTS as TDX_PUBLIC_API
-from tests.conftest import REPO, SHARED
+from tests.conftest import DATA, REPO
 
-VECTORS = SHARED / "conformance" / "vectors"
-AMD_CHAINS = SHARED / "fixtures" / "trust" / "amd"
+VECTORS = DATA / "conformance" / "vectors"
+AMD_CHAINS = DATA / "trust" / "amd"
 PUBLIC_API_CAPABILITY = {
     "verify-attestation-sev": "attestation_sev.public_api_hooks_supported",
     "verify-attestation-tdx": "attestation_tdx.public_api_hooks_supported",

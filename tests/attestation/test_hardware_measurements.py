@@ -15,9 +15,9 @@ from attestation.hardware_measurements import (
 from attestation.measurements import ZERO_RTMR
 from attestation.models import SEV_SNP_GUEST_V2, TDX_GUEST_V2, Measurement
 from tests.attestation.test_provenance_vectors import run_vector
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-STAGE_DIR = SHARED / "conformance" / "vectors" / "hardware-measurements"
+STAGE_DIR = DATA / "conformance" / "vectors" / "hardware-measurements"
 VECTORS = sorted(p.name for p in STAGE_DIR.glob("[0-9]*")) if STAGE_DIR.exists() else []
 
 M1, M2, R1, R2 = ("1" * 96, "2" * 96, "a" * 96, "b" * 96)

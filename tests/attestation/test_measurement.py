@@ -12,14 +12,14 @@ from attestation.errors import Code, MeasurementError
 from attestation.measurements import ZERO_RTMR, compare_measurements, make_measurement
 from attestation.models import SEV_SNP_GUEST_V2, SNP_TDX_MULTIPLATFORM_V1, TDX_GUEST_V2
 from tests.attestation.test_provenance_vectors import run_vector
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
 A, B, C, D, E = ("a" * 96, "b" * 96, "c" * 96, "d" * 96, "e" * 96)
 MP = make_measurement(SNP_TDX_MULTIPLATFORM_V1, [A, B, C])
 TDX = make_measurement(TDX_GUEST_V2, [D, E, B, C, ZERO_RTMR])
 SEV = make_measurement(SEV_SNP_GUEST_V2, [A])
 
-STAGE_DIR = SHARED / "conformance" / "vectors" / "measurement"
+STAGE_DIR = DATA / "conformance" / "vectors" / "measurement"
 VECTORS = sorted(p.name for p in STAGE_DIR.glob("[0-9]*")) if STAGE_DIR.exists() else []
 
 

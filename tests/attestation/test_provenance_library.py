@@ -14,7 +14,7 @@ import pytest
 
 from attestation.errors import Code, ProvenanceError, TrustError
 from attestation.provenance import SigstorePolicy, SigstoreTrust, verify_provenance
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 DIGEST = "5ed9d5c942528ec2eeb759919827f1bc2183c6810f80225a52147dd4020c12a0"
 
@@ -34,7 +34,7 @@ class _OtherPayloadVerifier:
 
 def _bundle_bytes() -> bytes:
     doc: dict[str, Any] = json.loads(
-        shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_text()
+        data_path("attestation", "sev", "real_genoa_bundle.json").read_text()
     )
     return json.dumps(doc["sigstoreBundle"]).encode()
 

@@ -22,7 +22,7 @@ from attestation.provenance import (
     verify_hardware_measurements_bundle,
     verify_provenance,
 )
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 DIGEST = "5ed9d5c942528ec2eeb759919827f1bc2183c6810f80225a52147dd4020c12a0"
 SNP = (
@@ -43,9 +43,7 @@ Bundle = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def real_bundle() -> Bundle:
-    doc = json.loads(
-        shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_text()
-    )
+    doc = json.loads(data_path("attestation", "sev", "real_genoa_bundle.json").read_text())
     assert doc["digest"] == DIGEST
     bundle: Bundle = doc["sigstoreBundle"]
     return bundle
@@ -122,7 +120,7 @@ def test_verifier_is_built_once_and_reused(real_bundle: Bundle) -> None:
 
 
 def test_production_root_matches_the_suites_pinned_root(trust: SigstoreTrust) -> None:
-    suite_root = shared_path(
+    suite_root = data_path(
         "conformance",
         "vectors",
         "sigstore",

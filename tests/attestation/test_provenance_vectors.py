@@ -15,9 +15,9 @@ import yaml
 from attestation.conformance import stage_sigstore
 from attestation.conformance.base import MalformedInput, Unsupported
 from attestation.errors import AttestationError
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-STAGE_DIR = SHARED / "conformance" / "vectors" / "sigstore"
+STAGE_DIR = DATA / "conformance" / "vectors" / "sigstore"
 VECTORS = sorted(p.name for p in STAGE_DIR.glob("[0-9]*")) if STAGE_DIR.exists() else []
 
 

@@ -20,11 +20,11 @@ from attestation.sev.roots import (
 )
 from tests.attestation.fakes import NOT_FOUND, FakeFetcher
 from tests.attestation.realdata import amd_chain_files, synth_amd
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def _synth_chain_pem() -> bytes:
-    base = shared_path("conformance", "vectors", "attestation-sev", "_assets", "synth_chain")
+    base = data_path("conformance", "vectors", "attestation-sev", "_assets", "synth_chain")
     return (base / "ask.pem").read_bytes() + (base / "ark.pem").read_bytes()
 
 

@@ -17,14 +17,14 @@ from attestation.fetch import FetchResult
 from attestation.tdx import IntelTrust, PckCa, TdxPolicy, verify_tdx_evidence
 from attestation.tdx.collateral_source import CollateralSource, collateral_key
 from tests.attestation.fakes import NOT_FOUND, FakeFetcher
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 JAN_20 = dt.datetime(2026, 1, 20, tzinfo=dt.UTC)
 FMSPC = "90c06f000000"
 
 
 def _file(name: str) -> bytes:
-    return shared_path("fixtures", "attestation", "tdx", name).read_bytes()
+    return data_path("attestation", "tdx", name).read_bytes()
 
 
 PCS = "https://api.trustedservices.intel.com"

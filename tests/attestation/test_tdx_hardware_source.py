@@ -18,7 +18,7 @@ from attestation.hardware_measurements import HardwarePlatform
 from attestation.provenance import SigstorePolicy, SigstoreTrust
 from attestation.tdx.hardware_source import HardwareSource, release_digest
 from tests.attestation.fakes import NOT_FOUND, FakeFetcher
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 API = "https://api.github.com/repos/tinfoilsh/hardware-measurements"
 DIGEST = "ab" * 32
@@ -110,9 +110,7 @@ async def test_missing_attestation_is_rejected() -> None:
 
 
 async def test_real_verifier_rejects_a_router_bundle_as_hardware_table() -> None:
-    real = json.loads(
-        shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_text()
-    )
+    real = json.loads(data_path("attestation", "sev", "real_genoa_bundle.json").read_text())
     digest = real["digest"]
     gh = fake_github({"body": f"Digest: `{digest}`"}, real["sigstoreBundle"])
     gh.pages[f"{API}/attestations/sha256:{digest}"] = json.dumps(

@@ -21,18 +21,18 @@ from attestation.tdx.certs import PCK_CHAIN_CODES, load_pem_chain, parse_pck_ext
 from attestation.tdx.policy import MR_SEAM_TDX_1_5_08
 from attestation.tdx.trust import INTEL_SGX_ROOT_CA_SPKI_SHA256, spki_sha256
 from attestation.tdx.validate import check_td_policy
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 JAN_20 = dt.datetime(2026, 1, 20, tzinfo=dt.UTC)  # inside the collateral window
 TODAY = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)  # TCB Info expired 2026-02-11
 
 
 def _text(name: str) -> str:
-    return shared_path("fixtures", "attestation", "tdx", name).read_text()
+    return data_path("attestation", "tdx", name).read_text()
 
 
 def _bytes(name: str) -> bytes:
-    return shared_path("fixtures", "attestation", "tdx", name).read_bytes()
+    return data_path("attestation", "tdx", name).read_bytes()
 
 
 def real_quote() -> bytes:
@@ -159,7 +159,7 @@ def test_narrowed_qv_results_reject() -> None:
 def test_intel_root_pin_matches_the_shared_root() -> None:
     from cryptography import x509
 
-    pem = shared_path("fixtures", "trust", "intel", "sgx_root_ca.pem").read_bytes()
+    pem = data_path("trust", "intel", "sgx_root_ca.pem").read_bytes()
     assert spki_sha256(x509.load_pem_x509_certificate(pem)) == INTEL_SGX_ROOT_CA_SPKI_SHA256
     chain = load_pem_chain(parse_quote(real_quote()).pck_chain_pem, PCK_CHAIN_CODES)
     assert IntelTrust.production().is_trusted_root(chain[-1])

@@ -17,9 +17,9 @@ import pytest
 from attestation.conformance import stage_tdx
 from attestation.conformance.base import MalformedInput, Unsupported
 from attestation.errors import AttestationError
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-VECTORS = SHARED / "conformance" / "vectors" / "attestation-tdx"
+VECTORS = DATA / "conformance" / "vectors" / "attestation-tdx"
 # Vectors that fail for a reason we document instead of working around (docs/tdx.md): none.
 KNOWN_FAILURES: set[str] = set()
 # Pre-policy failures: quote structure and quote cryptography, rerun through the public API.

@@ -38,8 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-BUNDLE = SHARED / "fixtures" / "attestation" / "sev" / "real_genoa_bundle.json"
-GENOA = SHARED / "fixtures" / "trust" / "amd" / "Genoa_cert_chain.pem"
+BUNDLE = REPO / "tests" / "data" / "attestation" / "sev" / "real_genoa_bundle.json"
+GENOA = REPO / "tests" / "data" / "trust" / "amd" / "Genoa_cert_chain.pem"
 UNSAFE_KEY = "11" * 32  # unsafe mode skips attestation: start-up cost of the proxy alone
 
 

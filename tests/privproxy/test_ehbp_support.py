@@ -8,12 +8,12 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privproxy.ehbp import ResponseKeys
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def load_vector(name: str) -> dict[str, Any]:
     """One of ../shared/fixtures/ehbp/*.json (skips when the shared material is absent)."""
-    data: dict[str, Any] = json.loads(shared_path("fixtures", "ehbp", name).read_text())
+    data: dict[str, Any] = json.loads(data_path("ehbp", name).read_text())
     return data
 
 

@@ -18,7 +18,7 @@ from attestation.verifier import verify_bundle
 from privproxy.simulator.fulcio import WorkflowIdentity
 from privproxy.simulator.report import POLICY_DEBUG_BIT, POLICY_DEFAULT
 from privproxy.simulator.world import EnclaveInstance, SimulatedWorld, shared_world
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def _verify(world: SimulatedWorld, enclave: EnclaveInstance, trust: Trust | None = None) -> None:
@@ -60,7 +60,7 @@ def test_production_policy_accepts_a_simulated_bundle_with_explicit_trust() -> N
 
 def test_pinned_amd_roots_refuse_the_simulated_chain() -> None:
     world = shared_world()
-    genoa = shared_path("fixtures", "trust", "amd", "Genoa_cert_chain.pem")
+    genoa = data_path("trust", "amd", "Genoa_cert_chain.pem")
     production_amd = Trust.production(amd_chain_files=[genoa]).amd
     err = _refusal(world, world.boot_enclave(), world.trust().with_amd(production_amd))
     assert err.step is Step.HARDWARE

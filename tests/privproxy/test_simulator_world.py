@@ -38,7 +38,7 @@ from attestation.sev import SevPolicy, parse_report, verify_sev_evidence
 from attestation.sev.roots import AmdTrust, check_pins, parse_chain_pem
 from privproxy.simulator.fulcio import WorkflowIdentity
 from privproxy.simulator.world import SimulatedWorld, shared_world
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 GITHUB = "https://token.actions.githubusercontent.com"
 REPO = "tinfoilsh/confidential-model-router"
@@ -127,9 +127,7 @@ def test_the_leaf_carries_the_workflow_identity_the_policy_checks() -> None:
 
 
 def test_vcek_extensions_are_encoded_like_a_real_kds_vcek() -> None:
-    real_bundle = json.loads(
-        shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_bytes()
-    )
+    real_bundle = json.loads(data_path("attestation", "sev", "real_genoa_bundle.json").read_bytes())
     real = x509.load_der_x509_certificate(base64.b64decode(real_bundle["vcek"]))
     ours = shared_world().vcek.certificate
 
@@ -151,9 +149,7 @@ def test_vcek_extensions_are_encoded_like_a_real_kds_vcek() -> None:
 
 
 def test_bundle_has_the_real_bundle_layout() -> None:
-    real = json.loads(
-        shared_path("fixtures", "attestation", "sev", "real_genoa_bundle.json").read_bytes()
-    )
+    real = json.loads(data_path("attestation", "sev", "real_genoa_bundle.json").read_bytes())
     ours = json.loads(shared_world().boot_enclave().bundle_json)
     assert list(ours) == list(real)
     assert list(ours["sigstoreBundle"]) == list(real["sigstoreBundle"])
