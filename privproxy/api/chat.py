@@ -127,6 +127,7 @@ async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upst
                 private_model=inbound.private_model,
                 api_key=inbound.api_key,
                 observe=observer,
+                tool_id=inbound.tool_id,
             )
         except KeyConfigMismatchError:
             if attempt == 2:

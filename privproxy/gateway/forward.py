@@ -37,7 +37,7 @@ from privproxy.ehbp import (
 from privproxy.enclave.provider import EnclaveTarget
 from privproxy.errors import ProxyError
 from privproxy.gateway.h1 import Body, ConnectTimeoutError, Headers, Pool, Response, TransportError
-from privproxy.server.config import Settings
+from privproxy.server.config import ConfigError, Settings
 
 CHAT_PATH = "/private/v1/chat/completions"
 CATALOG_PATH = "/v1/models?type=all"
@@ -45,6 +45,11 @@ USER_AGENT = f"privproxy/{__version__}"
 ERROR_BODY_CAP = 16 * 1024  # bytes of a plaintext gateway error we read
 ERROR_TEXT_CAP = 300  # characters of it we show
 CATALOG_BODY_CAP = 4 * 1024 * 1024
+
+TOOL_ID_HEADER = "X-Tool-Id"
+"""Client header naming the calling tool, passed on to the gateway when well-formed."""
+# ASCII word characters only: `\w` alone would let any Unicode letter into a header value.
+_TOOL_ID = re.compile(r"[\w:.-]{1,64}", re.ASCII)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
@@ -109,13 +114,19 @@ class GatewayTimeoutError(ProxyError):
 def create_pool(settings: Settings) -> Pool:
     """The gateway connection pool: no decompression (frames are parsed on the exact bytes
     the enclave sealed, PROTOCOL 3.5), no cookies, no redirects, no env proxies. First-byte
-    and idle waits are enforced below; connects by `upstream_connect_timeout`."""
-    return Pool(
-        settings.api_base,
-        limit=max(512, settings.max_concurrent_requests),
-        connect_timeout=settings.upstream_connect_timeout,
-        default_headers=[("User-Agent", USER_AGENT)],
-    )
+    and idle waits are enforced below; connects by `upstream_connect_timeout`.
+
+    Raises `ConfigError` when `api_base` is not usable (`Settings` validates it already;
+    this keeps a value that slipped past as a start-up error, never a failure per request)."""
+    try:
+        return Pool(
+            settings.api_base,
+            limit=max(512, settings.max_concurrent_requests),
+            connect_timeout=settings.upstream_connect_timeout,
+            default_headers=[("User-Agent", USER_AGENT)],
+        )
+    except ValueError as exc:
+        raise ConfigError(f"unusable api_base {settings.api_base!r}: {exc}") from exc
 
 
 class Upstream:
@@ -269,11 +280,13 @@ async def send(
     private_model: str,
     api_key: str,
     observe: GatewayObserver | None = None,
+    tool_id: str | None = None,
 ) -> Upstream:
     """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
+    `tool_id` is the client's `X-Tool-Id` (see `client_tool_id`); sent only when well-formed.
     """
     headers = [
         ("Authorization", f"Bearer {api_key}"),
@@ -284,6 +297,8 @@ async def send(
         ("Content-Type", "application/json"),
         ("Accept-Encoding", "identity"),
     ]
+    if tool_id is not None and _TOOL_ID.fullmatch(tool_id) is not None:
+        headers.append((TOOL_ID_HEADER, tool_id))
     # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
     started = asyncio.get_running_loop().time()
     deadline = started + settings.upstream_first_byte_timeout
@@ -296,6 +311,9 @@ async def send(
         raise GatewayTimeoutError("the PPQ gateway could not be reached in time") from exc
     except TransportError as exc:
         raise GatewayUnreachableError(f"cannot reach the PPQ gateway ({exc.code})") from exc
+    except ValueError as exc:
+        # A header the client refuses to send (Settings validates every configured one).
+        raise ConfigError(f"a configured value cannot be sent to the gateway: {exc}") from exc
 
     try:
         nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
@@ -304,11 +322,27 @@ async def send(
             observe.count_gateway(resp.status, nonce is not None)
         if nonce is None:
             await _raise_plaintext_answer(resp, settings.upstream_idle_timeout, deadline)
+        if not resp.framed:
+            # Ended by the connection's close, a cut at a frame boundary would look like the
+            # end of the answer (over TLS also a close without close_notify): refuse it.
+            raise EhbpProtocolError(
+                f"PPQ gateway sent an answer with {RESPONSE_NONCE_HEADER} that is not framed "
+                "by chunked encoding or Content-Length; refusing it (truncation undetectable)"
+            )
         decryptor = sealed.secret.decryptor(nonce)
     except BaseException:
         resp.close()
         raise
     return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
+
+
+def client_tool_id(headers: Mapping[str, str]) -> str | None:
+    """The local request's `X-Tool-Id` when it is 1-64 ASCII letters, digits, `_:.-`; None
+    (the header is dropped) for anything else, so no client can put other bytes upstream."""
+    value = headers.get(TOOL_ID_HEADER)
+    if value is None or _TOOL_ID.fullmatch(value) is None:
+        return None
+    return value
 
 
 async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
@@ -434,12 +468,14 @@ def _catalog_ids(obj: Any) -> list[str]:
 
 
 __all__ = [
+    "TOOL_ID_HEADER",
     "GatewayAuthenticationError",
     "GatewayError",
     "GatewayTimeoutError",
     "GatewayUnreachableError",
     "KeyConfigMismatchError",
     "Upstream",
+    "client_tool_id",
     "create_pool",
     "fetch_catalog",
     "send",

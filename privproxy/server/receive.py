@@ -31,6 +31,7 @@ from aiohttp import web
 
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
+from privproxy.gateway.forward import client_tool_id
 from privproxy.server.config import Settings
 from privproxy.server.token import token_required
 
@@ -126,6 +127,7 @@ class Inbound:
     private_model: str  # `private/<id>`, the X-Private-Model header
     stream: bool
     api_key: str = field(repr=False)
+    tool_id: str | None = None  # the client's well-formed `X-Tool-Id`, passed to the gateway
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
@@ -210,7 +212,8 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
             # A number beyond float range (`1e400`) is valid JSON but decodes to inf, which
             # the encoder refuses: keep the client's spelling of it (splice) instead of a 500.
             payload = _splice_or_refuse(raw, text, value)
-    return Inbound(payload, private, bool(body.get("stream")), api_key)
+    tool_id = client_tool_id(request.headers)
+    return Inbound(payload, private, bool(body.get("stream")), api_key, tool_id)
 
 
 # (body, span, spliceable): `span` is the (start, end) character span of the top-level

@@ -25,6 +25,8 @@ from privproxy.gateway.h1.parse import (
 
 MAX_INTERIM = 8
 """1xx interim answers skipped before the real one, at most."""
+SMALL_BODY = 16 * 1024
+"""Request bodies up to this many bytes are sent with the head in one write."""
 
 _IDLE, _HEAD, _BODY, _CLOSED = range(4)
 
@@ -115,13 +117,17 @@ class Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         """The last answer ended cleanly and the connection may carry another request."""
         body = self.body
+        transport = self.transport
         return (
             self._state == _BODY
             and self._keep_alive
             and body is not None
             and body.at_eof()
-            and self.transport is not None
-            and not self.transport.is_closing()
+            and transport is not None
+            and not transport.is_closing()
+            # Request bytes still unsent (the gateway answered early, before reading the whole
+            # body): they would reach the gateway as the start of the next request.
+            and transport.get_write_buffer_size() == 0
         )
 
     def start(self, method: str, data: bytes, body: bytes | bytearray | memoryview | None) -> None:
@@ -135,12 +141,17 @@ class Connection(asyncio.Protocol):
         # The body is already in memory (bounded by the server's body limit); what the
         # socket does not take at once stays in the transport's buffer, in order, so the
         # answer is awaited without a drain (an early error answer is still read).
-        if body is not None and len(body) <= 16 * 1024:
-            self.transport.write(data + body)  # one send for the common small request
+        if body is None:
+            self.transport.write(data)
+            return
+        view = memoryview(body).cast("B")  # bytes, whatever the exporter's item format
+        if view.nbytes <= SMALL_BODY:
+            self.transport.write(data + view)  # one send for the common small request
         else:
             self.transport.write(data)
-            if body is not None:
-                self.transport.write(body)
+            # A view, not the object: the transport slices off what the socket took, and
+            # slicing `bytes` would copy the rest once more before buffering it.
+            self.transport.write(view)
 
     async def head(self) -> ResponseHead:
         """The answer's head (1xx interim answers skipped), once its first body bytes are in
@@ -262,4 +273,4 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-__all__ = ["MAX_INTERIM", "Connection"]
+__all__ = ["MAX_INTERIM", "SMALL_BODY", "Connection"]

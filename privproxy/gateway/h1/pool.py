@@ -47,14 +47,23 @@ class Response:
     it can) or `close()` (drop the connection) ends it; both are idempotent.
     """
 
-    __slots__ = ("_conn", "_pool", "content", "headers", "reason", "status")
+    __slots__ = ("_conn", "_pool", "content", "framed", "headers", "reason", "status")
 
     def __init__(
-        self, status: int, reason: str, headers: Headers, conn: Connection, pool: Pool
+        self,
+        status: int,
+        reason: str,
+        headers: Headers,
+        conn: Connection,
+        pool: Pool,
+        framed: bool = True,
     ) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
+        # The body's end is marked in-band (Content-Length, chunked, or no body at all);
+        # False: it ends where the connection closes, and a cut cannot be told from the end.
+        self.framed = framed
         body = conn.body
         assert body is not None
         self.content: Body = body
@@ -136,7 +145,8 @@ class Pool:
         if _RESERVED.intersection(name.lower() for name, _ in headers):
             raise ValueError("Host and framing headers are set by the pool")
         if body is not None:
-            block += f"Content-Length: {len(body)}\r\n"
+            # Bytes, not items: `len` of a memoryview counts elements of its format.
+            block += f"Content-Length: {memoryview(body).nbytes}\r\n"
         data = f"{method} {target} HTTP/1.1\r\n{self._static}{block}\r\n".encode("ascii")
         conn = None if self._waiters else self._take_idle()  # waiters go first
         if conn is None:
@@ -154,7 +164,8 @@ class Pool:
         finally:
             if timer is not None:
                 timer.cancel()
-        return Response(head.status, head.reason, head.headers, conn, self)
+        framed = head.chunked or head.content_length is not None
+        return Response(head.status, head.reason, head.headers, conn, self, framed)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:

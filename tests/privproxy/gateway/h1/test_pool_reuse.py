@@ -146,6 +146,32 @@ async def test_no_reuse_when_extra_bytes_follow_the_answer() -> None:
     assert len(server.conns) == 2
 
 
+async def test_no_reuse_while_request_bytes_are_unsent() -> None:
+    # The gateway answers after the head and stops reading the body: the rest of it is still
+    # in our send buffer, and on a reused connection it would be read as the next request.
+    body = bytes(32 * 1024 * 1024)  # far more than the socket buffers take
+    second_done = asyncio.Event()
+
+    async def handler(conn: ServerConn) -> None:
+        if conn.index == 0:
+            await conn.reader.readuntil(b"\r\n\r\n")  # the head only
+            await conn.send(reply(b"early", status=b"413 Content Too Large"))
+            await wait(second_done)  # no byte of the body read until the test is over
+            await conn.wait_eof()
+        else:
+            await answering(reply(b"fresh"))(conn)
+
+    async with serve(handler) as server, pool_for(server.url) as pool:
+        resp = await pool.request("POST", "/big", body=body)
+        assert resp.status == 413
+        assert await exchange(resp) == b"early"
+        assert await exchange(await pool.request("POST", "/next", body=b"{}")) == b"fresh"
+        second_done.set()
+    assert len(server.conns) == 2
+    assert [r.conn for r in server.requests] == [1]  # /next went out on a new connection
+    assert server.requests[0].body == b"{}"
+
+
 async def test_bytes_sent_to_an_idle_connection_condemn_it() -> None:
     released = asyncio.Event()
 
