@@ -18,6 +18,8 @@ from privproxy.errors import ProxyError
 from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
 from privproxy.ops import metrics, status_routes
 from privproxy.ops.metrics import METRICS_KEY
+from privproxy.ops.status_page import prefers_html
+from privproxy.server.api_key_store import API_KEY_STORE_KEY
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import Inbound, receive
 from privproxy.server.respond import error_response, relay
@@ -40,7 +42,10 @@ async def health(request: web.Request) -> web.StreamResponse:
         "attestation": bool(provider_fields.get("attestation", False)),
     }
     body.update(provider_fields)
-    body["apiKeyConfigured"] = settings.api_key is not None
+    store = request.app.get(API_KEY_STORE_KEY)
+    body["apiKeyConfigured"] = settings.api_key is not None or (
+        store is not None and store.current is not None
+    )
     if settings.simulated:
         body["simulated"] = True
     return web.json_response(body, dumps=_compact)
@@ -53,24 +58,6 @@ async def root(request: web.Request) -> web.StreamResponse:
         result: web.StreamResponse = await page(request)
         return result
     return await health(request)
-
-
-def prefers_html(accept: str) -> bool:
-    """True when `text/html` has the highest quality in `accept` (first wins ties)."""
-    best, best_q = "", -1.0
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:
-            best, best_q = media.strip().lower(), q
-    return best == "text/html"
 
 
 async def models(request: web.Request) -> web.StreamResponse:

@@ -118,6 +118,7 @@ async def _serve(settings: Settings) -> None:
     import contextlib
     import signal
 
+    from privproxy.server.api_key_store import has_stored_key, key_setup_hint
     from privproxy.server.runner import running  # keeps `privproxy --help` light
     from privproxy.server.token import token_path, token_required
 
@@ -128,10 +129,10 @@ async def _serve(settings: Settings) -> None:
             _log.warning(WARNING)
     else:
         _log.info("Initializing encrypted connection to secure enclave...")
-    if settings.api_key is None:
+    if settings.api_key is None and not has_stored_key(settings.state_dir):
         _log.warning(
-            "No PPQ API key configured (PPQ_API_KEY or --api-key-file): each request must "
-            "carry 'Authorization: Bearer sk-...'. Get a key at https://ppq.ai/api-docs"
+            "No PPQ API key configured. %s Get a key at https://ppq.ai/api-docs",
+            key_setup_hint(token_required(settings)),
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ from privproxy.gateway.catalog import Catalog
 from privproxy.gateway.forward import create_pool, fetch_catalog
 from privproxy.ops import request_metrics, status_routes
 from privproxy.server import guards
+from privproxy.server.api_key_store import API_KEY_STORE_KEY, ApiKeyStore
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.config import Settings
 
@@ -47,13 +48,20 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     # Guards (Host/Origin/token/content type/load) sit outside everything else; their
     # `server_options` bound what aiohttp itself reads (body size, header limits).
     # Streamed answers get their CORS headers from `respond.relay` (no prepare signal).
+    policy = guards.GuardPolicy.from_settings(settings)
     app = web.Application(
         middlewares=guards.build_middlewares(
-            settings, errors=map_error, observe=request_metrics.observe
+            settings,
+            errors=map_error,
+            observe=request_metrics.observe,
+            policy=policy,
+            challenge=status_routes.login_challenge,
         ),
         **guards.server_options(settings),
     )
     app[SETTINGS_KEY] = settings
+    app[guards.GUARD_POLICY_KEY] = policy  # the login and key-setup handlers check with it
+    app[API_KEY_STORE_KEY] = ApiKeyStore.open(settings)  # reads a stored PPQ key, if any
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)
     status_routes.add_routes(app)

@@ -32,6 +32,7 @@ from aiohttp import web
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
 from privproxy.gateway.forward import client_tool_id
+from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, missing_key_hint
 from privproxy.server.config import Settings
 from privproxy.server.token import token_required
 
@@ -42,7 +43,7 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
 # revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
-_CALLER_KEY = re.compile(r"Bearer\s+(sk-[A-Za-z0-9_-]{8,200})")
+_CALLER_KEY = re.compile(rf"Bearer\s+({PPQ_KEY_PATTERN})")
 
 
 def _reject_constant(name: str) -> None:
@@ -131,22 +132,23 @@ class Inbound:
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
-    """The configured key, else a well-formed caller `Bearer sk-...` (only when no local
-    token is required), else 401."""
+    """The configured key, else the stored one (`POST /setup/api-key`), else a well-formed
+    caller `Bearer sk-...` (only when no local token is required), else 401."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
+    store = request.app.get(API_KEY_STORE_KEY)
+    if store is not None and (stored := store.current) is not None:
+        return stored
     # With the local token in force, `Authorization` carries that token, never a PPQ key:
     # forwarding it would hand the local secret to the gateway (docs/configuration.md).
+    required = token_required(settings)
     match = (
         None
-        if token_required(settings)
+        if required
         else _CALLER_KEY.fullmatch(request.headers.get("Authorization", "").strip())
     )
     if match is None:
-        raise MissingApiKeyError(
-            "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
-            "'Authorization: Bearer sk-...' with your PPQ key"
-        )
+        raise MissingApiKeyError(missing_key_hint(required))
     return match.group(1)
 
 
