@@ -59,7 +59,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not `no-referrer`: with it the browser sends `Origin: null` on the page's own form
+    # posts, and the guards could no longer tell them from a forged cross-origin post.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
