@@ -93,3 +93,28 @@ def test_unsafe_enclave_url_must_be_printable_ascii(tmp_path: Path) -> None:
         Settings.from_env_and_args(
             _env(tmp_path), ["--unsafe-enclave-url", "https://encl\u00e4ve.example"]
         )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--api-base", "http://api.ppq.ai"], "--allow-insecure-api-base"),
+        (["--api-base", "https://api.ppq.ai:70000"], "api_base"),
+    ],
+)
+def test_serve_refuses_such_values_at_start_with_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    from privproxy.cli import main as cli
+
+    monkeypatch.setenv("PRIVPROXY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PRIVPROXY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PPQ_API_KEY", SECRETISH.replace("\u00e9", "e"))
+    assert cli.main(["serve", *argv]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "sk-cafe" not in err
