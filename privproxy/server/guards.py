@@ -88,6 +88,7 @@ _CORS_HEADER_PREFIXES: Final = ("x-stainless-",)
 CORS_MAX_AGE: Final = "600"
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
+_OWN_FETCH_SITES: Final = frozenset({"same-origin", "none"})  # "none": typed or bookmarked
 _CLOSE_AFTER: Final = frozenset({408, 413})
 
 CORS_ORIGIN_KEY: Final = web.RequestKey("privproxy_cors_origin", str)
@@ -414,6 +415,9 @@ def _guard_middleware(
                 or (
                     (method, path) in SESSION_ROUTES
                     and (same_origin or method in (hdrs.METH_GET, hdrs.METH_HEAD))
+                    # Another port of the same host is the same *site*: SameSite=Strict still
+                    # sends the cookie with its requests. The browser's Sec-Fetch-Site tells.
+                    and headers.get("Sec-Fetch-Site", "none") in _OWN_FETCH_SITES
                     and policy.session_valid(request)
                 )
                 or (method == hdrs.METH_POST and path == LOGIN_PATH and same_origin)

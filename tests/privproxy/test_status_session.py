@@ -150,6 +150,20 @@ async def test_sign_in_sets_a_session_cookie_that_opens_the_page(tproxy: ProxyCl
     assert "state" in await verification.json()
 
 
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+async def test_the_cookie_is_ignored_on_requests_another_page_makes(
+    tproxy: ProxyClient, site: str
+) -> None:
+    # A page on another port of this host is the same *site*: SameSite=Strict still sends
+    # the cookie with, say, an <img> pointed at /v1/verification. The browser marks it.
+    value = session_cookie(await sign_in(tproxy))
+    for path in ("/", "/v1/verification"):
+        resp = await tproxy.get(path, headers=with_cookie(value, **{"Sec-Fetch-Site": site}))
+        assert resp.status == 401, path
+    own = await tproxy.get("/", headers=with_cookie(value, **{"Sec-Fetch-Site": "none"}, **HTML))
+    assert own.status == 200  # typed into the address bar, or a bookmark
+
+
 async def test_wrong_token_gets_the_form_again_and_no_cookie(tproxy: ProxyClient) -> None:
     resp = await sign_in(tproxy, OTHER_TOKEN)
     assert resp.status == 401
