@@ -144,7 +144,11 @@ async def _serve(settings: Settings) -> None:
         _log_startup(server.url)
         if token_required(settings):  # where the token is, never its value
             where = "PRIVPROXY_TOKEN" if settings.token else str(token_path(settings.state_dir))
-            _log.info("Local token required: send 'Authorization: Bearer <token>' (%s)", where)
+            _log.info(
+                "Local token required: send 'Authorization: Bearer <token>' (%s); "
+                "in a browser, sign in on the status page",
+                where,
+            )
         await stop.wait()
         _log.info("\nShutting down...")
 

@@ -18,6 +18,8 @@ import hashlib
 from html import escape
 from typing import Any
 
+from privproxy.server.session import SESSION_LIFETIME
+
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;
 color:#1d2330}
@@ -177,8 +179,9 @@ def render_login(*, simulated: bool = False, failed: bool = False) -> str:
         parts.append('<div class="banner alert" id="login-failed">Wrong token.</div>')
     parts += [
         "<p>This proxy requires its local token. Enter it once to see the status page; the "
-        "browser then keeps a session cookie (HttpOnly, this site only, 12 hours), never "
-        "the token. The token is in <code>PRIVPROXY_TOKEN</code> or the state directory's "
+        "browser then keeps a session cookie (HttpOnly, this site only, "
+        f"{SESSION_LIFETIME // 3600} hours), never the token. The token is in "
+        "<code>PRIVPROXY_TOKEN</code> or the state directory's "
         "<code>token</code> file.</p>",
         '<form method="post" action="/login" id="login">',
         '<label for="token">Local token</label><br>',

@@ -62,6 +62,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_post(LOGIN_PATH, login)
+    app.router.add_get(LOGIN_PATH, login_again)
     app.router.add_post(LOGOUT_PATH, logout)
     app.router.add_post(SETUP_API_KEY_PATH, setup_api_key)
 
@@ -195,6 +196,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     return _see_other("/", policy.sessions.set_cookie(policy.sessions.issue()))
 
 
+async def login_again(request: web.Request) -> web.StreamResponse:
+    """`GET /login` (a reload of the sign-in result, a bookmark) once signed in, or without
+    a token: the page itself (signed-out browsers get the form from the guards' hook)."""
+    del request
+    return _see_other("/")
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
     """`POST /logout`: ends every status-page session and clears the cookie."""
     policy = request.app.get(GUARD_POLICY_KEY)
@@ -263,6 +271,7 @@ __all__ = [
     "add_routes",
     "healthz",
     "login",
+    "login_again",
     "login_challenge",
     "logout",
     "metrics_endpoint",

@@ -72,6 +72,7 @@ SESSION_ROUTES: Final = frozenset(
         ("HEAD", "/"),
         ("GET", "/v1/verification"),
         ("HEAD", "/v1/verification"),
+        ("GET", LOGIN_PATH),  # only redirects to the page
         ("POST", LOGOUT_PATH),
         ("POST", SETUP_API_KEY_PATH),
     }
@@ -88,6 +89,7 @@ _CORS_HEADER_PREFIXES: Final = ("x-stainless-",)
 CORS_MAX_AGE: Final = "600"
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
+_CHALLENGE_PATHS: Final = frozenset({"/", LOGIN_PATH})  # where a browser gets the login form
 _OWN_FETCH_SITES: Final = frozenset({"same-origin", "none"})  # "none": typed or bookmarked
 _CLOSE_AFTER: Final = frozenset({408, 413})
 
@@ -422,7 +424,7 @@ def _guard_middleware(
                 )
                 or (method == hdrs.METH_POST and path == LOGIN_PATH and same_origin)
             ):
-                if challenge is not None and path == "/" and method in _PAGE_METHODS:
+                if challenge is not None and path in _CHALLENGE_PATHS and method in _PAGE_METHODS:
                     page = challenge(request)
                     if page is not None:
                         return page

@@ -129,6 +129,16 @@ async def test_browser_without_token_gets_the_login_form(tproxy: ProxyClient) ->
     assert 'id="state"' not in html  # nothing of the status itself
 
 
+async def test_get_login_shows_the_form_or_goes_to_the_page(tproxy: ProxyClient) -> None:
+    resp = await tproxy.get("/login", headers=HTML)
+    assert resp.status == 401
+    assert '<form method="post" action="/login"' in await resp.text()
+    value = session_cookie(await sign_in(tproxy))
+    resp = await tproxy.get("/login", headers=with_cookie(value, **HTML), allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/"
+
+
 async def test_api_client_without_token_still_gets_json_401(tproxy: ProxyClient) -> None:
     resp = await tproxy.get("/", headers={"Accept": "application/json"})
     assert resp.status == 401

@@ -3,7 +3,8 @@
 The protocol parses the answer as bytes arrive (`privproxy.gateway.h1.parse`), hands the head to
 the waiting request and feeds body pieces to a `Body`. A connection is reusable only if the
 last answer was complete, framed by length or chunks, allowed keep-alive and nothing came
-after it; anything else closes it. A connection that closes or misbehaves while idle in
+after it, and every byte of the request was sent (an early answer can arrive while the body
+is still buffered); anything else closes it. A connection that closes or misbehaves while idle in
 the pool is dropped from it.
 """
 
