@@ -39,6 +39,9 @@ class Connection(asyncio.Protocol):
         self._loop = loop
         self._on_close = on_close
         self.transport: asyncio.Transport | None = None
+        # Under TLS, the TCP transport below `transport`: its buffer holds ciphertext that the
+        # TLS transport no longer counts as unsent (see `reusable`).
+        self._raw_transport: asyncio.Transport | None = None
         self._state = _IDLE
         self._buf = bytearray()  # the head being received
         self._interim = 0
@@ -57,6 +60,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+
+    def use_tls(self, tls: asyncio.Transport, raw: asyncio.Transport) -> None:
+        """TLS was started over `raw` (`loop.start_tls`): exchanges now go through `tls`."""
+        self.transport = tls
+        self._raw_transport = raw
 
     def data_received(self, data: bytes) -> None:
         state = self._state
@@ -128,8 +136,16 @@ class Connection(asyncio.Protocol):
             and not transport.is_closing()
             # Request bytes still unsent (the gateway answered early, before reading the whole
             # body): they would reach the gateway as the start of the next request.
-            and transport.get_write_buffer_size() == 0
+            and self.unsent_bytes() == 0
         )
+
+    def unsent_bytes(self) -> int:
+        """Request bytes (or their ciphertext) still buffered on our side of the socket. The
+        TLS transport counts only what it has not encrypted yet; what it has is buffered in
+        the TCP transport below it, so both count."""
+        size = 0 if self.transport is None else self.transport.get_write_buffer_size()
+        raw = self._raw_transport
+        return size if raw is None else size + raw.get_write_buffer_size()
 
     def start(self, method: str, data: bytes, body: bytes | bytearray | memoryview | None) -> None:
         """Send one request; the answer's head then arrives through `head()`."""

@@ -259,14 +259,16 @@ class Pool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
+                raw, conn = await loop.create_connection(
                     lambda: Connection(loop, self._on_connection_lost),
                     self._host,
                     self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._tls else None,
                     happy_eyeballs_delay=0.25,
                 )
+                if self._ssl is not None:
+                    # TLS started on the TCP transport we hold (not `create_connection(ssl=)`),
+                    # so the connection can see the ciphertext still unsent below TLS.
+                    await self._start_tls(loop, raw, conn)
         except TimeoutError as exc:
             raise ConnectTimeoutError("connect timed out") from exc
         except (OSError, ssl.SSLError) as exc:
@@ -276,6 +278,20 @@ class Pool:
             raise PoolClosedError("client closed")
         self._all.add(conn)
         return conn
+
+    async def _start_tls(
+        self, loop: asyncio.AbstractEventLoop, raw: asyncio.Transport, conn: Connection
+    ) -> None:
+        assert self._ssl is not None
+        try:
+            tls = await loop.start_tls(raw, conn, self._ssl, server_hostname=self._host)
+        except BaseException:
+            raw.abort()
+            raise
+        if tls is None:  # the connection closed during the handshake
+            raw.abort()
+            raise ConnectionResetError("closed during the TLS handshake")
+        conn.use_tls(tls, raw)
 
     def _put_back(self, conn: Connection) -> None:
         if self._closed or not conn.reusable:

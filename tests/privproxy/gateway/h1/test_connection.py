@@ -148,6 +148,26 @@ async def test_not_reusable_while_request_bytes_are_unsent() -> None:
     assert h.conn.reusable
 
 
+async def test_not_reusable_while_ciphertext_below_tls_is_unsent() -> None:
+    # Under TLS the TLS transport's buffer empties as soon as it has encrypted the request;
+    # the ciphertext then waits in the TCP transport below, which counts as well.
+    h = Harness()
+    raw = h.transport
+    tls = FakeTransport(h.loop)
+    tls.protocol = h.conn
+    h.conn.use_tls(tls, raw)
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", bytes(SMALL_BODY * 4))
+    assert tls.writes and not raw.writes  # the exchange goes through TLS
+    raw.unsent = 100
+    h.conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await asyncio.wait_for(h.conn.head(), 5)
+    assert await read_all(h.conn) == b"ok"
+    assert h.conn.unsent_bytes() == 100
+    assert not h.conn.reusable
+    raw.unsent = 0
+    assert h.conn.reusable
+
+
 async def test_answer_cut_at_every_single_point() -> None:
     for cut in range(1, len(ANSWER)):
         h = Harness()

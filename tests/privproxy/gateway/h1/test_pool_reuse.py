@@ -4,7 +4,9 @@ connection limit, cancellation, deadlines, idle expiry and closing the pool."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from tests.privproxy.gateway.h1.raw_server import (
     serve,
     wait,
 )
+from tests.privproxy.gateway.h1.test_pool_tls import make_certs
 
 
 async def settle() -> None:
@@ -146,9 +149,11 @@ async def test_no_reuse_when_extra_bytes_follow_the_answer() -> None:
     assert len(server.conns) == 2
 
 
-async def test_no_reuse_while_request_bytes_are_unsent() -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_no_reuse_while_request_bytes_are_unsent(tmp_path: Path, tls: bool) -> None:
     # The gateway answers after the head and stops reading the body: the rest of it is still
     # in our send buffer, and on a reused connection it would be read as the next request.
+    # Over TLS the rest is ciphertext in the TCP transport below the TLS one.
     body = bytes(32 * 1024 * 1024)  # far more than the socket buffers take
     second_done = asyncio.Event()
 
@@ -161,7 +166,16 @@ async def test_no_reuse_while_request_bytes_are_unsent() -> None:
         else:
             await answering(reply(b"fresh"))(conn)
 
-    async with serve(handler) as server, pool_for(server.url) as pool:
+    server_ctx = client_ctx = None
+    if tls:
+        ca_path, chain_path, key_path = make_certs(tmp_path)
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(chain_path, key_path)
+        client_ctx = ssl.create_default_context(cafile=str(ca_path))
+    async with (
+        serve(handler, server_ctx) as server,
+        pool_for(server.url, ssl_context=client_ctx) as pool,
+    ):
         resp = await pool.request("POST", "/big", body=body)
         assert resp.status == 413
         assert await exchange(resp) == b"early"
