@@ -177,7 +177,7 @@ async def _field(request: web.Request, name: str) -> str | None:
             values = parse_qs(raw.decode("ascii"), max_num_fields=8).get(name)
             return values[0] if values and len(values) == 1 else None
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidRequestError("Malformed request body") from exc
     value = obj.get(name) if isinstance(obj, dict) else None
     return value if isinstance(value, str) else None

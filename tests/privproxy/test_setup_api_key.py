@@ -183,6 +183,13 @@ async def test_malformed_keys_are_refused_and_not_echoed(
     assert not api_key_path(state_dir(tmp_path)).exists()
 
 
+@pytest.mark.parametrize("raw", [b"[" * 4000, b"\xff\xfe", b'{"apiKey": ', b"[]", b'{"apiKey": 1}'])
+async def test_hostile_bodies_are_400s(keyless: ProxyClient, raw: bytes) -> None:
+    headers = {**BEARER, "Content-Type": "application/json"}
+    resp = await keyless.post("/setup/api-key", data=raw, headers=headers)
+    assert resp.status == 400
+
+
 async def test_the_missing_key_message_in_token_mode_does_not_suggest_a_caller_key(
     keyless: ProxyClient,
 ) -> None:
