@@ -25,9 +25,9 @@ from typing import IO, Any, Final
 
 from attestation.conformance import base
 from attestation.errors import AttestationError
+from attestation.sdk import SDK_NAME, sdk_version
 
-SDK_NAME: Final = "privproxy-attestation"
-SDK_VERSION: Final = "0.1.0"
+SDK_VERSION: Final = sdk_version()
 
 
 def discover_stages() -> dict[str, ModuleType]:

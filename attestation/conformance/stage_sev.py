@@ -5,8 +5,8 @@ with the **production** :class:`SevPolicy` (A.2.3), tightened by the input's pin
 minimums; only external dependencies are injected: the VCEK, the AMD roots and the time.
 
 AMD roots: ``amd_root_ca_pem`` / ``ask_pem`` in the input select
-:meth:`AmdTrust.unpinned_for_testing` (synthetic chains). Otherwise the pinned chains are read
-from ``$PRIVPROXY_AMD_CERT_CHAIN`` files and the user cache; this adapter never downloads.
+:meth:`AmdTrust.unpinned_for_testing` (synthetic chains). Otherwise the pinned chains shipped
+with the package are used (:meth:`AmdTrust.shipped`): no network, no environment variable.
 Time: ``expiration_check_date_unix``, else the wall clock (this CLI is the clock's boundary).
 """
 
@@ -24,8 +24,7 @@ from attestation.conformance.base import MalformedInput
 from attestation.errors import BundleError
 from attestation.sev import SevPolicy, VerifiedSevReport, parse_report, verify_sev_report
 from attestation.sev.abi import SevReport
-from attestation.sev.roots import AmdTrust, load_cached
-from attestation.trust import amd_chain_files_from_env, user_cache_dir
+from attestation.sev.roots import AmdTrust
 
 STAGE: Final = "verify-attestation-sev"
 
@@ -108,13 +107,8 @@ def build_policy(pins: SevPolicyInput | None) -> SevPolicy:
 
 
 def build_trust(inp: SevInput, report: SevReport) -> AmdTrust:
-    """Injected ARK/ASK (unpinned, synthetic chains) or the pinned chains from env/cache."""
-    pinned = AmdTrust.pinned_from_files(amd_chain_files_from_env())
-    cached = user_cache_dir() / "amd"
-    if report.product not in pinned.products():
-        chain = load_cached(cached, report.product)
-        if chain is not None:
-            pinned = pinned.with_chain(chain)
+    """Injected ARK/ASK (unpinned, synthetic chains) or the shipped pinned chains."""
+    pinned = AmdTrust.shipped()
     if inp.amd_root_ca_pem is None and inp.ask_pem is None:
         return pinned
 

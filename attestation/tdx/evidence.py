@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from attestation.errors import Code, HardwareError
 from attestation.models import TDX_GUEST_V2, Measurement
+from attestation.sdk import sdk_label
 from attestation.tdx.abi import TdxQuote, parse_quote
 from attestation.tdx.certs import (
     PCK_CHAIN_CODES,
@@ -23,6 +26,11 @@ from attestation.tdx.certs import (
 from attestation.tdx.collateral_checks import verify_collateral
 from attestation.tdx.models import TdxCollateral, VerifiedTdxQuote
 from attestation.tdx.policy import INTEL_QE_VENDOR_ID, TdxPolicy
+from attestation.tdx.second_verdict import (
+    SecondInput,
+    SecondVerifier,
+    dcap_qvl_verdict,
+)
 from attestation.tdx.tcb import evaluate_tcb
 from attestation.tdx.trust import IntelTrust
 from attestation.tdx.validate import check_td_policy
@@ -46,11 +54,14 @@ def verify_tdx_evidence(
     policy: TdxPolicy,
     trust: IntelTrust,
     now: dt.datetime,
+    second_verifier: SecondVerifier = dcap_qvl_verdict,
 ) -> VerifiedTdxQuote:
     """Verify a raw TDX v4 quote with injected collateral, policy, trust and time.
 
-    Raises `HardwareError` with the code of the first failing check. Pure and CPU-bound (a few
-    ms): async callers run it in `asyncio.to_thread`.
+    Raises `HardwareError` with the code of the first failing check. When the policy requires
+    it (production), ``second_verifier`` must then accept the same quote with the same TCB
+    status (TDX_VERIFIER_DISAGREEMENT otherwise). Pure and CPU-bound (a few ms): async
+    callers run it in `asyncio.to_thread`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -85,6 +96,31 @@ def verify_tdx_evidence(
         tcb["qe_isv_svn"] = parsed.qe_report.isv_svn
 
     check_td_policy(parsed, pck, policy)
+    verifiers: tuple[str, ...] = (f"{sdk_label()} accepted ({tcb_status})",)
+    if policy.second_verifier_required:
+        if tcb_status is None:
+            raise HardwareError(
+                Code.TDX_VERIFIER_DISAGREEMENT,
+                "a second verdict needs TCB evaluation, which this policy skipped",
+            )
+        second = second_verifier(
+            SecondInput(
+                quote=quote,
+                collateral=collateral,
+                pck_crl_issuer_chain_pem=collateral.pck_crl_issuer_chain
+                or "".join(c.public_bytes(Encoding.PEM).decode() for c in chain[1:]),
+                root_der=None
+                if trust == IntelTrust.production()
+                else chain[-1].public_bytes(Encoding.DER),
+                now=now,
+            )
+        )
+        if not second.accepted or second.tcb_status != tcb_status:
+            raise HardwareError(
+                Code.TDX_VERIFIER_DISAGREEMENT,
+                f"TDX verifiers disagree: {verifiers[0]}; {second.describe()}",
+            )
+        verifiers = (*verifiers, second.describe())
     return VerifiedTdxQuote(
         measurement=tdx_measurement(parsed),
         report_data=parsed.body.report_data,
@@ -92,6 +128,7 @@ def verify_tdx_evidence(
         qv_result=qv_result,
         fmspc=pck.fmspc.hex(),
         tcb=tcb,
+        verifiers=verifiers,
     )
 
 

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
 from attestation.tdx import IntelTrust, PckCa, TdxCollateral
-from attestation.tdx.policy import INTEL_QE_VENDOR_ID, MR_SEAM_TDX_2_0_08
+from attestation.tdx.policy import INTEL_QE_VENDOR_ID
+from attestation.tdx.policy_data import production_table
 
 NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
 FMSPC = bytes.fromhex("90c06f000000")
@@ -167,7 +168,7 @@ def body_fields() -> dict[str, bytes]:
     """A Tinfoil-production-conformant TD quote body (A.3.4 pins), field by field."""
     return {
         "tee_tcb_svn": TEE_TCB_SVN,
-        "mr_seam": MR_SEAM_TDX_2_0_08,
+        "mr_seam": production_table().mr_seam("2.0.08"),
         "mr_signer_seam": bytes(48),
         "seam_attributes": bytes(8),
         "td_attributes": bytes.fromhex("0000001000000000"),
@@ -242,7 +243,7 @@ def tcb_info_body() -> dict[str, Any]:
         "fmspc": FMSPC.hex(),
         "pceId": "0000",
         "tcbType": 0,
-        "tcbEvaluationDataNumber": 18,
+        "tcbEvaluationDataNumber": 19,
         "tdxModule": {"mrsigner": "00" * 48, "attributes": "00" * 8, "attributesMask": "FF" * 8},
         "tdxModuleIdentities": [
             {
@@ -273,7 +274,7 @@ def qe_identity_body() -> dict[str, Any]:
         "version": 2,
         "issueDate": "2026-01-01T00:00:00Z",
         "nextUpdate": "2026-02-01T00:00:00Z",
-        "tcbEvaluationDataNumber": 18,
+        "tcbEvaluationDataNumber": 19,
         "miscselect": "00000000",
         "miscselectMask": "FFFFFFFF",
         "attributes": "11" + "00" * 15,
