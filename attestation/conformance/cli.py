@@ -5,7 +5,9 @@
 subcommand reads one JSON object on stdin and writes one JSON object on stdout:
 
 * exit 0  ``{"stage", "accepted": true, "outputs"}``
-* exit 10 ``{"stage", "accepted": false, "rejection": {"code", "message"[, "stage"]}}``
+* exit 10 ``{"stage", "accepted": false, "rejection": {"code"[, "message"][, "stage"]}}``, in
+  the shape of the stage's output schema (``base.RejectionContract``): only codes it lists,
+  ``message`` only where it has that field (the message always goes to stderr too)
 * exit 20 unsupported, 30 malformed input, 1 internal error (details on stderr).
 
 Anything a library prints while a stage runs is redirected to stderr so stdout stays JSON.
@@ -77,11 +79,31 @@ def _emit(stdout: IO[str], document: dict[str, Any]) -> None:
     stdout.flush()
 
 
-def _rejection(stage: str, exc: AttestationError, substage: str | None) -> dict[str, Any]:
-    rejection: dict[str, Any] = {"code": exc.code.value, "message": exc.message}
+def _reject(
+    module: ModuleType,
+    stage: str,
+    exc: AttestationError,
+    substage: str | None,
+    stdout: IO[str],
+    stderr: IO[str],
+) -> int:
+    """Write the rejection in the stage's schema shape (code list, message or not)."""
+    contract: base.RejectionContract = getattr(
+        module, "REJECTION", base.RejectionContract(codes=None)
+    )
+    code = contract.code_for(exc.code.value)
+    # The message always reaches stderr; stdout carries it only where the schema has a field.
+    stderr.write(f"rejected: {exc.code.value}: {exc.message}\n")
+    if code is None:
+        stderr.write(f"internal error: {stage} has no schema code for {exc.code.value}\n")
+        return base.EXIT_INTERNAL
+    rejection: dict[str, Any] = {"code": code}
+    if contract.message:
+        rejection["message"] = exc.message
     if substage is not None:
         rejection["stage"] = substage
-    return {"stage": stage, "accepted": False, "rejection": rejection}
+    _emit(stdout, {"stage": stage, "accepted": False, "rejection": rejection})
+    return base.EXIT_REJECT
 
 
 def run_stage(module: ModuleType, stage: str, text: str, stdout: IO[str], stderr: IO[str]) -> int:
@@ -98,11 +120,9 @@ def run_stage(module: ModuleType, stage: str, text: str, stdout: IO[str], stderr
         with contextlib.redirect_stdout(stderr):
             outputs = module.run(data)
     except base.SubstageRejection as exc:
-        _emit(stdout, _rejection(stage, exc.error, exc.stage))
-        return base.EXIT_REJECT
+        return _reject(module, stage, exc.error, exc.stage, stdout, stderr)
     except AttestationError as exc:
-        _emit(stdout, _rejection(stage, exc, None))
-        return base.EXIT_REJECT
+        return _reject(module, stage, exc, None, stdout, stderr)
     except base.MalformedInput as exc:
         stderr.write(f"malformed input: {exc}\n")
         return base.EXIT_MALFORMED
