@@ -285,11 +285,19 @@ def qe_identity_body() -> dict[str, Any]:
     }
 
 
-def crl(issuer_cn: str, key: ec.EllipticCurvePrivateKey, revoked: tuple[int, ...] = ()) -> bytes:
+CRL_THIS_UPDATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def crl(
+    issuer_cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    revoked: tuple[int, ...] = (),
+    this_update: dt.datetime = CRL_THIS_UPDATE,
+) -> bytes:
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(_name(issuer_cn))
-        .last_update(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .last_update(this_update)
         .next_update(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     )
     for serial in revoked:
