@@ -20,17 +20,15 @@ is not shared; with another root (synthetic test chains) it is given the chain's
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Final
 
 from attestation.errors import AttestationError
+from attestation.sdk import dcap_qvl_label
 from attestation.tdx.collateral import split_signed
 from attestation.tdx.models import TdxCollateral
 
-DCAP_QVL: Final = "dcap-qvl"
 _MAX_DETAIL: Final = 300
 
 
@@ -65,15 +63,6 @@ class SecondInput:
 SecondVerifier = Callable[[SecondInput], SecondVerdict]
 
 
-@functools.cache
-def dcap_qvl_version() -> str:
-    """``"dcap-qvl <version>"`` of the installed package, or ``"dcap-qvl (not installed)"``."""
-    try:
-        return f"{DCAP_QVL} {metadata.version(DCAP_QVL)}"
-    except metadata.PackageNotFoundError:
-        return f"{DCAP_QVL} (not installed)"
-
-
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
@@ -81,7 +70,7 @@ def _short(text: str) -> str:
 
 def dcap_qvl_verdict(given: SecondInput) -> SecondVerdict:
     """Run ``dcap-qvl`` on the quote and collateral; a missing package is a rejection."""
-    name = dcap_qvl_version()
+    name = dcap_qvl_label()
     try:
         import dcap_qvl
     except ImportError:
@@ -117,10 +106,8 @@ def dcap_qvl_verdict(given: SecondInput) -> SecondVerdict:
 
 
 __all__ = [
-    "DCAP_QVL",
     "SecondInput",
     "SecondVerdict",
     "SecondVerifier",
     "dcap_qvl_verdict",
-    "dcap_qvl_version",
 ]

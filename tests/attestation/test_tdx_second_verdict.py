@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from attestation.errors import Code, HardwareError
+from attestation.sdk import dcap_qvl_label
 from attestation.tdx import IntelTrust, verify_tdx_evidence
 from attestation.tdx.second_verdict import (
     SecondInput,
     SecondVerdict,
     dcap_qvl_verdict,
-    dcap_qvl_version,
 )
 from tests.attestation.test_tdx_real import JAN_20, historic_policy, real_collateral, real_quote
 
@@ -53,8 +53,8 @@ def test_both_verifiers_accept_the_real_quote_and_are_named() -> None:
     assert len(verified.verifiers) == 2
     ours, theirs = verified.verifiers
     assert ours.startswith("privproxy-attestation ") and ours.endswith("accepted (UpToDate)")
-    assert theirs == f"{dcap_qvl_version()} accepted (UpToDate)"
-    assert dcap_qvl_version().startswith("dcap-qvl 0.")
+    assert theirs == f"{dcap_qvl_label()} accepted (UpToDate)"
+    assert dcap_qvl_label().startswith("dcap-qvl 0.")
 
 
 def test_dcap_qvl_alone_on_the_real_quote() -> None:
