@@ -6,9 +6,9 @@ The proxy's start-up/refresh state machine (``privproxy/enclave/attested.py``) i
         attestor = Attestor(fetcher, policy=Policy.production(), trust=Trust.production())
         enclave = await attestor.verify(await attestor.fetch_bundle("https://api.ppq.ai"))
 
-AMD ARK/ASK for the report's product are loaded on first need: from the cache directory, else
-downloaded from AMD KDS through the fetcher; either way they must match the in-code pins
-(``attestation.sev.roots``). TDX collateral and hardware platforms come from injected async
+AMD ARK/ASK ship with the package (pinned, ``attestation.sev.roots``); AMD KDS is asked only
+for the VCEK of a bundle that carries none (``attestation.sev.kds``), and that VCEK is
+verified like a bundled one. TDX collateral and hardware platforms come from injected async
 providers (``attestation.tdx.collateral_source``); without them a TDX bundle fails closed.
 """
 
@@ -100,7 +100,6 @@ class Attestor:
         policy: Policy,
         trust: Trust,
         clock: Clock = utc_now,
-        cache_dir: Path | None = None,
         tdx_collateral: CollateralProvider | None = None,
         hardware_platforms: PlatformsProvider | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -109,11 +108,9 @@ class Attestor:
         self._policy = policy
         self._trust = trust
         self._clock = clock
-        self._cache_dir = cache_dir
         self._tdx_collateral = tdx_collateral
         self._hardware_platforms = hardware_platforms
         self._timeout = timeout
-        self._roots_lock = asyncio.Lock()
 
     @classmethod
     def production(
@@ -148,7 +145,6 @@ class Attestor:
             policy=Policy.production(tdx_mr_seam_allow=tdx_mr_seam_allow),
             trust=trust,
             clock=clock,
-            cache_dir=cache_dir,
             tdx_collateral=collateral,
             hardware_platforms=platforms,
             timeout=timeout,
@@ -156,7 +152,7 @@ class Attestor:
 
     @property
     def trust(self) -> Trust:
-        """The trust in use (grows when AMD chains are loaded on first need)."""
+        """The trust in use."""
         return self._trust
 
     async def warm_up(self) -> None:

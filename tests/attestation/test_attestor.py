@@ -59,14 +59,8 @@ async def test_fetch_and_verify_real_bundle(
     assert enclave.verified_at == FIXED_NOW
 
 
-def _attestor(fetcher: Fetcher, amd: AmdTrust, cache_dir: Path | None = None) -> Attestor:
-    return Attestor(
-        fetcher,
-        policy=Policy.production(),
-        trust=_trust(amd),
-        clock=lambda: FIXED_NOW,
-        cache_dir=cache_dir,
-    )
+def _attestor(fetcher: Fetcher, amd: AmdTrust) -> Attestor:
+    return Attestor(fetcher, policy=Policy.production(), trust=_trust(amd), clock=lambda: FIXED_NOW)
 
 
 async def test_shipped_roots_need_no_network() -> None:
