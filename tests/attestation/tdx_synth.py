@@ -293,13 +293,20 @@ def crl(
     key: ec.EllipticCurvePrivateKey,
     revoked: tuple[int, ...] = (),
     this_update: dt.datetime = CRL_THIS_UPDATE,
+    *,
+    extensions: bool = True,
 ) -> bytes:
+    """A CRL as Intel issues them: with a CRL Number and the issuer's key identifier."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(_name(issuer_cn))
         .last_update(this_update)
         .next_update(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     )
+    if extensions:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
+        builder = builder.add_extension(x509.CRLNumber(1), critical=False)
+        builder = builder.add_extension(aki, critical=False)
     for serial in revoked:
         entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW)
         builder = builder.add_revoked_certificate(entry.build())

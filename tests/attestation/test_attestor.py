@@ -100,9 +100,7 @@ def test_clock_default_is_aware() -> None:
 
 async def test_production_wiring_verifies_real_bundle(tmp_path: Path) -> None:
     fetcher = FakeFetcher()  # any GET fails the test: roots ship with the package
-    attestor = Attestor.production(
-        fetcher, cache_dir=tmp_path, clock=lambda: FIXED_NOW, amd_chain_files=[_genoa_file()]
-    )
+    attestor = Attestor.production(fetcher, cache_dir=tmp_path, clock=lambda: FIXED_NOW)
     assert attestor.trust.amd.pinned
     enclave = await attestor.verify(real_bundle_bytes())
     assert enclave.repository == "tinfoilsh/confidential-model-router"

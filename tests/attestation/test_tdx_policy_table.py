@@ -1,8 +1,7 @@
 """The shipped TDX production policy: its values, its modules, operator additions, the real quote.
 
-Accepted and retired modules are exercised on synthetic quotes (our own PKI; the second
-verifier is exercised on real data in test_tdx_second_verdict.py). The real Tinfoil quote
-carries the retired module 1.5.08.
+Accepted and retired modules are exercised on synthetic quotes (our own PKI) through both
+verifiers. The real Tinfoil quote carries the retired module 1.5.08.
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ def _published() -> dict[str, Any]:
         data_path("trust", "tinfoil", "tdx-policy-2026-12.json").read_text()
     )
     return doc
-
-
-def _ours_only(policy: TdxPolicy) -> TdxPolicy:
-    return dataclasses.replace(policy, second_verifier_required=False)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +73,7 @@ def _verify_module(pki: synth.Pki, version: str, policy: TdxPolicy) -> object:
     return verify_tdx_evidence(
         quote,
         collateral=synth.build_collateral(pki),
-        policy=_ours_only(policy),
+        policy=policy,
         trust=pki.trust(),
         now=synth.NOW,
     )
@@ -88,6 +83,7 @@ def _verify_module(pki: synth.Pki, version: str, policy: TdxPolicy) -> object:
 def test_each_fleet_module_is_accepted(pki: synth.Pki, version: str) -> None:
     verified = _verify_module(pki, version, TdxPolicy.production())
     assert getattr(verified, "tcb_status", None) == "UpToDate"
+    assert len(getattr(verified, "verifiers", ())) == 2  # both verifiers accepted it
 
 
 @pytest.mark.parametrize("version", RETIRED)

@@ -1,8 +1,9 @@
 """The second, independent TDX verdict (dcap-qvl): both verifiers must accept and agree.
 
 The real Tinfoil quote and its real Intel collateral go through both verifiers (dcap-qvl for
-real); disagreements are produced by injecting a fake second verdict (a rejection, or another
-TCB status) and by making the dcap-qvl package unavailable.
+real). Disagreements: a collateral mutation only dcap-qvl catches (a re-signed CRL without
+extensions), an injected fake second verdict (a rejection, or another TCB status), and the
+dcap-qvl package missing.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import pytest
 
 from attestation.errors import Code, HardwareError
 from attestation.sdk import dcap_qvl_label
-from attestation.tdx import IntelTrust, verify_tdx_evidence
+from attestation.tdx import IntelTrust, TdxPolicy, verify_tdx_evidence
 from attestation.tdx.second_verdict import (
     SecondInput,
     SecondVerdict,
     dcap_qvl_verdict,
 )
+from tests.attestation import tdx_synth as synth
 from tests.attestation.test_tdx_real import JAN_20, historic_policy, real_collateral, real_quote
 
 
@@ -148,3 +150,37 @@ def test_policy_without_tcb_evaluation_cannot_get_a_second_verdict() -> None:
             now=JAN_20,
         )
     assert err.value.code is Code.TDX_VERIFIER_DISAGREEMENT
+
+
+def test_a_collateral_mutation_only_dcap_qvl_catches_is_rejected() -> None:
+    # A PCK CRL correctly signed by its CA but without the extensions every Intel CRL carries
+    # (CRL Number and Authority Key Identifier; RFC 5280 requires both). Our verifier matches
+    # a CRL to its issuer by name and signature and needs neither; dcap-qvl refuses to parse
+    # a CRL without extensions.
+    pki = synth.Pki()
+    collateral = dataclasses.replace(
+        synth.build_collateral(pki),
+        pck_crl=synth.crl(synth.PLATFORM_CN, pki.ca_key, extensions=False),
+    )
+    production = TdxPolicy.production()
+    ours_only = dataclasses.replace(production, second_verifier_required=False)
+    quote = synth.build_quote(pki)
+    accepted = verify_tdx_evidence(
+        quote, collateral=collateral, policy=ours_only, trust=pki.trust(), now=synth.NOW
+    )
+    assert accepted.tcb_status == "UpToDate"
+    with pytest.raises(HardwareError) as err:
+        verify_tdx_evidence(
+            quote, collateral=collateral, policy=production, trust=pki.trust(), now=synth.NOW
+        )
+    assert err.value.code is Code.TDX_VERIFIER_DISAGREEMENT
+    assert "accepted (UpToDate)" in err.value.message and "dcap-qvl" in err.value.message
+    # The same collateral with the CRL's extensions: both accept.
+    both = verify_tdx_evidence(
+        quote,
+        collateral=synth.build_collateral(pki),
+        policy=production,
+        trust=pki.trust(),
+        now=synth.NOW,
+    )
+    assert len(both.verifiers) == 2
