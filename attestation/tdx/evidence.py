@@ -1,7 +1,8 @@
 """The TDX pipeline, in reference order (A.3.2, A.3.3, A.3.4):
 
 parse → QE vendor → PCK chain → quote signature → QE report signature → AK binding →
-PCK extensions → collateral (if evaluated) → TCB level and status policy → TD policy.
+PCK extensions → collateral (if evaluated) → TCB level and status policy → TD policy →
+second verdict (if the policy requires it).
 
 Cryptographic checks of the quote come before any collateral check, so a broken quote is
 reported as such whatever the collateral; the TD policy comes last.
@@ -10,8 +11,6 @@ reported as such whatever the collateral; the TD policy comes last.
 from __future__ import annotations
 
 import datetime as dt
-
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from attestation.errors import Code, HardwareError
 from attestation.models import TDX_GUEST_V2, Measurement
@@ -30,6 +29,7 @@ from attestation.tdx.second_verdict import (
     SecondInput,
     SecondVerifier,
     dcap_qvl_verdict,
+    require_agreement,
 )
 from attestation.tdx.tcb import evaluate_tcb
 from attestation.tdx.trust import IntelTrust
@@ -96,31 +96,12 @@ def verify_tdx_evidence(
         tcb["qe_isv_svn"] = parsed.qe_report.isv_svn
 
     check_td_policy(parsed, pck, policy)
-    verifiers: tuple[str, ...] = (f"{sdk_label()} accepted ({tcb_status})",)
+    ours = f"{sdk_label()} accepted ({tcb_status})"
+    verifiers: tuple[str, ...] = (ours,)
     if policy.second_verifier_required:
-        if tcb_status is None:
-            raise HardwareError(
-                Code.TDX_VERIFIER_DISAGREEMENT,
-                "a second verdict needs TCB evaluation, which this policy skipped",
-            )
-        second = second_verifier(
-            SecondInput(
-                quote=quote,
-                collateral=collateral,
-                pck_crl_issuer_chain_pem=collateral.pck_crl_issuer_chain
-                or "".join(c.public_bytes(Encoding.PEM).decode() for c in chain[1:]),
-                root_der=None
-                if trust == IntelTrust.production()
-                else chain[-1].public_bytes(Encoding.DER),
-                now=now,
-            )
-        )
-        if not second.accepted or second.tcb_status != tcb_status:
-            raise HardwareError(
-                Code.TDX_VERIFIER_DISAGREEMENT,
-                f"TDX verifiers disagree: {verifiers[0]}; {second.describe()}",
-            )
-        verifiers = (*verifiers, second.describe())
+        given = SecondInput.of(quote, collateral, chain=chain, trust=trust, now=now)
+        second = require_agreement(second_verifier, given, ours=ours, tcb_status=tcb_status)
+        verifiers = (ours, second.describe())
     return VerifiedTdxQuote(
         measurement=tdx_measurement(parsed),
         report_data=parsed.body.report_data,

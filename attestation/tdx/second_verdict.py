@@ -24,10 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from attestation.errors import AttestationError
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from attestation.errors import AttestationError, Code, HardwareError
 from attestation.sdk import dcap_qvl_label
 from attestation.tdx.collateral import split_signed
 from attestation.tdx.models import TdxCollateral
+from attestation.tdx.trust import IntelTrust
 
 _MAX_DETAIL: Final = 300
 
@@ -57,6 +61,24 @@ class SecondInput:
     pck_crl_issuer_chain_pem: str  # the collateral's, else the quote's own PCK CA ‖ root
     root_der: bytes | None  # None: the verifier's own built-in Intel root
     now: dt.datetime
+
+    @classmethod
+    def of(
+        cls,
+        quote: bytes,
+        collateral: TdxCollateral,
+        *,
+        chain: list[x509.Certificate],
+        trust: IntelTrust,
+        now: dt.datetime,
+    ) -> SecondInput:
+        """The input for a quote whose PCK ``chain`` (leaf, CA, root) we verified."""
+        pck_crl_chain = collateral.pck_crl_issuer_chain or "".join(
+            c.public_bytes(Encoding.PEM).decode() for c in chain[1:]
+        )
+        production = trust == IntelTrust.production()
+        root = None if production else chain[-1].public_bytes(Encoding.DER)
+        return cls(quote, collateral, pck_crl_chain, root, now)
 
 
 #: A second verifier: pure, CPU-bound, never raises for a bad quote (returns a rejection).
@@ -105,9 +127,28 @@ def dcap_qvl_verdict(given: SecondInput) -> SecondVerdict:
     return SecondVerdict(name, True, str(report.status))
 
 
+def require_agreement(
+    verifier: SecondVerifier, given: SecondInput, *, ours: str, tcb_status: str | None
+) -> SecondVerdict:
+    """Run ``verifier``; TDX_VERIFIER_DISAGREEMENT unless it accepts with our TCB status."""
+    if tcb_status is None:
+        raise HardwareError(
+            Code.TDX_VERIFIER_DISAGREEMENT,
+            "a second verdict needs TCB evaluation, which this policy skipped",
+        )
+    second = verifier(given)
+    if not second.accepted or second.tcb_status != tcb_status:
+        raise HardwareError(
+            Code.TDX_VERIFIER_DISAGREEMENT,
+            f"TDX verifiers disagree: {ours}; {second.describe()}",
+        )
+    return second
+
+
 __all__ = [
     "SecondInput",
     "SecondVerdict",
     "SecondVerifier",
     "dcap_qvl_verdict",
+    "require_agreement",
 ]
