@@ -91,3 +91,7 @@ class RejectionContract:
         if self.codes is None or code in self.codes:
             return code
         return self.aliases.get(code, self.fallback)
+
+
+#: The contract of a stage whose schema takes any code (and a stage that declares none).
+ANY_CODE = RejectionContract(codes=None, message=True)

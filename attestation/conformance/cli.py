@@ -79,6 +79,11 @@ def _emit(stdout: IO[str], document: dict[str, Any]) -> None:
     stdout.flush()
 
 
+def _contract(module: ModuleType | None) -> base.RejectionContract:
+    contract = getattr(module, "REJECTION", None)
+    return contract if isinstance(contract, base.RejectionContract) else base.ANY_CODE
+
+
 def _reject(
     module: ModuleType,
     stage: str,
@@ -87,11 +92,16 @@ def _reject(
     stdout: IO[str],
     stderr: IO[str],
 ) -> int:
-    """Write the rejection in the stage's schema shape (code list, message or not)."""
-    contract: base.RejectionContract = getattr(
-        module, "REJECTION", base.RejectionContract(codes=None)
-    )
-    code = contract.code_for(exc.code.value)
+    """Write the rejection in the stage's schema shape (code list, message or not).
+
+    A sub-stage's rejection inside verify-full keeps the code that sub-stage's own schema
+    would report, so verify-full only ever names codes of the upstream schemas.
+    """
+    ours = exc.code.value
+    if substage is not None:
+        ours = _contract(discover_stages().get(substage)).code_for(ours) or ours
+    contract = _contract(module)
+    code = contract.code_for(ours)
     # The message always reaches stderr; stdout carries it only where the schema has a field.
     stderr.write(f"rejected: {exc.code.value}: {exc.message}\n")
     if code is None:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from attestation.conformance.base import RejectionContract
+from attestation.conformance.base import RejectionContract, SubstageRejection
 from attestation.conformance.cli import discover_stages, main
 from attestation.errors import Code, HardwareError
 from tests.attestation.test_tdx_vectors import KNOWN_FAILURES as TDX_KNOWN_FAILURES
@@ -272,10 +272,27 @@ def _schema_rejection(stage: str) -> dict[str, Any]:
 @pytest.mark.parametrize("stage", sorted(discover_stages()))
 def test_each_stage_declares_its_schema_rejection_shape(stage: str) -> None:
     contract: RejectionContract = discover_stages()[stage].REJECTION
+    if not (SCHEMAS / f"{stage}.output.schema.json").exists():
+        pytest.skip(f"tests/data has no output schema for {stage}")
     schema = _schema_rejection(stage)
     enum = schema["properties"]["code"].get("enum")
     assert contract.codes == (frozenset(enum) if enum is not None else None)
     assert contract.message is ("message" in schema["properties"])
+
+
+def test_verify_full_reports_a_sub_stage_code_as_that_sub_stage_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def reject(data: dict[str, Any]) -> dict[str, Any]:
+        error = HardwareError(Code.FIRMWARE_OUT_OF_DATE, "firmware build 20 < 21")
+        raise SubstageRejection("verify-attestation-sev", error)
+
+    monkeypatch.setattr(discover_stages()["verify-full"], "run", reject)
+    code, out, _ = _run(["verify-full"], "{}")
+    result = json.loads(out)
+    assert_schema_valid("verify-full", result)
+    assert code == 10 and result["rejection"]["code"] == "TCB_OUT_OF_DATE"
+    assert result["rejection"]["stage"] == "verify-attestation-sev"
 
 
 @pytest.mark.parametrize(
