@@ -17,9 +17,8 @@ from attestation.errors import Code, HardwareError
 from attestation.tdx import TdxCollateral, TdxPolicy, VerifiedTdxQuote, verify_tdx_evidence
 from tests.attestation import tdx_synth as synth
 
-# Production policy with our verifier alone: these synthetic chains and CRLs are ours, and
-# the second verifier (dcap-qvl) is exercised on the real quote (test_tdx_second_verdict.py).
-PRODUCTION = dataclasses.replace(TdxPolicy.production(), second_verifier_required=False)
+# The full production policy: every accepted quote here is accepted by both TDX verifiers.
+PRODUCTION = TdxPolicy.production()
 
 
 @pytest.fixture(scope="module")
