@@ -23,7 +23,7 @@ from attestation.tdx import TdxCollateral, TdxPolicy, verify_tdx_evidence
 from attestation.tdx.tcb import module_identity_id
 from tests.attestation import tdx_synth as synth
 
-POLICY = dataclasses.replace(TdxPolicy.production(), second_verifier_required=False)
+POLICY = TdxPolicy.production()
 P256_OID = bytes.fromhex("06082a8648ce3d030107")  # prime256v1, DER-encoded
 UNKNOWN_CURVE_OID = bytes.fromhex("06082a8648ce3d030109")  # 1.2.840.10045.3.1.9: no curve
 
