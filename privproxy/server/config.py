@@ -92,6 +92,11 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Responses API: an in-memory store for `previous_response_id` (0 = off: nothing kept).
+    responses_store_seconds: float = Field(0.0, ge=0, le=7 * 86400)
+    responses_store_max_entries: int = Field(1000, gt=0)
+    responses_store_max_bytes: int = Field(64 * MiB, gt=0)
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -188,6 +193,9 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        "responses_store_seconds",
+        "responses_store_max_entries",
+        "responses_store_max_bytes",
     }
 )
 
@@ -286,6 +294,15 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    # Responses API store (off by default: no conversation is kept).
+    p.add_argument(
+        "--responses-store-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="keep Responses answers in memory this long for previous_response_id (default 0)",
+    )
+    p.add_argument("--responses-store-max-entries", type=int, metavar="N")
+    p.add_argument("--responses-store-max-bytes", type=int, metavar="N")
     return p
 
 
