@@ -106,3 +106,20 @@ def test_list_files_prompt_calls_a_shell_like_tool_with_ls() -> None:
     final = decide(_req(ask, call, result, tools=[other, shell]))
     assert final.tool_call is None and final.content is not None
     assert "SIMULATED" in final.content and "a.txt" in final.content
+
+
+def test_json_response_formats_get_json_saying_simulated() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "n": {"type": ["integer", "null"]}},
+        "required": ["city", "n"],
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    answer = decide(_req({"role": "user", "content": "hi"}, response_format=fmt))
+    assert answer.content is not None and json.loads(answer.content) == {
+        "city": "SIMULATED",
+        "n": 1,
+    }
+    plain = decide(_req({"role": "user", "content": "hi"}, response_format={"type": "json_object"}))
+    assert plain.content is not None
+    assert json.loads(plain.content) == {"answer": "[SIMULATED] You said: hi"}

@@ -185,7 +185,7 @@ class _Messages:
 
     def add_message(self, item: dict[str, Any], where: str) -> None:
         role = item.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _fail(f"{where}.role", "must be one of user, assistant, system, developer")
         content = _content_parts(item.get("content"), f"{where}.content", role)
         self.out.append({"role": _ROLES[role], "content": content})
@@ -316,7 +316,7 @@ def _tools(value: Any) -> tuple[list[dict[str, Any]], dict[str, FunctionName], l
 
 
 def _tool_choice(value: Any, functions: dict[str, FunctionName]) -> Any:
-    if value is None or value in _TOOL_CHOICES:
+    if value is None or (isinstance(value, str) and value in _TOOL_CHOICES):
         return value
     if not isinstance(value, dict):
         raise _fail("tool_choice", "must be auto, none, required or an object")
@@ -374,7 +374,7 @@ def _effort(reasoning: Any, model: Any) -> str | None:
     effort = reasoning.get("effort")
     if effort is None or effort == "none":
         return None
-    if effort not in _EFFORT:
+    if not isinstance(effort, str) or effort not in _EFFORT:
         raise _fail("reasoning.effort", "must be none, minimal, low, medium, high or xhigh")
     bare = model.removeprefix("private/") if isinstance(model, str) else ""
     return _EFFORT[effort] if bare.startswith(REASONING_EFFORT_MODELS) else None
