@@ -205,7 +205,9 @@ class ResponseBuilder:
             return []
         events: list[Event] = []
         if isinstance(delta, TextDelta):
-            item = self._ensure("message", events)
+            item = self._open
+            if item is None or item.kind != "message":
+                item = self._ensure("message", events)
             item.parts.append(delta.text)
             # The hot path (one event per streamed token): the dict written out directly.
             events.append(
