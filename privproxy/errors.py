@@ -27,6 +27,30 @@ class ProxyError(Exception):
         """OpenAI error shape (compatible with the Node proxy's `{"error":{message,type}}`)."""
         return {"error": {"message": self.message, "type": self.error_type, "code": self.code}}
 
+    def to_anthropic_json(self) -> dict[str, Any]:
+        """Anthropic error shape, for the Messages routes: the type follows the status."""
+        return anthropic_error(self.status, self.message)
+
+
+# Anthropic's error types by HTTP status; other 4xx are invalid requests, other 5xx api errors.
+_ANTHROPIC_TYPES: dict[int, str] = {
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error(status: int, message: str) -> dict[str, Any]:
+    """`{"type":"error","error":{"type":...,"message":...}}` for an HTTP status."""
+    kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
 
 class AttestationUnavailableError(ProxyError):
     """No verified enclave key right now; the message names the failing step."""
@@ -36,4 +60,4 @@ class AttestationUnavailableError(ProxyError):
     code = "attestation_unavailable"
 
 
-__all__ = ["AttestationUnavailableError", "ProxyError"]
+__all__ = ["AttestationUnavailableError", "ProxyError", "anthropic_error"]
