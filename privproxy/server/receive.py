@@ -167,17 +167,47 @@ def resolve_model(value: object, catalog: CatalogView) -> tuple[str, str]:
     return private, bare
 
 
+async def read_body(request: web.Request, settings: Settings) -> bytearray:
+    """The whole request body within `max_body_bytes` and `client_read_timeout`."""
+    try:
+        if request.content.is_eof():
+            return await _read_body(request, settings.max_body_bytes)  # buffered: no timer
+        async with asyncio.timeout(settings.client_read_timeout):
+            return await _read_body(request, settings.max_body_bytes)
+    except TimeoutError as exc:
+        raise ClientTimeoutError("Timed out reading the request body") from exc
+
+
+async def receive_json(request: web.Request, settings: Settings) -> dict[str, Any]:
+    """Read one request body that must be a JSON object (the translated client APIs)."""
+    raw = await read_body(request, settings)
+    try:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidRequestError("Request body is not valid JSON") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("Request body is nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError("Request body must be a JSON object")
+    return value
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON of a decoded (or built) body, as the chat path seals it."""
+    try:
+        return _encode(obj).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
+        raise InvalidRequestError("Request body contains invalid Unicode escapes") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("Request body is nested too deeply") from exc
+    except ValueError as exc:  # inf/nan from numbers beyond float range
+        raise InvalidRequestError("Request body contains numbers out of range") from exc
+
+
 async def receive(request: web.Request, settings: Settings, catalog: CatalogView) -> Inbound:
     """Read and validate one `POST /v1/chat/completions` body."""
     api_key = choose_api_key(request, settings)
-    try:
-        if request.content.is_eof():
-            raw = await _read_body(request, settings.max_body_bytes)  # buffered: no timer
-        else:
-            async with asyncio.timeout(settings.client_read_timeout):
-                raw = await _read_body(request, settings.max_body_bytes)
-    except TimeoutError as exc:
-        raise ClientTimeoutError("Timed out reading the request body") from exc
+    raw = await read_body(request, settings)
     parsed: _Parsed | None
     try:
         text = raw.decode("utf-8")
@@ -323,6 +353,9 @@ __all__ = [
     "MissingApiKeyError",
     "UnknownModelError",
     "choose_api_key",
+    "encode_json",
+    "read_body",
     "receive",
+    "receive_json",
     "resolve_model",
 ]

@@ -1,22 +1,10 @@
-"""Errors of the Messages translation; each is a `ProxyError` with its HTTP status."""
+"""The Messages answer translation's error (malformed requests raise `TranslationError`)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from privproxy.errors import ProxyError
-
-
-class MessagesRequestError(ProxyError):
-    """The Messages request cannot be translated; `field` names the offending member."""
-
-    http_status: ClassVar[int] = 400
-    error_type: ClassVar[str] = "invalid_request_error"
-    code: ClassVar[str] = "invalid_request_error"
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class MessagesAnswerError(ProxyError):
@@ -28,4 +16,4 @@ class MessagesAnswerError(ProxyError):
     code: ClassVar[str] = "untranslatable_answer"
 
 
-__all__ = ["MessagesAnswerError", "MessagesRequestError"]
+__all__ = ["MessagesAnswerError"]

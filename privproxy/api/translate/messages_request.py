@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from privproxy.api.translate.messages_errors import MessagesRequestError
+from privproxy.api.translate.errors import TranslationError
 
 # Anthropic tool types that are client tools with a schema; any other `type` names a
 # built-in tool (web search, code execution, computer use...) the chat path cannot run.
@@ -43,14 +43,14 @@ class ChatRequest:
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise MessagesRequestError(f"'{where}' must be an object", where)
+        raise TranslationError(where, "must be an object")
     return value
 
 
 def _text_of(block: dict[str, Any], where: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
-        raise MessagesRequestError(f"'{where}.text' must be a string", f"{where}.text")
+        raise TranslationError(f"{where}.text", "must be a string")
     return text
 
 
@@ -59,13 +59,13 @@ def _system_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
-        raise MessagesRequestError("'system' must be a string or a list of text blocks", "system")
+        raise TranslationError("system", "must be a string or a list of text blocks")
     parts = []
     for i, block in enumerate(value):
         where = f"system[{i}]"
         block = _obj(block, where)
         if block.get("type") != "text":
-            raise MessagesRequestError(f"'{where}' must be a text block", where)
+            raise TranslationError(where, "must be a text block")
         parts.append(_text_of(block, where))
     return "\n\n".join(parts)
 
@@ -80,17 +80,15 @@ def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
             or not media.startswith("image/")
             or not isinstance(data, str)
         ):
-            raise MessagesRequestError(
-                f"'{where}.source' needs an image 'media_type' and base64 'data'", where
-            )
+            raise TranslationError(where, "needs an image 'media_type' and base64 'data'")
         url = f"data:{media};base64,{data}"
     elif kind == "url":
         link = source.get("url")
         if not isinstance(link, str) or not link.startswith(("https://", "http://", "data:")):
-            raise MessagesRequestError(f"'{where}.source.url' must be an http(s) URL", where)
+            raise TranslationError(where, "must be an http(s) URL")
         url = link
     else:
-        raise MessagesRequestError(f"'{where}.source.type' must be 'base64' or 'url'", where)
+        raise TranslationError(where, "must be 'base64' or 'url'")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -111,12 +109,10 @@ def _tool_result_text(block: dict[str, Any], where: str) -> str:
                 # Chat `tool` messages carry text only; say so rather than drop it silently.
                 parts.append("[image omitted: the tool result had an image]")
             else:
-                raise MessagesRequestError(
-                    f"'{inner_where}.type' must be 'text' or 'image'", inner_where
-                )
+                raise TranslationError(inner_where, "must be 'text' or 'image'")
         text = "\n".join(parts)
     else:
-        raise MessagesRequestError(f"'{where}.content' must be a string or blocks", where)
+        raise TranslationError(where, "must be a string or blocks")
     return f"Error: {text}" if block.get("is_error") is True else text
 
 
@@ -124,7 +120,7 @@ def _user_messages(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     if not isinstance(content, list):
-        raise MessagesRequestError(f"'{where}.content' must be a string or blocks", where)
+        raise TranslationError(where, "must be a string or blocks")
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for i, block in enumerate(content):
@@ -138,16 +134,14 @@ def _user_messages(content: Any, where: str) -> list[dict[str, Any]]:
         elif kind == "tool_result":
             call_id = block.get("tool_use_id")
             if not isinstance(call_id, str) or not call_id:
-                raise MessagesRequestError(
-                    f"'{block_where}.tool_use_id' must be a string", block_where
-                )
+                raise TranslationError(block_where, "must be a string")
             text = _tool_result_text(block, block_where)
             tools.append({"role": "tool", "tool_call_id": call_id, "content": text})
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise MessagesRequestError(
-                f"'{block_where}.type' {kind!r} is not supported in a user turn", block_where
+            raise TranslationError(
+                f"{block_where}.type", f"{kind!r} is not supported in a user turn"
             )
     out = tools
     if parts:
@@ -161,7 +155,7 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     if not isinstance(content, list):
-        raise MessagesRequestError(f"'{where}.content' must be a string or blocks", where)
+        raise TranslationError(where, "must be a string or blocks")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for i, block in enumerate(content):
@@ -173,9 +167,7 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
         elif kind == "tool_use":
             call_id, name = block.get("id"), block.get("name")
             if not isinstance(call_id, str) or not isinstance(name, str):
-                raise MessagesRequestError(
-                    f"'{block_where}' needs string 'id' and 'name'", block_where
-                )
+                raise TranslationError(block_where, "needs string 'id' and 'name'")
             arguments = json.dumps(_obj(block.get("input", {}), f"{block_where}.input"))
             calls.append(
                 {
@@ -187,9 +179,8 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # accepted with its signature, not forwarded (module docstring)
         else:
-            raise MessagesRequestError(
-                f"'{block_where}.type' {kind!r} is not supported in an assistant turn",
-                block_where,
+            raise TranslationError(
+                f"{block_where}.type", f"{kind!r} is not supported in an assistant turn"
             )
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
@@ -201,16 +192,14 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
 
 def _messages(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
-        raise MessagesRequestError("'messages' must be a non-empty list", "messages")
+        raise TranslationError("messages", "must be a non-empty list")
     out: list[dict[str, Any]] = []
     for i, message in enumerate(value):
         where = f"messages[{i}]"
         message = _obj(message, where)
         role = message.get("role")
         if role not in _ROLES:
-            raise MessagesRequestError(
-                f"'{where}.role' must be 'user', 'assistant' or 'system'", f"{where}.role"
-            )
+            raise TranslationError(f"{where}.role", "must be 'user', 'assistant' or 'system'")
         content = message.get("content")
         if role == "user":
             out.extend(_user_messages(content, where))
@@ -225,7 +214,7 @@ def _tools(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
     if value is None:
         return [], []
     if not isinstance(value, list):
-        raise MessagesRequestError("'tools' must be a list", "tools")
+        raise TranslationError("tools", "must be a list")
     tools: list[dict[str, Any]] = []
     dropped: list[str] = []
     for i, tool in enumerate(value):
@@ -233,7 +222,7 @@ def _tools(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
         tool = _obj(tool, where)
         name = tool.get("name")
         if not isinstance(name, str) or not name:
-            raise MessagesRequestError(f"'{where}.name' must be a string", f"{where}.name")
+            raise TranslationError(f"{where}.name", "must be a string")
         if tool.get("type") not in _CUSTOM_TOOL_TYPES:
             dropped.append(name)
             continue
@@ -260,12 +249,10 @@ def _tool_choice(value: Any, body: dict[str, Any]) -> None:
     elif kind == "tool":
         name = choice.get("name")
         if not isinstance(name, str):
-            raise MessagesRequestError("'tool_choice.name' must be a string", "tool_choice.name")
+            raise TranslationError("tool_choice.name", "must be a string")
         body["tool_choice"] = {"type": "function", "function": {"name": name}}
     else:
-        raise MessagesRequestError(
-            "'tool_choice.type' must be 'auto', 'any', 'tool' or 'none'", "tool_choice.type"
-        )
+        raise TranslationError("tool_choice.type", "must be 'auto', 'any', 'tool' or 'none'")
     if choice.get("disable_parallel_tool_use") is True and kind != "none":
         body["parallel_tool_calls"] = False
 
@@ -290,17 +277,17 @@ def _number(request: Mapping[str, Any], name: str, body: dict[str, Any]) -> None
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MessagesRequestError(f"'{name}' must be a number", name)
+        raise TranslationError(name, "must be a number")
     body[name] = value
 
 
 def to_chat(request: Any, *, reasoning: bool) -> ChatRequest:
     """Translate a decoded Messages request. `reasoning`: the model takes
-    `reasoning_effort` (else thinking settings are ignored). Raises `MessagesRequestError`."""
+    `reasoning_effort` (else thinking settings are ignored). Raises `TranslationError`."""
     request = _obj(request, "body")
     model = request.get("model")
     if not isinstance(model, str) or not model:
-        raise MessagesRequestError("'model' must be a non-empty string", "model")
+        raise TranslationError("model", "must be a non-empty string")
     messages = _messages(request.get("messages"))
     system = request.get("system")
     if system is not None and system != "" and system != []:
@@ -309,7 +296,7 @@ def to_chat(request: Any, *, reasoning: bool) -> ChatRequest:
     max_tokens = request.get("max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise MessagesRequestError("'max_tokens' must be a positive integer", "max_tokens")
+            raise TranslationError("max_tokens", "must be a positive integer")
         body["max_tokens"] = max_tokens
     for name in ("temperature", "top_p", "top_k"):
         _number(request, name, body)
@@ -317,7 +304,7 @@ def to_chat(request: Any, *, reasoning: bool) -> ChatRequest:
     if stops is not None and (
         not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)
     ):
-        raise MessagesRequestError("'stop_sequences' must be a list of strings", "stop_sequences")
+        raise TranslationError("stop_sequences", "must be a list of strings")
     if stops:
         body["stop"] = list(stops)
     tools, dropped = _tools(request.get("tools"))

@@ -1,7 +1,8 @@
 """Chat-completions answer → Anthropic Messages answer (pure, no I/O).
 
-`to_message` turns a `chat.completion` object into a `message` object. `MessagesStream`
-turns chat stream chunks (decoded `data:` objects) into Messages stream events, as
+Both read the normalized deltas of `chat_stream`. `to_message` turns a `chat.completion`
+object into a `message` object. `MessagesStream` turns chat stream chunks (decoded `data:`
+objects) into Messages stream events, as
 `(event name, data)` pairs: `message_start`, `ping`, then per content block
 `content_block_start` / `content_block_delta`... / `content_block_stop` (text blocks carry
 `text_delta`, tool_use blocks `input_json_delta`), then `message_delta` with `stop_reason`
@@ -15,9 +16,18 @@ block needs a signature we cannot produce.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from privproxy.api.translate.chat_stream import (
+    Delta,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    chunk_deltas,
+    completion_deltas,
+)
 from privproxy.api.translate.messages_errors import MessagesAnswerError
 
 Event = tuple[str, dict[str, Any]]
@@ -39,33 +49,26 @@ def stop_reason(finish: Any, matched: Any, stop_sequences: Sequence[str]) -> tup
     return _STOP_REASONS.get(finish, "end_turn"), None
 
 
-def usage(chat_usage: Any) -> dict[str, int]:
-    """Anthropic `usage` from chat `usage` (missing counts are 0). Cached prompt tokens are
+def usage(counts: Usage | None) -> dict[str, int]:
+    """Anthropic `usage` from the chat counts (none yet: zeros). Cached prompt tokens are
     reported as cache reads, the rest as input."""
-    if not isinstance(chat_usage, Mapping):
-        chat_usage = {}
-    prompt = _count(chat_usage.get("prompt_tokens"))
-    details = chat_usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
-    cached = min(cached, prompt)
+    if counts is None:
+        counts = Usage(0, 0)
+    cached = min(counts.cached_tokens, counts.input_tokens)
     return {
-        "input_tokens": prompt - cached,
-        "output_tokens": _count(chat_usage.get("completion_tokens")),
+        "input_tokens": counts.input_tokens - cached,
+        "output_tokens": counts.output_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def tool_input(arguments: Any) -> dict[str, Any]:
+def tool_input(arguments: str) -> dict[str, Any]:
     """Parse a tool call's JSON `arguments` into the `input` object (empty text: `{}`)."""
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+    if not arguments.strip():
         return {}
     try:
-        value = json.loads(arguments) if isinstance(arguments, str) else None
+        value = json.loads(arguments)
     except ValueError:
         value = None
     if not isinstance(value, dict):
@@ -73,81 +76,50 @@ def tool_input(arguments: Any) -> dict[str, Any]:
     return value
 
 
-def _choice(chat: Mapping[str, Any]) -> Mapping[str, Any]:
+def _matched_stop(chat: Mapping[str, Any]) -> Any:
+    """vLLM's `stop_reason` of choice 0: the stop string that ended the answer, if any."""
     choices = chat.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-        return choices[0]
-    return {}
+        return choices[0].get("stop_reason")
+    return None
 
 
 def to_message(
     chat: Any, *, message_id: str, model: str, stop_sequences: Sequence[str] = ()
 ) -> dict[str, Any]:
     """A `message` object from a non-streaming `chat.completion`."""
-    if not isinstance(chat, Mapping) or not isinstance(chat.get("choices"), list):
+    if not isinstance(chat, dict) or not isinstance(chat.get("choices"), list):
         raise MessagesAnswerError("The model's answer is not a chat completion")
-    choice = _choice(chat)
-    message = choice.get("message")
-    message = message if isinstance(message, Mapping) else {}
-    content: list[dict[str, Any]] = []
-    text = message.get("content")
-    if isinstance(text, str) and text:
-        content.append({"type": "text", "text": text})
-    calls = message.get("tool_calls")
-    for n, call in enumerate(calls if isinstance(calls, list) else []):
-        function = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise MessagesAnswerError("The model's tool call has no function name")
-        call_id = call.get("id")
-        content.append(
-            {
-                "type": "tool_use",
-                "id": call_id
-                if isinstance(call_id, str) and call_id
-                else f"toolu_{message_id}_{n}",
-                "name": function["name"],
-                "input": tool_input(function.get("arguments")),
-            }
-        )
-    reason, sequence = stop_reason(
-        choice.get("finish_reason"), choice.get("stop_reason"), stop_sequences
-    )
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": sequence,
-        "usage": usage(chat.get("usage")),
-    }
+    stream = MessagesStream(message_id=message_id, model=model, stop_sequences=stop_sequences)
+    stream.apply(completion_deltas(chat), _matched_stop(chat))
+    stream.finish()
+    return stream.message()
 
 
 class MessagesStream:
-    """Chat stream chunks in, Messages stream events out (one instance per answer).
+    """Chat answer in, Messages events out (one instance per answer).
 
-    Call `start()` once, `feed(chunk)` for every decoded chunk, then `finish()`; `error()`
-    ends a stream that failed after it started. Blocks are numbered from 0 in the order they
-    open, and exactly one block is open at a time.
+    Call `start()` once, `feed(chunk)` for every decoded chat chunk, then `finish()`. Blocks
+    are numbered from 0 in the order they open, and exactly one block is open at a time.
+    The blocks are also kept, so `message()` gives the whole message (the non-stream answer
+    is built the same way, from the same deltas).
     """
 
     def __init__(self, *, message_id: str, model: str, stop_sequences: Sequence[str] = ()):
         self._id = message_id
         self._model = model
         self._stops = tuple(stop_sequences)
-        self._index = -1  # index of the last block opened
-        self._open: str | None = None  # "text" or "tool_use" while a block is open
-        self._tool_slot: Any = None  # the chat tool_calls index of the open tool_use block
-        self._tool_count = 0
-        self._finish: Any = None
+        self._blocks: list[dict[str, Any]] = []
+        self._arguments: list[str] = []  # per block: the tool call's JSON text so far
+        self._open = False
+        self._tool_slot: int | None = None  # chat tool_calls index of the open tool_use block
+        self._finish: str | None = None
         self._matched: Any = None
-        self._usage: Any = None
-        self._done = False
+        self._usage: Usage | None = None
+        self._stop: tuple[str, str | None] | None = None
 
-    def start(self) -> list[Event]:
-        """`message_start` (an empty assistant message) and a `ping`."""
-        message: dict[str, Any] = {
+    def _shell(self) -> dict[str, Any]:
+        return {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -157,66 +129,55 @@ class MessagesStream:
             "stop_sequence": None,
             "usage": usage(None),
         }
-        return [("message_start", {"type": "message_start", "message": message}), _PING]
 
-    def feed(self, chunk: Any) -> list[Event]:
+    def start(self) -> list[Event]:
+        """`message_start` (an empty assistant message) and a `ping`."""
+        return [("message_start", {"type": "message_start", "message": self._shell()}), _PING]
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one decoded chat chunk (often none: role-only and usage chunks)."""
-        if not isinstance(chunk, Mapping):
-            raise MessagesAnswerError("The model's stream sent a chunk that is not an object")
-        if chunk.get("usage") is not None:
-            self._usage = chunk["usage"]
-        choice = _choice(chunk)
+        return self.apply(chunk_deltas(chunk), _matched_stop(chunk))
+
+    def apply(self, deltas: Iterable[Delta], matched: Any = None) -> list[Event]:
+        """Events for normalized chat deltas; `matched` is the chunk's stop string, if any."""
         events: list[Event] = []
-        delta = choice.get("delta")
-        if isinstance(delta, Mapping):
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                if self._open != "text":
+        for delta in deltas:
+            if isinstance(delta, TextDelta):
+                if not self._open or self._tool_slot is not None:
                     events += self._close()
-                    events.append(self._open_block({"type": "text", "text": ""}, "text"))
-                events.append(self._delta({"type": "text_delta", "text": text}))
-            calls = delta.get("tool_calls")
-            for call in calls if isinstance(calls, list) else []:
-                if isinstance(call, Mapping):
-                    events += self._tool_piece(call)
-        if choice.get("finish_reason") is not None:
-            self._finish = choice["finish_reason"]
-            self._matched = choice.get("stop_reason")
+                    events.append(self._open_block({"type": "text", "text": ""}))
+                self._blocks[-1]["text"] += delta.text
+                events.append(self._delta({"type": "text_delta", "text": delta.text}))
+            elif isinstance(delta, ToolCallDelta):
+                events += self._tool_piece(delta)
+            elif isinstance(delta, Finish):
+                self._finish, self._matched = delta.reason, matched
+            elif isinstance(delta, Usage):
+                self._usage = delta
+            # ReasoningDelta: not returned (module docstring).
         return events
 
-    def _tool_piece(self, call: Mapping[str, Any]) -> list[Event]:
+    def _tool_piece(self, call: ToolCallDelta) -> list[Event]:
         events: list[Event] = []
-        slot = call.get("index", 0)
-        function = call.get("function")
-        function = function if isinstance(function, Mapping) else {}
-        if self._open != "tool_use" or slot != self._tool_slot or call.get("id"):
-            name = function.get("name")
-            if not isinstance(name, str) or not name:
+        if self._tool_slot != call.index or call.id is not None:
+            if call.name is None:
                 raise MessagesAnswerError("The model's streamed tool call has no function name")
             events += self._close()
-            call_id = call.get("id")
-            block = {
-                "type": "tool_use",
-                "id": call_id
-                if isinstance(call_id, str) and call_id
-                else f"toolu_{self._id}_{self._tool_count}",
-                "name": name,
-                "input": {},
-            }
-            self._tool_count += 1
-            self._tool_slot = slot
-            events.append(self._open_block(block, "tool_use"))
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
+            ident = call.id or f"toolu_{self._id}_{len(self._blocks)}"
+            block = {"type": "tool_use", "id": ident, "name": call.name, "input": {}}
+            events.append(self._open_block(block))
+            self._tool_slot = call.index
+        if call.arguments:
+            self._arguments[-1] += call.arguments
+            events.append(self._delta({"type": "input_json_delta", "partial_json": call.arguments}))
         return events
 
     def finish(self) -> list[Event]:
         """Close the open block, then `message_delta` (stop reason, usage) and
         `message_stop`."""
         events = self._close()
-        reason, sequence = stop_reason(self._finish, self._matched, self._stops)
-        self._done = True
+        self._stop = stop_reason(self._finish, self._matched, self._stops)
+        reason, sequence = self._stop
         events.append(
             (
                 "message_delta",
@@ -233,28 +194,43 @@ class MessagesStream:
     @property
     def done(self) -> bool:
         """True once `finish()` produced `message_stop`."""
-        return self._done
+        return self._stop is not None
 
-    def _open_block(self, block: dict[str, Any], kind: str) -> Event:
-        self._index += 1
-        self._open = kind
-        return (
-            "content_block_start",
-            {"type": "content_block_start", "index": self._index, "content_block": block},
-        )
+    def message(self) -> dict[str, Any]:
+        """The whole message after `finish()` (tool inputs parsed; raises
+        `MessagesAnswerError` when a tool call's arguments are not a JSON object)."""
+        assert self._stop is not None, "finish() first"
+        message = self._shell()
+        for block, arguments in zip(self._blocks, self._arguments, strict=True):
+            if block["type"] == "tool_use":
+                block = {**block, "input": tool_input(arguments)}
+            message["content"].append(block)
+        message["stop_reason"], message["stop_sequence"] = self._stop
+        message["usage"] = usage(self._usage)
+        return message
+
+    def _open_block(self, block: dict[str, Any]) -> Event:
+        self._blocks.append(block)
+        self._arguments.append("")
+        self._open = True
+        start = {"type": "content_block_start", "index": len(self._blocks) - 1}
+        start["content_block"] = dict(block)
+        return ("content_block_start", start)
 
     def _delta(self, delta: dict[str, Any]) -> Event:
+        index = len(self._blocks) - 1
         return (
             "content_block_delta",
-            {"type": "content_block_delta", "index": self._index, "delta": delta},
+            {"type": "content_block_delta", "index": index, "delta": delta},
         )
 
     def _close(self) -> list[Event]:
-        if self._open is None:
+        if not self._open:
             return []
-        self._open = None
+        self._open = False
         self._tool_slot = None
-        return [("content_block_stop", {"type": "content_block_stop", "index": self._index})]
+        index = len(self._blocks) - 1
+        return [("content_block_stop", {"type": "content_block_stop", "index": index})]
 
 
 _PING: Final[Event] = ("ping", {"type": "ping"})

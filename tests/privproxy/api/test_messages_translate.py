@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privproxy.api.translate.messages_errors import MessagesAnswerError, MessagesRequestError
+from privproxy.api.translate.errors import TranslationError
+from privproxy.api.translate.messages_errors import MessagesAnswerError
 from privproxy.api.translate.messages_request import to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import estimate_input_tokens
@@ -216,7 +217,7 @@ def test_builtin_tools_are_dropped_and_named() -> None:
         (_request(messages=[{"role": "tool", "content": "x"}]), "messages[0].role"),
         (
             _request(messages=[{"role": "user", "content": [{"type": "video"}]}]),
-            "messages[0].content[0]",
+            "messages[0].content[0].type",
         ),
         (_request(max_tokens=0), "max_tokens"),
         (_request(stop_sequences="END"), "stop_sequences"),
@@ -226,9 +227,9 @@ def test_builtin_tools_are_dropped_and_named() -> None:
     ],
 )
 def test_malformed_requests_name_the_field(body: dict[str, Any], field: str) -> None:
-    with pytest.raises(MessagesRequestError) as info:
+    with pytest.raises(TranslationError) as info:
         to_chat(body, reasoning=False)
-    assert info.value.field == field
+    assert info.value.param == field
     assert info.value.status == 400
 
 
