@@ -255,7 +255,9 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     app = request.app
     settings = app[SETTINGS_KEY]
     api_key = choose_api_key(request, settings)
-    private, bare = resolve_model(body.get("model"), app[CATALOG_KEY].view())
+    private, bare = resolve_model(
+        body.get("model"), app[CATALOG_KEY].view(), settings.model_aliases
+    )
     body["model"] = bare
     inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key)
     upstream = await forward_with_rotation(app, inbound)

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from privproxy.errors import ProxyError
+from privproxy.server.model_alias import parse_aliases
 
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
@@ -92,6 +93,10 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Model aliases (`--model-alias NAME=private/ID`, PRIVPROXY_MODEL_ALIASES): model names
+    # clients send that map to a private model (privproxy.server.model_alias).
+    model_aliases: tuple[tuple[str, str], ...] = ()
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -162,6 +167,8 @@ class Settings(BaseModel):
             values["allowed_origins"] = tuple(args.allowed_origin)
         if args.allowed_host:
             values["allowed_hosts"] = tuple(args.allowed_host)
+        if getattr(args, "model_alias", None):
+            values["model_aliases"] = _aliases(args.model_alias)
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -219,7 +226,17 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    if environ.get("PRIVPROXY_MODEL_ALIASES", "").strip():
+        values["model_aliases"] = _aliases(environ["PRIVPROXY_MODEL_ALIASES"].split(","))
     return values
+
+
+def _aliases(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Parse `NAME=private/ID` specs (flags replace the environment's list, as elsewhere)."""
+    try:
+        return parse_aliases(",".join(specs))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _hex_key(text: str) -> bytes:
@@ -286,6 +303,13 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--model-alias",
+        action="append",
+        metavar="NAME=private/ID",
+        help="serve model NAME (a trailing * matches a prefix) with a private model; "
+        "repeatable (env PRIVPROXY_MODEL_ALIASES, comma-separated)",
+    )
     return p
 
 

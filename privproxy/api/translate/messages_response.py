@@ -91,7 +91,7 @@ def to_message(
     if not isinstance(chat, dict) or not isinstance(chat.get("choices"), list):
         raise MessagesAnswerError("The model's answer is not a chat completion")
     stream = MessagesStream(message_id=message_id, model=model, stop_sequences=stop_sequences)
-    stream.apply(completion_deltas(chat), _matched_stop(chat))
+    stream.apply_completion(chat)
     stream.finish()
     return stream.message()
 
@@ -137,6 +137,10 @@ class MessagesStream:
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one decoded chat chunk (often none: role-only and usage chunks)."""
         return self.apply(chunk_deltas(chunk), _matched_stop(chunk))
+
+    def apply_completion(self, chat: dict[str, Any]) -> list[Event]:
+        """Events for a whole `chat.completion` (as if it had been streamed)."""
+        return self.apply(completion_deltas(chat), _matched_stop(chat))
 
     def apply(self, deltas: Iterable[Delta], matched: Any = None) -> list[Event]:
         """Events for normalized chat deltas; `matched` is the chunk's stop string, if any."""
@@ -192,9 +196,9 @@ class MessagesStream:
         return events
 
     @property
-    def done(self) -> bool:
-        """True once `finish()` produced `message_stop`."""
-        return self._stop is not None
+    def finished_by_model(self) -> bool:
+        """True once the chat answer gave its finish reason (a stream without one was cut)."""
+        return self._finish is not None
 
     def message(self) -> dict[str, Any]:
         """The whole message after `finish()` (tool inputs parsed; raises

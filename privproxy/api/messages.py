@@ -1,0 +1,160 @@
+"""The Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`).
+
+Each request is translated into a chat-completions body (`translate.messages_request`) and
+sent down exactly the sealed chat path (`sealed_chat.open_chat`: model resolution, key
+choice, EHBP seal to the verified key, forward); the decrypted, authenticated answer is
+translated back (`translate.messages_response`). Nothing here reaches the gateway but that
+sealed body. Errors use Anthropic's shape on these routes: before the answer starts as a JSON
+error (the guard middleware's error hook), after it as an in-stream `error` event.
+
+`anthropic-version` and `anthropic-beta` headers are accepted and not needed: the translation
+is the same for every version and beta.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+from typing import Any, Final
+
+from aiohttp import web
+
+from privproxy.api.sealed_chat import ChatAnswer, open_chat
+from privproxy.api.translate.messages_request import ChatRequest, to_chat
+from privproxy.api.translate.messages_response import Event, MessagesStream, to_message
+from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
+from privproxy.errors import ProxyError, anthropic_error
+from privproxy.gateway.catalog import model_info
+from privproxy.server import guards
+from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
+from privproxy.server.receive import receive_json, resolve_model
+
+_log = logging.getLogger("privproxy")
+
+DROPPED_TOOLS_HEADER: Final = "X-Privproxy-Dropped-Tools"
+ESTIMATE_HEADER: Final = "X-Privproxy-Token-Count"
+
+
+class StreamEndedEarlyError(ProxyError):
+    """The model's stream ended without a finish reason: the answer may be cut short."""
+
+    http_status = 502
+    error_type = "upstream_error"
+    code = "stream_ended_early"
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sse(events: list[Event]) -> bytes:
+    return "".join(f"event: {name}\ndata: {_dumps(data)}\n\n" for name, data in events).encode()
+
+
+async def _translate(request: web.Request) -> ChatRequest:
+    """Read the body and translate it, the model resolved first (aliases, agent defaults)
+    so that reasoning settings are mapped only for models that take them."""
+    app = request.app
+    settings = app[SETTINGS_KEY]
+    raw = await receive_json(request, settings)
+    private, _ = resolve_model(raw.get("model"), app[CATALOG_KEY].view(), settings.model_aliases)
+    chat = to_chat(raw, reasoning=model_info(private).reasoning)
+    chat.body["model"] = private
+    return chat
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """`POST /v1/messages` (also with `?beta=true`, as Claude Code sends it)."""
+    chat = await _translate(request)
+    headers: dict[str, str] = {}
+    if chat.dropped_tools:
+        names = ", ".join(chat.dropped_tools)
+        _log.info("Dropped built-in tools the private models cannot run: %s", names)
+        headers[DROPPED_TOOLS_HEADER] = names
+    message_id = f"msg_{secrets.token_hex(12)}"
+    translator = MessagesStream(
+        message_id=message_id, model=chat.model, stop_sequences=chat.stop_sequences
+    )
+    async with await open_chat(request, chat.body) as answer:
+        if chat.stream:
+            return await _stream(request, answer, translator, headers)
+        if answer.event_stream:  # asked for a whole answer, got a stream: gather it
+            async for chunk in answer.chunks():
+                translator.feed(chunk)
+            _require_finish(translator)
+            translator.finish()
+            body = translator.message()
+        else:
+            body = to_message(
+                await answer.json(),
+                message_id=message_id,
+                model=chat.model,
+                stop_sequences=chat.stop_sequences,
+            )
+    return web.json_response(body, headers=headers, dumps=_dumps)
+
+
+def _require_finish(translator: MessagesStream) -> None:
+    if not translator.finished_by_model:
+        raise StreamEndedEarlyError("The model's answer ended before it finished")
+
+
+async def _stream(
+    request: web.Request,
+    answer: ChatAnswer,
+    translator: MessagesStream,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """Write the Messages event stream; a failure after the start becomes an `error`
+    event (the status is already 200), never a silently shortened answer."""
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_type = "text/event-stream"
+    resp.headers["Cache-Control"] = "no-cache"
+    guards.add_cors_headers(request, resp)
+    await resp.prepare(request)
+    try:
+        await resp.write(_sse(translator.start()))
+        if answer.event_stream:
+            async for chunk in answer.chunks():
+                events = translator.feed(chunk)
+                if events:
+                    await resp.write(_sse(events))
+        else:  # asked for a stream, got a whole answer: send it as one
+            await resp.write(_sse(translator.apply_completion(await answer.json())))
+        _require_finish(translator)
+        await resp.write(_sse(translator.finish()))
+        await resp.write_eof()
+    except ProxyError as err:
+        _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)
+        with contextlib.suppress(ConnectionError):
+            await resp.write(_sse([("error", anthropic_error(err.status, err.message))]))
+            await resp.write_eof()
+    except ConnectionError:
+        _log.debug("Client disconnected during the Messages stream")
+    return resp
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """`POST /v1/messages/count_tokens`: a local estimate (no gateway traffic), marked as
+    one by a header and a field."""
+    chat = await _translate(request)
+    body = {"input_tokens": estimate_input_tokens(chat.body), "estimate": True}
+    return web.json_response(body, headers={ESTIMATE_HEADER: METHOD}, dumps=_dumps)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the Messages routes."""
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
+
+
+__all__ = [
+    "DROPPED_TOOLS_HEADER",
+    "ESTIMATE_HEADER",
+    "StreamEndedEarlyError",
+    "add_routes",
+    "count_tokens",
+    "messages",
+]
