@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
-from anthropic.types import MessageParam, TextBlock, ToolParam, ToolUseBlock
+from anthropic.types import Message, MessageParam, TextBlock, ToolParam, ToolUseBlock
 from pydantic import SecretStr
 
 from privproxy.server.config import Settings
@@ -77,7 +77,7 @@ async def test_create_non_stream(stack: SimulatedStack) -> None:
         )
     assert raw.headers.get(SIMULATED_HEADER) == "true"
     message = await raw.parse()
-    assert message.role == "assistant" and message.model == MODEL
+    assert message.model == MODEL
     assert message.id.startswith("msg_")
     block = message.content[0]
     assert isinstance(block, TextBlock)
@@ -109,6 +109,7 @@ async def test_tool_use_round_trip(stack: SimulatedStack, streamed: bool) -> Non
     messages: list[MessageParam] = [
         {"role": "user", "content": "Please use lookup_order for my order"}
     ]
+    first: Message
     async with _client(stack) as client:
         if streamed:
             async with client.messages.stream(
