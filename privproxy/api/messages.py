@@ -23,8 +23,9 @@ from aiohttp import web
 
 from privproxy.api.sealed_chat import ChatAnswer, open_chat
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
-from privproxy.api.translate.messages_response import Event, MessagesStream, to_message
+from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
+from privproxy.api.translate.sse import encode_events
 from privproxy.errors import ProxyError, anthropic_error
 from privproxy.gateway.catalog import model_info
 from privproxy.server import guards
@@ -46,11 +47,9 @@ class StreamEndedEarlyError(ProxyError):
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def _sse(events: list[Event]) -> bytes:
-    return "".join(f"event: {name}\ndata: {_dumps(data)}\n\n" for name, data in events).encode()
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate (echoed from a request) cannot be UTF-8; write it as its escape.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _translate(request: web.Request) -> ChatRequest:
@@ -115,21 +114,21 @@ async def _stream(
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
     try:
-        await resp.write(_sse(translator.start()))
+        await resp.write(encode_events(translator.start()))
         if answer.event_stream:
             async for chunk in answer.chunks():
                 events = translator.feed(chunk)
                 if events:
-                    await resp.write(_sse(events))
+                    await resp.write(encode_events(events))
         else:  # asked for a stream, got a whole answer: send it as one
-            await resp.write(_sse(translator.apply_completion(await answer.json())))
+            await resp.write(encode_events(translator.apply_completion(await answer.json())))
         _require_finish(translator)
-        await resp.write(_sse(translator.finish()))
+        await resp.write(encode_events(translator.finish()))
         await resp.write_eof()
     except ProxyError as err:
         _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)
         with contextlib.suppress(ConnectionError):
-            await resp.write(_sse([("error", anthropic_error(err.status, err.message))]))
+            await resp.write(encode_events([anthropic_error(err.status, err.message)]))
             await resp.write_eof()
     except ConnectionError:
         _log.debug("Client disconnected during the Messages stream")

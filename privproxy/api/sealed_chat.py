@@ -149,7 +149,7 @@ class ChatAnswer:
         return value
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
-        """The chat stream's `data:` objects, in order, until `[DONE]` or the end.
+        """The chat stream's `data:` objects, in order, until `[DONE]` (required).
 
         An in-stream `{"error": ...}` event of the enclave is raised as `EnclaveAnswerError`;
         a stream cut inside an event, an undecryptable frame or a timeout as its `ProxyError`.
@@ -168,10 +168,13 @@ class ChatAnswer:
                         return
                     yield _chunk(event)
                 data = await self._read()
-            if held.strip():
-                for event in _events(held + b"\n\n"):
-                    if event != _DONE:
-                        yield _chunk(event)
+            # The end marker is part of the authenticated answer: a stream cut at a frame
+            # boundary before it is incomplete, not finished.
+            if held.strip() and _events(held + b"\n\n")[-1:] == [_DONE]:
+                for event in _events(held + b"\n\n")[:-1]:
+                    yield _chunk(event)
+                return
+            raise MalformedAnswerError("the model's stream ended before its end marker")
         except ProxyError as err:
             self._fail(err)
             raise

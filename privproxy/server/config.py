@@ -96,6 +96,10 @@ class Settings(BaseModel):
     # Model aliases (`--model-alias NAME=private/ID`, PRIVPROXY_MODEL_ALIASES): model names
     # clients send that map to a private model (privproxy.server.model_alias).
     model_aliases: tuple[tuple[str, str], ...] = ()
+    # Responses API: an in-memory store for `previous_response_id` (0 = off: nothing kept).
+    responses_store_seconds: float = Field(0.0, ge=0, le=7 * 86400)
+    responses_store_max_entries: int = Field(1000, gt=0)
+    responses_store_max_bytes: int = Field(64 * MiB, gt=0)
 
     @field_validator("api_base")
     @classmethod
@@ -195,6 +199,9 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        "responses_store_seconds",
+        "responses_store_max_entries",
+        "responses_store_max_bytes",
     }
 )
 
@@ -310,6 +317,15 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
         help="serve model NAME (a trailing * matches a prefix) with a private model; "
         "repeatable (env PRIVPROXY_MODEL_ALIASES, comma-separated)",
     )
+    # Responses API store (off by default: no conversation is kept).
+    p.add_argument(
+        "--responses-store-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="keep Responses answers in memory this long for previous_response_id (default 0)",
+    )
+    p.add_argument("--responses-store-max-entries", type=int, metavar="N")
+    p.add_argument("--responses-store-max-bytes", type=int, metavar="N")
     return p
 
 

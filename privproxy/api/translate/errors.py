@@ -1,4 +1,5 @@
-"""The translators' error: a client request that cannot be translated (400, names the field)."""
+"""The translators' errors: a request that cannot be translated (400, names the field), an
+answer that cannot be expressed (502)."""
 
 from __future__ import annotations
 
@@ -25,4 +26,12 @@ class TranslationError(ProxyError):
         return body
 
 
-__all__ = ["TranslationError"]
+class UnexpectedAnswerError(ProxyError):
+    """The model's (authenticated) chat answer cannot be expressed in the client's API."""
+
+    http_status: ClassVar[int] = 502
+    error_type: ClassVar[str] = "upstream_error"
+    code: ClassVar[str] = "unexpected_answer"
+
+
+__all__ = ["TranslationError", "UnexpectedAnswerError"]

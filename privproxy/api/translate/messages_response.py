@@ -30,7 +30,8 @@ from privproxy.api.translate.chat_stream import (
 )
 from privproxy.api.translate.messages_errors import MessagesAnswerError
 
-Event = tuple[str, dict[str, Any]]
+Event = dict[str, Any]
+"""One Messages stream event; its `type` is the SSE event name."""
 
 _STOP_REASONS: Final = {
     "stop": "end_turn",
@@ -132,7 +133,7 @@ class MessagesStream:
 
     def start(self) -> list[Event]:
         """`message_start` (an empty assistant message) and a `ping`."""
-        return [("message_start", {"type": "message_start", "message": self._shell()}), _PING]
+        return [{"type": "message_start", "message": self._shell()}, {"type": "ping"}]
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one decoded chat chunk (often none: role-only and usage chunks)."""
@@ -183,16 +184,13 @@ class MessagesStream:
         self._stop = stop_reason(self._finish, self._matched, self._stops)
         reason, sequence = self._stop
         events.append(
-            (
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": reason, "stop_sequence": sequence},
-                    "usage": usage(self._usage),
-                },
-            )
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                "usage": usage(self._usage),
+            }
         )
-        events.append(("message_stop", {"type": "message_stop"}))
+        events.append({"type": "message_stop"})
         return events
 
     @property
@@ -219,14 +217,11 @@ class MessagesStream:
         self._open = True
         start = {"type": "content_block_start", "index": len(self._blocks) - 1}
         start["content_block"] = dict(block)
-        return ("content_block_start", start)
+        return start
 
     def _delta(self, delta: dict[str, Any]) -> Event:
         index = len(self._blocks) - 1
-        return (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": index, "delta": delta},
-        )
+        return {"type": "content_block_delta", "index": index, "delta": delta}
 
     def _close(self) -> list[Event]:
         if not self._open:
@@ -234,21 +229,12 @@ class MessagesStream:
         self._open = False
         self._tool_slot = None
         index = len(self._blocks) - 1
-        return [("content_block_stop", {"type": "content_block_stop", "index": index})]
-
-
-_PING: Final[Event] = ("ping", {"type": "ping"})
-
-
-def error_event(error_type: str, message: str) -> Event:
-    """The in-stream `error` event (Anthropic's shape)."""
-    return ("error", {"type": "error", "error": {"type": error_type, "message": message}})
+        return [{"type": "content_block_stop", "index": index}]
 
 
 __all__ = [
     "Event",
     "MessagesStream",
-    "error_event",
     "stop_reason",
     "to_message",
     "tool_input",

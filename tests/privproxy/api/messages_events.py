@@ -18,15 +18,14 @@ class Assembled:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
-def check_events(events: list[tuple[str, dict[str, Any]]]) -> Assembled:
+def check_events(stream: list[dict[str, Any]]) -> Assembled:
     """Assert the documented grammar and return the reassembled message:
     message_start, ping?, (content_block_start, content_block_delta*, content_block_stop)*,
     message_delta, message_stop; block indexes count up from 0, one block open at a time,
-    each delta matches its block's type, every event's `type` equals its name."""
-    assert events, "no events"
+    each delta matches its block's type (events are dicts named by their `type`)."""
+    assert stream, "no events"
+    events = [(e["type"], e) for e in stream]
     names = [name for name, _ in events]
-    for name, data in events:
-        assert data["type"] == name
     assert names[0] == "message_start"
     assert names[-2:] == ["message_delta", "message_stop"], names
     assert names.count("message_start") == names.count("message_delta") == 1

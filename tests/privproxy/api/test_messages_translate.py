@@ -315,7 +315,7 @@ def test_tool_arguments_that_are_not_an_object_are_refused(arguments: str) -> No
         to_message(chat, message_id="m", model="m")
 
 
-def _translate(chunks: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+def _translate(chunks: list[Any]) -> list[dict[str, Any]]:
     stream = MessagesStream(message_id="msg_x", model="private/kimi-k3")
     events = stream.start()
     for chunk in chunks:
