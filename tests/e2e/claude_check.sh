@@ -7,8 +7,8 @@
 #   3. takes Claude Code's environment from `privproxy client-config claude --proxy-url ...`
 #      (so the printed configuration is what is tested);
 #   4. runs `claude -p` twice, non-interactively, with every non-loopback connection sent to a
-#      closed port: a plain turn, and a tool turn ("Please use Glob ...") that must make a real
-#      tool round trip (at least two model turns);
+#      closed port: a plain turn, and a tool turn ("List the files ...", `ls` allowed) that must
+#      make a real tool round trip (two model turns, the listing in the answer);
 #   5. checks both answers came from the simulated enclave (they contain SIMULATED) and prints
 #      the Claude Code version and the time of each step.
 #
@@ -101,7 +101,7 @@ run_turn() {  # $1 = name, $2 = prompt, rest = extra claude flags
 log "turn 1: plain answer"
 run_turn plain "Reply with one word: hello"
 log "turn 2: tool round trip"
-run_turn tool "Please use Glob to list the files here" --allowedTools "Glob"
+run_turn tool "List the files in the current directory" --allowedTools "Bash(ls:*)" "Glob" "Read"
 
 "$PYTHON" - "$WORK/plain.json" "$WORK/tool.json" <<'EOF'
 import json, sys
@@ -114,6 +114,8 @@ for name, path in zip(("plain", "tool"), sys.argv[1:3]):
     assert "SIMULATED" in answer, (name, answer)
     if name == "tool":
         assert (doc.get("num_turns") or 0) >= 2, ("no tool round trip", doc)
+        # The tool really ran in the work directory: its listing came back in the answer.
+        assert "hello.txt" in answer, ("tool result missing", answer)
     print(f"{name}: turns={doc.get('num_turns')} answer={answer[:70]!r}")
 EOF
 log "PASSED (claude $VERSION; install ${INSTALL_S}s, plain turn ${PLAIN_S}s, tool turn ${TOOL_S}s)"
