@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import secrets
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from privproxy.gateway.catalog import model_info
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive_json, resolve_model
+from privproxy.server.respond import _BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
 
@@ -44,6 +46,26 @@ class StreamEndedEarlyError(ProxyError):
     http_status = 502
     error_type = "upstream_error"
     code = "stream_ended_early"
+
+
+_TEXT_DELTA: Final = (
+    "event: content_block_delta\n"
+    'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%s}}\n\n'
+)
+
+
+def _encode(events: list[dict[str, Any]]) -> bytes:
+    """`encode_events`, with text deltas (most events of an answer) written from a template:
+    a third of the cost of encoding them as objects, the identical bytes."""
+    out: list[str] = []
+    for event in events:
+        if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta":
+            text = event["delta"]["text"]
+            out.append(_TEXT_DELTA % (event["index"], encode_basestring(text)))
+        else:
+            out.append(encode_events((event,)).decode())
+    # A lone surrogate (echoed from a request) cannot be UTF-8; write it as its escape.
+    return "".join(out).encode("utf-8", "backslashreplace")
 
 
 def _dumps(obj: Any) -> str:
@@ -108,28 +130,30 @@ async def _stream(
 ) -> web.StreamResponse:
     """Write the Messages event stream; a failure after the start becomes an `error`
     event (the status is already 200), never a silently shortened answer."""
-    resp = web.StreamResponse(status=200, headers=headers)
+    # Headers leave with the first events, and every write carries all events ready by then
+    # (each write is a send on the client's socket, most of a translated stream's CPU).
+    resp = _BufferedHeadersResponse(status=200, headers=headers)
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
+    pending = translator.start()
     try:
-        await resp.write(encode_events(translator.start()))
         if answer.event_stream:
-            async for chunk in answer.chunks():
-                events = translator.feed(chunk)
-                if events:
-                    await resp.write(encode_events(events))
+            async for batch in answer.batches():  # one write per upstream read
+                for chunk in batch:
+                    pending += translator.feed(chunk)
+                await resp.write(_encode(pending))
+                pending = []
         else:  # asked for a stream, got a whole answer: send it as one
-            await resp.write(encode_events(translator.apply_completion(await answer.json())))
+            pending += translator.apply_completion(await answer.json())
         _require_finish(translator)
-        await resp.write(encode_events(translator.finish()))
-        await resp.write_eof()
+        await resp.write_eof(_encode(pending + translator.finish()))
     except ProxyError as err:
         _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)
+        pending.append(anthropic_error(err.status, err.message))
         with contextlib.suppress(ConnectionError):
-            await resp.write(encode_events([anthropic_error(err.status, err.message)]))
-            await resp.write_eof()
+            await resp.write_eof(_encode(pending))
     except ConnectionError:
         _log.debug("Client disconnected during the Messages stream")
     return resp

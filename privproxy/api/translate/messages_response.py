@@ -97,6 +97,25 @@ def to_message(
     return stream.message()
 
 
+_TEXT_ONLY_KEYS: Final = frozenset({"content", "role"})
+
+
+def _plain_text(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0 (no finish, usage,
+    reasoning or tool calls), else None: what `chunk_deltas` would give as one `TextDelta`."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _TEXT_ONLY_KEYS:
+        return None
+    text = delta.get("content")
+    return text if type(text) is str and text else None
+
+
 class MessagesStream:
     """Chat answer in, Messages events out (one instance per answer).
 
@@ -111,7 +130,9 @@ class MessagesStream:
         self._model = model
         self._stops = tuple(stop_sequences)
         self._blocks: list[dict[str, Any]] = []
-        self._arguments: list[str] = []  # per block: the tool call's JSON text so far
+        # Per block: its text, or its tool call's JSON text, in pieces (joined once at the end:
+        # appending to a string in a dict would copy it for every piece).
+        self._parts: list[list[str]] = []
         self._open = False
         self._tool_slot: int | None = None  # chat tool_calls index of the open tool_use block
         self._finish: str | None = None
@@ -137,6 +158,13 @@ class MessagesStream:
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one decoded chat chunk (often none: role-only and usage chunks)."""
+        text = _plain_text(chunk)
+        if text is not None and self._open and self._tool_slot is None:
+            # Most chunks of an answer: more text for the open text block.
+            self._parts[-1].append(text)
+            index = len(self._blocks) - 1
+            delta = {"type": "text_delta", "text": text}
+            return [{"type": "content_block_delta", "index": index, "delta": delta}]
         return self.apply(chunk_deltas(chunk), _matched_stop(chunk))
 
     def apply_completion(self, chat: dict[str, Any]) -> list[Event]:
@@ -151,7 +179,7 @@ class MessagesStream:
                 if not self._open or self._tool_slot is not None:
                     events += self._close()
                     events.append(self._open_block({"type": "text", "text": ""}))
-                self._blocks[-1]["text"] += delta.text
+                self._parts[-1].append(delta.text)
                 events.append(self._delta({"type": "text_delta", "text": delta.text}))
             elif isinstance(delta, ToolCallDelta):
                 events += self._tool_piece(delta)
@@ -173,7 +201,7 @@ class MessagesStream:
             events.append(self._open_block(block))
             self._tool_slot = call.index
         if call.arguments:
-            self._arguments[-1] += call.arguments
+            self._parts[-1].append(call.arguments)
             events.append(self._delta({"type": "input_json_delta", "partial_json": call.arguments}))
         return events
 
@@ -203,9 +231,11 @@ class MessagesStream:
         `MessagesAnswerError` when a tool call's arguments are not a JSON object)."""
         assert self._stop is not None, "finish() first"
         message = self._shell()
-        for block, arguments in zip(self._blocks, self._arguments, strict=True):
+        for block, parts in zip(self._blocks, self._parts, strict=True):
             if block["type"] == "tool_use":
-                block = {**block, "input": tool_input(arguments)}
+                block = {**block, "input": tool_input("".join(parts))}
+            else:
+                block = {**block, "text": "".join(parts)}
             message["content"].append(block)
         message["stop_reason"], message["stop_sequence"] = self._stop
         message["usage"] = usage(self._usage)
@@ -213,7 +243,7 @@ class MessagesStream:
 
     def _open_block(self, block: dict[str, Any]) -> Event:
         self._blocks.append(block)
-        self._arguments.append("")
+        self._parts.append([])
         self._open = True
         start = {"type": "content_block_start", "index": len(self._blocks) - 1}
         start["content_block"] = dict(block)

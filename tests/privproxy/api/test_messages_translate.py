@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from privproxy.api.translate.errors import TranslationError
@@ -465,3 +465,18 @@ def test_stream_refuses_a_tool_call_without_a_name() -> None:
                 ]
             }
         )
+
+
+# The Messages route writes text deltas from a template: byte for byte the shared encoder's.
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.text()), max_size=5))
+@example([(0, "lone \ud800 surrogate"), (3, 'quote " back\\slash \n\x00 é 🙂')])
+def test_text_delta_template_matches_the_event_encoder(deltas: list[tuple[int, str]]) -> None:
+    from privproxy.api.messages import _encode
+    from privproxy.api.translate.sse import encode_events
+
+    events: list[dict[str, Any]] = [{"type": "ping"}]
+    for index, text in deltas:
+        delta = {"type": "text_delta", "text": text}
+        events.append({"type": "content_block_delta", "index": index, "delta": delta})
+    assert _encode(events) == encode_events(events)
