@@ -182,15 +182,16 @@ def resolve_model(
     ):
         shown = value if len(value) <= 128 else value[:127] + "…"
         available = ", ".join(catalog.ids)
+        unknown = f"Unknown model: {shown}. Available: {available}"  # Node's message
         if private is not None and is_agent_default(value):
             raise AgentModelError(
-                f"Model {shown!r} is an agent's default, not a private model. Choose one of: "
-                f"{available} (Claude Code: ANTHROPIC_MODEL and the ANTHROPIC_DEFAULT_*_MODEL "
-                "variables; Codex: `model` in config.toml or -m; see `privproxy client-config`), "
-                f"or map the name when starting the proxy: {FLAG} {shown}=private/... "
-                f"(or {ALIAS_ENV_VAR})"
+                f"{unknown}. {shown!r} is an agent's default model name, not a private model: "
+                "set the model in the client (Claude Code: ANTHROPIC_MODEL and the "
+                "ANTHROPIC_DEFAULT_*_MODEL variables; Codex: `model` in config.toml or -m; "
+                "see `privproxy client-config`), or map the name when starting the proxy: "
+                f"{FLAG} {shown}=private/... (or {ALIAS_ENV_VAR})"
             )
-        raise UnknownModelError(f"Unknown model: {shown}. Available: {available}")
+        raise UnknownModelError(unknown)
     assert bare is not None
     return private, bare
 
