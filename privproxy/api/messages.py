@@ -13,9 +13,11 @@ is the same for every version and beta.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 from json.encoder import encode_basestring
 from typing import Any, Final
@@ -38,6 +40,9 @@ _log = logging.getLogger("privproxy")
 
 DROPPED_TOOLS_HEADER: Final = "X-Privproxy-Dropped-Tools"
 ESTIMATE_HEADER: Final = "X-Privproxy-Token-Count"
+PING_INTERVAL: Final = 10.0
+"""Seconds without a visible event after which a `ping` is sent (when the model streams)."""
+_HEADER_UNSAFE: Final = re.compile(r"[^\x20-\x7e]")
 
 
 class StreamEndedEarlyError(ProxyError):
@@ -91,7 +96,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     chat = await _translate(request)
     headers: dict[str, str] = {}
     if chat.dropped_tools:
-        names = ", ".join(chat.dropped_tools)
+        # Client-chosen names: printable ASCII only in a header (and a log line), bounded.
+        names = _HEADER_UNSAFE.sub("?", ", ".join(chat.dropped_tools))[:512]
         _log.info("Dropped built-in tools the private models cannot run: %s", names)
         headers[DROPPED_TOOLS_HEADER] = names
     message_id = f"msg_{secrets.token_hex(12)}"
@@ -140,11 +146,19 @@ async def _stream(
     pending = translator.start()
     try:
         if answer.event_stream:
+            loop = asyncio.get_running_loop()
+            last_write = loop.time()
             async for batch in answer.batches():  # one write per upstream read
                 for chunk in batch:
                     pending += translator.feed(chunk)
-                await resp.write(_encode(pending))
-                pending = []
+                now = loop.time()
+                if not pending and now - last_write >= PING_INTERVAL:
+                    # The model is busy (reasoning, which is not relayed): show the client
+                    # the stream is alive, as Anthropic's own pings do.
+                    pending = [{"type": "ping"}]
+                if pending:
+                    await resp.write(_encode(pending))
+                    pending, last_write = [], now
         else:  # asked for a stream, got a whole answer: send it as one
             pending += translator.apply_completion(await answer.json())
         _require_finish(translator)

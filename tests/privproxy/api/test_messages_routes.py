@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from privproxy.api import messages as messages_api
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import (
     FakeGateway,
@@ -221,3 +224,28 @@ async def test_local_token_in_x_api_key_is_never_forwarded(
     assert resp.status == 401  # past the token guard, but no PPQ key to use
     assert (await resp.json())["error"]["type"] == "authentication_error"
     assert gateway.requests == 0
+
+
+async def test_reasoning_only_reads_keep_the_stream_alive_with_pings(
+    proxy: ProxyClient, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages_api, "PING_INTERVAL", 0.0)
+    thinking = {"choices": [{"index": 0, "delta": {"reasoning_content": "hmm"}}]}
+    gateway.reply = lambda seen: sse_reply(
+        [thinking, thinking, chunk("done", "kimi-k3"), chunk("", "kimi-k3", finish="stop")]
+    )
+    resp = await proxy.post("/v1/messages", json={**CLAUDE_CODE_LIKE, "stream": True})
+    text = await resp.text()
+    assert "hmm" not in text  # reasoning is not relayed
+    names = [name for name, _ in _events(text)]
+    assert names.count("ping") >= 2 and names[-1] == "message_stop"
+    assert names.index("content_block_start") > names.index("ping", 2)  # a ping while it thought
+
+
+async def test_dropped_tool_names_are_header_safe(proxy: ProxyClient, gateway: FakeGateway) -> None:
+    gateway.reply = lambda seen: json_reply(chat_completion("ok", "kimi-k3"))
+    tools = [{"type": "web_search_20250305", "name": "evil\r\nX-Injected: 1 ü"}]
+    resp = await proxy.post("/v1/messages", json={**CLAUDE_CODE_LIKE, "tools": tools})
+    assert resp.status == 200
+    assert resp.headers["X-Privproxy-Dropped-Tools"] == "evil??X-Injected: 1 ?"
+    assert "X-Injected" not in resp.headers
