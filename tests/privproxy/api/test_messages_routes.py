@@ -231,9 +231,15 @@ async def test_reasoning_only_reads_keep_the_stream_alive_with_pings(
 ) -> None:
     monkeypatch.setattr(messages_api, "PING_INTERVAL", 0.0)
     thinking = {"choices": [{"index": 0, "delta": {"reasoning_content": "hmm"}}]}
-    gateway.reply = lambda seen: sse_reply(
-        [thinking, thinking, chunk("done", "kimi-k3"), chunk("", "kimi-k3", finish="stop")]
-    )
+
+    def reply(seen: Any) -> Reply:
+        r = sse_reply(
+            [thinking, thinking, chunk("done", "kimi-k3"), chunk("", "kimi-k3", finish="stop")]
+        )
+        r.frame_delay = 0.05  # separate reads, so the reasoning arrives on its own
+        return r
+
+    gateway.reply = reply
     resp = await proxy.post("/v1/messages", json={**CLAUDE_CODE_LIKE, "stream": True})
     text = await resp.text()
     assert "hmm" not in text  # reasoning is not relayed
