@@ -467,7 +467,7 @@ def test_stream_refuses_a_tool_call_without_a_name() -> None:
         )
 
 
-# The Messages route writes text deltas from a template: byte for byte the shared encoder's.
+# The Messages route writes frequent events from templates: byte for byte the shared encoder's.
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 50), st.text()), max_size=5))
 @example([(0, "lone \ud800 surrogate"), (3, 'quote " back\\slash \n\x00 é 🙂')])
@@ -479,4 +479,6 @@ def test_text_delta_template_matches_the_event_encoder(deltas: list[tuple[int, s
     for index, text in deltas:
         delta = {"type": "text_delta", "text": text}
         events.append({"type": "content_block_delta", "index": index, "delta": delta})
+        events.append({"type": "content_block_stop", "index": index})
+    events += [{"type": "message_stop"}, {"type": "ping", "extra": 1}]
     assert _encode(events) == encode_events(events)
