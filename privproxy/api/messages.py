@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -28,9 +27,9 @@ from privproxy.api.sealed_chat import ChatAnswer, open_chat
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
-from privproxy.api.translate.sse import encode_events
 from privproxy.errors import ProxyError, anthropic_error
 from privproxy.gateway.catalog import model_info
+from privproxy.jsoncodec import compact_bytes, compact_encode, utf8
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive_json, resolve_model
@@ -66,7 +65,7 @@ _BARE: Final = {
 
 
 def _encode(events: list[dict[str, Any]]) -> bytes:
-    """`encode_events`, with the frequent events (text deltas above all) written from
+    """`sse.encode_events`, with the frequent events (text deltas above all) written from
     templates: a third of the cost of encoding them as objects, the identical bytes."""
     out: list[str] = []
     for event in events:
@@ -79,15 +78,12 @@ def _encode(events: list[dict[str, Any]]) -> bytes:
         elif kind in _BARE and len(event) == 1:
             out.append(_BARE[kind])
         else:
-            out.append(encode_events((event,)).decode())
-    # A lone surrogate (echoed from a request) cannot be UTF-8; write it as its escape.
-    return "".join(out).encode("utf-8", "backslashreplace")
+            out.append(f"event: {kind}\ndata: {compact_encode(event)}\n\n")
+    return utf8("".join(out))
 
 
-def _dumps(obj: Any) -> str:
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    # A lone surrogate (echoed from a request) cannot be UTF-8; write it as its escape.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=compact_bytes(body), headers=headers, content_type="application/json")
 
 
 async def _translate(request: web.Request) -> ChatRequest:
@@ -131,7 +127,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
                 model=chat.model,
                 stop_sequences=chat.stop_sequences,
             )
-    return web.json_response(body, headers=headers, dumps=_dumps)
+    return _json(body, headers)
 
 
 def _require_finish(translator: MessagesStream) -> None:
@@ -159,9 +155,11 @@ async def _stream(
         if answer.event_stream:
             loop = asyncio.get_running_loop()
             last_write = loop.time()
-            async for batch in answer.batches():  # one write per upstream read
-                for chunk in batch:
+            while (batch := await answer.next_batch()) is not None:
+                for chunk in batch:  # one write per authenticated read
                     pending += translator.feed(chunk)
+                if answer.complete:
+                    continue  # the last events go out with the end of the body
                 now = loop.time()
                 if not pending and now - last_write >= PING_INTERVAL:
                     # The model is busy (reasoning, which is not relayed): show the client
@@ -189,7 +187,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     one by a header and a field."""
     chat = await _translate(request)
     body = {"input_tokens": estimate_input_tokens(chat.body), "estimate": True}
-    return web.json_response(body, headers={ESTIMATE_HEADER: METHOD}, dumps=_dumps)
+    return _json(body, {ESTIMATE_HEADER: METHOD})
 
 
 def add_routes(app: web.Application) -> None:

@@ -11,7 +11,6 @@ run are dropped, logged by type and named in the `X-Privproxy-Dropped-Tools` hea
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, ClassVar
@@ -24,9 +23,9 @@ from privproxy.api.translate.chat_stream import chunk_deltas, completion_deltas
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
 from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
-from privproxy.api.translate.sse import encode_events
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import PRIVATE_PREFIX
+from privproxy.jsoncodec import compact_bytes
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
 from privproxy.server.receive import choose_api_key, receive_json
@@ -37,17 +36,19 @@ DROPPED_TOOLS_HEADER = "X-Privproxy-Dropped-Tools"
 STORE_KEY = web.AppKey("responses_store", ResponseStore)
 
 
+class _BufferedHeadersResponse(web.StreamResponse):
+    """Headers leave with the first body bytes, not in a send of their own (as the chat
+    relay's answers): every send costs a syscall and the client's wake-up."""
+
+    _send_headers_immediately = False
+
+
 class ResponseNotFoundError(ProxyError):
     """`GET /v1/responses/{id}` for an id that is not (or no longer) kept."""
 
     http_status: ClassVar[int] = 404
     error_type: ClassVar[str] = "invalid_request_error"
     code: ClassVar[str] = "not_found"
-
-
-def _dumps(obj: Any) -> str:
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _history(
@@ -74,9 +75,30 @@ def _history(
     return entry.messages
 
 
+_LOGGED_DROPS: set[str] = set()
+_LOGGED_DROPS_CAP = 64
+
+
+def _log_dropped(names: str) -> None:
+    """Log each distinct set of dropped tools once at INFO (agents send the same hosted
+    tools on every turn), later ones at DEBUG. Tool types and names only, never content."""
+    first = names not in _LOGGED_DROPS and len(_LOGGED_DROPS) < _LOGGED_DROPS_CAP
+    if first:
+        _LOGGED_DROPS.add(names)
+    _log.log(
+        logging.INFO if first else logging.DEBUG,
+        "Responses request: dropped tools the sealed chat path cannot run: %s",
+        names[:512],
+    )
+
+
 def _failure(err: ProxyError) -> tuple[str, str]:
     code = err.upstream_code if isinstance(err, EnclaveAnswerError) else err.code
     return code, err.message
+
+
+def _json(obj: dict[str, Any], headers: dict[str, str]) -> web.Response:
+    return web.Response(body=compact_bytes(obj), headers=headers, content_type="application/json")
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
@@ -89,7 +111,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     headers: dict[str, str] = {}
     if translated.dropped_tools:
         names = ",".join(dict.fromkeys(translated.dropped_tools))
-        _log.info("Responses request: dropped tools the sealed chat path cannot run: %s", names)
+        _log_dropped(names)
         headers[DROPPED_TOOLS_HEADER] = names[:512]
     builder = ResponseBuilder(
         translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep
@@ -112,7 +134,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         raise UnexpectedAnswerError(response["error"]["message"])
     if keep and store is not None:
         _keep(request, store, translated, builder)
-    return web.json_response(response, headers=headers, dumps=_dumps)
+    return _json(response, headers)
 
 
 def _keep(
@@ -132,7 +154,7 @@ async def _stream(
     translated: ChatRequest,
     store: ResponseStore | None,
 ) -> web.StreamResponse:
-    resp = web.StreamResponse(status=200, headers=headers)
+    resp = _BufferedHeadersResponse(status=200, headers=headers)
     resp.headers["Content-Type"] = "text/event-stream; charset=utf-8"
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
@@ -141,11 +163,12 @@ async def _stream(
     try:
         try:
             if answer.event_stream:
-                async for chunk in answer.chunks():
-                    for delta in chunk_deltas(chunk):
-                        pending += builder.feed(delta)
-                    if pending:
-                        await resp.write(encode_events(pending))
+                while (batch := await answer.next_batch()) is not None:
+                    for chunk in batch:  # one write per authenticated read
+                        for delta in chunk_deltas(chunk):
+                            pending += builder.feed(delta)
+                    if pending and not answer.complete:  # else: sent with the end
+                        await resp.write(builder.encode(pending))
                         pending = []
             else:
                 for delta in completion_deltas(await answer.json()):
@@ -154,8 +177,7 @@ async def _stream(
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
             pending += builder.fail(*_failure(err))
-        await resp.write(encode_events(pending))
-        await resp.write_eof()
+        await resp.write_eof(builder.encode(pending))
     except ConnectionError:
         _log.debug("Client disconnected during the response")
         return resp
@@ -176,7 +198,7 @@ async def get_response(request: web.Request) -> web.StreamResponse:
         shown = response_id if len(response_id) <= 80 else response_id[:79] + "…"
         hint = "" if store is not None else " (privproxy keeps no responses by default)"
         raise ResponseNotFoundError(f"Response with id '{shown}' not found{hint}")
-    return web.json_response(entry.response, dumps=_dumps)
+    return _json(entry.response, {})
 
 
 def add_routes(app: web.Application) -> None:

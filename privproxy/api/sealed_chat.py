@@ -7,7 +7,8 @@ forward with one re-attest retry on a 422 key-config answer. The answer comes ba
 and authenticated (the frame decryptor raises on anything else), as
 
 * `ChatAnswer.json()`: the whole non-stream `chat.completion` object, or
-* `ChatAnswer.chunks()`: the parsed `data:` objects of the chat event stream, in order.
+* `ChatAnswer.next_batch()`: the parsed `data:` objects of the chat event stream, in order,
+  one list per authenticated read (`chunks()` iterates them one by one).
 
 Failures before anything was handed to the caller are `ProxyError`s raised by `open_chat`
 (the first authenticated frame is awaited there, so a caller can still answer with a JSON
@@ -23,6 +24,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from json.scanner import make_scanner
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -42,7 +44,7 @@ ANSWER_CAP = 64 * 1024 * 1024
 """Bytes of a non-stream answer (or an error answer) held at most: it is parsed whole."""
 
 _SHORT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_DONE = b"[DONE]"
+_DONE = "[DONE]"
 
 
 class EnclaveAnswerError(ProxyError):
@@ -101,12 +103,12 @@ def _short(value: object) -> str | None:
     return value if isinstance(value, str) and _SHORT.fullmatch(value) else None
 
 
-def _answer_error(status: int, body: bytes) -> EnclaveAnswerError:
+def _answer_error(status: int, body: bytes | str) -> EnclaveAnswerError:
     """The error the enclave answered, its message and identifiers kept short."""
     message, kind, code = f"the model answered {status}", None, None
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         obj = None
     err = obj.get("error") if isinstance(obj, dict) else None
     if isinstance(err, dict):
@@ -130,68 +132,100 @@ class ChatAnswer:
     _upstream: Upstream
     _first: bytes | None
     _done: bool = False
+    _event_stream: bool | None = None
+    _held: bytes = b""  # an incomplete trailing event
+    _ended: bool = False  # the stream's end was reached
+
+    @property
+    def complete(self) -> bool:
+        """True once the whole answer was read and authenticated (the batch or body just
+        returned is the last): a caller can then send its last bytes with the end."""
+        return self._upstream.complete
 
     @property
     def event_stream(self) -> bool:
         """True when the enclave answered an event stream."""
-        value = self._upstream.headers.get("Content-Type") or ""
-        return value.partition(";")[0].strip().lower() == "text/event-stream"
+        if self._event_stream is None:
+            value = self._upstream.headers.get("Content-Type") or ""
+            media = value.partition(";")[0].strip().lower()
+            self._event_stream = media == "text/event-stream"
+        return self._event_stream
 
     async def json(self) -> dict[str, Any]:
         """The whole non-stream answer, parsed (raises `MalformedAnswerError`)."""
         body = await self._read_all()
         try:
-            value = json.loads(body)
-        except ValueError as exc:
+            value = _decode(body.decode())
+        except (ValueError, RecursionError) as exc:
             raise MalformedAnswerError("the model's answer is not JSON") from exc
         if not isinstance(value, dict):
             raise MalformedAnswerError("the model's answer is not a JSON object")
         return value
 
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
-        """The chat stream's `data:` objects, in order, until `[DONE]` (required).
+    async def next_batch(self) -> list[dict[str, Any]] | None:
+        """The chat stream's next `data:` objects, in order: one list per authenticated read
+        that completed events (so a caller writes once per read, as the chat relay does);
+        None after `[DONE]`, which the stream must have.
+
+        A method, not an async generator, like `Upstream.read`: every wake-up of a stream
+        resumes each coroutine frame between the task and the socket wait.
 
         An in-stream `{"error": ...}` event of the enclave is raised as `EnclaveAnswerError`;
-        a stream cut inside an event, an undecryptable frame or a timeout as its `ProxyError`.
+        a stream cut before `[DONE]`, an undecryptable frame or a timeout as its `ProxyError`.
         """
-        async for batch in self.batches():
-            for chunk in batch:
-                yield chunk
-
-    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """`chunks()` grouped by upstream read (never empty): a translator that writes once
-        per batch sends one write per read instead of one per chunk; those sends were most
-        of a translated stream's CPU. Failures as in `chunks()`."""
-        held = b""
-        data = self._take_first()
+        if self._ended:
+            return None
+        upstream = self._upstream
         try:
-            while data is not None:
+            while True:
+                data, self._first = self._first, None
+                if data is None:
+                    data = await upstream.read()
+                    if data is None:
+                        return self._stream_end()
+                held = self._held
                 buf = held + data if held else data
                 cut = sse_cut(buf)
-                held = buf[cut:]
-                if len(held) > HELD_EVENT_CAP:
-                    raise MalformedAnswerError("an event of the model's stream is too large")
+                if cut == len(buf):
+                    self._held = b""
+                else:
+                    self._held = buf[cut:]
+                    if len(self._held) > HELD_EVENT_CAP:
+                        raise MalformedAnswerError("an event of the model's stream is too large")
+                    if not cut:
+                        continue
+                    buf = buf[:cut]
                 batch: list[dict[str, Any]] = []
-                for event in _events(buf[:cut]):
+                for event in _events(_text(buf)):
                     if event == _DONE:
-                        if batch:
-                            yield batch
-                        return
+                        self._ended = True
+                        # What follows `[DONE]` is not part of the answer; it is read to the
+                        # end so the connection can be reused.
+                        while await upstream.read() is not None:
+                            pass
+                        return batch or None
                     batch.append(_chunk(event))
                 if batch:
-                    yield batch
-                data = await self._read()
-            # The end marker is part of the authenticated answer: a stream cut at a frame
-            # boundary before it is incomplete, not finished.
-            if held.strip() and _events(held + b"\n\n")[-1:] == [_DONE]:
-                batch = [_chunk(event) for event in _events(held + b"\n\n")[:-1]]
-                if batch:
-                    yield batch
-                return
-            raise MalformedAnswerError("the model's stream ended before its end marker")
+                    return batch
         except ProxyError as err:
             self._fail(err)
             raise
+
+    def _stream_end(self) -> list[dict[str, Any]] | None:
+        # The end marker is part of the authenticated answer: a stream cut at a frame
+        # boundary before it is incomplete, not finished.
+        self._ended = True
+        tail = _events(_text(self._held + b"\n\n")) if self._held.strip() else []
+        self._held = b""
+        if tail[-1:] != [_DONE]:
+            raise MalformedAnswerError("the model's stream ended before its end marker")
+        return [_chunk(event) for event in tail[:-1]] or None
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """`next_batch`, one object at a time."""
+        while (batch := await self.next_batch()) is not None:
+            for chunk in batch:
+                yield chunk
 
     async def _read(self) -> bytes | None:
         try:
@@ -241,32 +275,55 @@ class ChatAnswer:
         self.close()
 
 
-def _events(block: bytes) -> list[bytes]:
+def _text(block: bytes) -> str:
+    """Complete events as text, decoded once per read (a cut at an event boundary never
+    splits a character)."""
+    try:
+        return block.decode()
+    except UnicodeDecodeError as exc:
+        raise MalformedAnswerError("the model's stream is not UTF-8") from exc
+
+
+def _events(block: str) -> list[str]:
     """The `data:` payloads of complete SSE events (comments and other fields skipped)."""
-    out: list[bytes] = []
-    for event in block.replace(b"\r\n", b"\n").split(b"\n\n"):
-        if event.startswith(b"data: ") and b"\n" not in event:
-            out.append(event[6:])  # the usual event, one `data: ` line: no line splitting
-            continue
+    if "\r" not in block:
+        events = block.split("\n\n")
+        # The common shape: every event one `data: ` line (the last split is empty).
+        if all(e.startswith("data: ") and "\n" not in e for e in events[:-1]):
+            return [e[6:] for e in events[:-1]]
+    out: list[str] = []
+    for event in block.replace("\r\n", "\n").split("\n\n"):
         lines = [
-            line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
+            line[5:].removeprefix(" ") for line in event.split("\n") if line.startswith("data:")
         ]
         if lines:
-            out.append(b"\n".join(lines))
+            out.append("\n".join(lines))
     return out
 
 
-def _chunk(data: bytes) -> dict[str, Any]:
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity could not be re-encoded
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_decode = _DECODER.decode
+_scan = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
+
+
+def _chunk(text: str) -> dict[str, Any]:
     try:
-        # Decoded first: `json.loads` on bytes also sniffs the encoding, a third of its cost
-        # for a small chunk (UnicodeDecodeError is a ValueError too).
-        value = json.loads(data.decode("utf-8"))
-    except ValueError as exc:
+        try:  # the decoder's C scanner alone: an event's data has no surrounding whitespace
+            value, end = _scan(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            value = _decode(text)  # raises for what is not one JSON value
+    except (ValueError, RecursionError) as exc:  # nesting bombs too
         raise MalformedAnswerError("an event of the model's stream is not JSON") from exc
     if not isinstance(value, dict):
         raise MalformedAnswerError("an event of the model's stream is not a JSON object")
     if "error" in value and "choices" not in value:
-        raise _answer_error(500, data)
+        raise _answer_error(500, text)
     return value
 
 
@@ -277,9 +334,7 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     app = request.app
     settings = app[SETTINGS_KEY]
     api_key = choose_api_key(request, settings)
-    private, bare = resolve_model(
-        body.get("model"), app[CATALOG_KEY].view(), settings.model_aliases
-    )
+    private, bare = resolve_model(body.get("model"), app[CATALOG_KEY].view())
     body["model"] = bare
     inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key)
     upstream = await forward_with_rotation(app, inbound)

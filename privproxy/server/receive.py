@@ -31,6 +31,7 @@ from aiohttp import web
 
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
+from privproxy.jsoncodec import compact_encode
 from privproxy.server.config import Settings
 from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
 from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
@@ -53,31 +54,9 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# Built once: json.loads/dumps with keyword arguments construct a coder per call.
+# Built once: json.loads with keyword arguments constructs a decoder per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _no_default(obj: object) -> Any:
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _make_encode() -> Callable[[Any], str]:
-    # `JSONEncoder.encode` builds a new C encoder on every call (~1.7 us of a small request);
-    # the same C encoder, built once, gives the identical compact output. No circular-reference
-    # markers: decoded JSON cannot be circular (deep nesting still raises RecursionError).
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode
-    c_encode = make(None, _no_default, encode_basestring, None, ":", ",", False, False, False)
-
-    def encode(obj: Any) -> str:
-        return "".join(c_encode(obj, 0))
-
-    return encode
-
-
-_encode = _make_encode()
+_encode = compact_encode
 # The decoder's own value scanner (C), with its `parse_constant`, and string scanner.
 _SCAN_VALUE = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
 # JSON whitespace, as json.decoder's WHITESPACE; the pattern matches everywhere (maybe empty).

@@ -61,6 +61,8 @@ class Usage:
 
 Delta = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
 
+_TEXT_ONLY = frozenset({"content", "role"})
+
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
@@ -123,6 +125,16 @@ def _choice(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
     """The deltas of one parsed `chat.completion.chunk`, in reading order."""
+    # The hot path, one per streamed token: one choice whose delta is only text.
+    choices = chunk.get("choices")
+    if type(choices) is list and len(choices) == 1 and "usage" not in chunk:
+        choice = choices[0]
+        if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
+            delta = choice.get("delta")
+            if type(delta) is dict and delta.keys() <= _TEXT_ONLY:
+                content = delta.get("content")
+                if type(content) is str:
+                    return [TextDelta(content)] if content else []
     out: list[Delta] = []
     choice = _choice(chunk)
     if choice is not None:

@@ -64,13 +64,18 @@ def usage(counts: Usage | None) -> dict[str, int]:
     }
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def tool_input(arguments: str) -> dict[str, Any]:
-    """Parse a tool call's JSON `arguments` into the `input` object (empty text: `{}`)."""
+    """Parse a tool call's JSON `arguments` into the `input` object (empty text: `{}`).
+    NaN and Infinity are refused like any other non-JSON (they could not be written back)."""
     if not arguments.strip():
         return {}
     try:
-        value = json.loads(arguments)
-    except ValueError:
+        value = json.loads(arguments, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise MessagesAnswerError("The model's tool call arguments are not a JSON object")

@@ -20,9 +20,11 @@ without a finish reason is not complete and ends as `response.failed`, never as 
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from privproxy.api.translate.chat_stream import (
@@ -35,16 +37,28 @@ from privproxy.api.translate.chat_stream import (
 )
 from privproxy.api.translate.errors import UnexpectedAnswerError
 from privproxy.api.translate.responses_request import ChatRequest, FunctionName
+from privproxy.jsoncodec import compact_encode, utf8
 
 Event = dict[str, Any]
 NewId = Callable[[str], str]
 
 _INCOMPLETE: Final = {"length": "max_output_tokens", "content_filter": "content_filter"}
+_MISSING: Final = object()
+_ECHO_SHORTCUT_MIN: Final = 2048  # bytes of echoed request fields worth encoding once
 
 
 def random_id(prefix: str) -> str:
-    """`prefix` + 48 random hex digits (the shape of OpenAI's ids)."""
+    """`prefix` + 48 random hex digits from the OS (response ids: the store's keys)."""
     return f"{prefix}_{secrets.token_hex(24)}"
+
+
+_ITEM_IDS = random.Random(secrets.randbits(128))  # noqa: S311 - ids, not secrets
+
+
+def item_id(prefix: str) -> str:
+    """`prefix` + 48 pseudo-random hex digits: item and call ids name parts of one answer and
+    protect nothing, so they cost no system call."""
+    return f"{prefix}_{_ITEM_IDS.getrandbits(192):048x}"
 
 
 @dataclass(slots=True)
@@ -108,6 +122,26 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _text_delta_json(e: Event) -> str:
+    """`compact_encode(e)` for a text delta event as `ResponseBuilder.feed` makes it (same
+    keys in the same order; checked, else the general encoder), written by a template."""
+    seq, item, index, delta = e["sequence_number"], e["item_id"], e["output_index"], e["delta"]
+    if (
+        type(seq) is not int
+        or type(index) is not int
+        or type(item) is not str
+        or type(delta) is not str
+        or e["content_index"] != 0
+        or e["logprobs"] != []
+    ):
+        return compact_encode(e)
+    return (
+        f'{{"type":"response.output_text.delta","sequence_number":{seq},'
+        f'"item_id":{encode_basestring(item)},"output_index":{index},"content_index":0,'
+        f'"delta":{encode_basestring(delta)},"logprobs":[]}}'
+    )
+
+
 class ResponseBuilder:
     """One Responses answer built from one chat answer; see the module docstring."""
 
@@ -118,7 +152,7 @@ class ResponseBuilder:
         response_id: str,
         created_at: int,
         store: bool = False,
-        new_id: NewId = random_id,
+        new_id: NewId = item_id,
     ) -> None:
         self._request = request
         self._new_id = new_id
@@ -129,6 +163,8 @@ class ResponseBuilder:
         self._finish: str | None = None
         self._usage: Usage | None = None
         self._ended = False
+        self._echo = request.echo
+        self._echo_json: str | None = None
         self.response: dict[str, Any] = {
             "id": response_id,
             "object": "response",
@@ -145,10 +181,13 @@ class ResponseBuilder:
 
     # -- events ---------------------------------------------------------------------------
 
+    def _next(self) -> int:
+        seq = self._seq
+        self._seq = seq + 1
+        return seq
+
     def _event(self, kind: str, **fields: Any) -> Event:
-        event = {"type": kind, "sequence_number": self._seq, **fields}
-        self._seq += 1
-        return event
+        return {"type": kind, "sequence_number": self._next(), **fields}
 
     def _snapshot(self) -> dict[str, Any]:
         return {**self.response, "output": list(self._output)}
@@ -169,7 +208,18 @@ class ResponseBuilder:
         if isinstance(delta, TextDelta):
             item = self._ensure("message", events)
             item.parts.append(delta.text)
-            events.append(self._part_event("response.output_text.delta", item, delta=delta.text))
+            # The hot path (one event per streamed token): the dict written out directly.
+            events.append(
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": self._next(),
+                    "item_id": item.id,
+                    "output_index": item.output_index,
+                    "content_index": 0,
+                    "delta": delta.text,
+                    "logprobs": [],
+                }
+            )
         elif isinstance(delta, ReasoningDelta):
             item = self._ensure("reasoning", events)
             item.parts.append(delta.text)
@@ -273,6 +323,41 @@ class ResponseBuilder:
         self._output.append(whole)
         events.append(self._event("response.output_item.done", output_index=index, item=whole))
 
+    # -- encoding -------------------------------------------------------------------------
+
+    def encode(self, events: list[Event]) -> bytes:
+        """`events` as server-sent events: `sse.encode_events`, except that the request
+        fields each `response` snapshot repeats (tools, instructions...: they can be most
+        of it) are encoded once per response, not once per snapshot."""
+        parts = []
+        for event in events:
+            kind = event["type"]
+            if kind == "response.output_text.delta" and len(event) == 7:
+                text = _text_delta_json(event)  # the hot path: one per streamed token
+            elif "response" in event:
+                text = self._encode_snapshot(event)
+            else:
+                text = compact_encode(event)
+            parts.append(f"event: {kind}\ndata: {text}\n\n")
+        return utf8("".join(parts))
+
+    def _encode_snapshot(self, event: Event) -> str:
+        snapshot = event["response"]
+        echo = self._echo
+        if self._echo_json is None:
+            self._echo_json = compact_encode(echo)[1:-1]  # the members, without braces
+        if len(self._echo_json) < _ECHO_SHORTCUT_MIN or any(
+            snapshot.get(k, _MISSING) is not v for k, v in echo.items()
+        ):
+            # A small echo costs less to encode again than to splice; a snapshot whose
+            # echo is not this builder's own gets no shortcut.
+            return compact_encode(event)
+        head = {k: v for k, v in event.items() if k != "response"}
+        own = {k: v for k, v in snapshot.items() if k not in echo}
+        fields = compact_encode(own)[1:-1]
+        joined = ",".join(p for p in (fields, self._echo_json) if p)
+        return f'{compact_encode(head)[:-1]},"response":{{{joined}}}}}'
+
     # -- endings --------------------------------------------------------------------------
 
     def finish(self) -> list[Event]:
@@ -314,4 +399,4 @@ class ResponseBuilder:
         return list(self._output)
 
 
-__all__ = ["Event", "NewId", "ResponseBuilder", "random_id", "usage_json"]
+__all__ = ["Event", "NewId", "ResponseBuilder", "item_id", "random_id", "usage_json"]

@@ -301,7 +301,7 @@ def test_stop_reasons(finish: str, matched: str | None, reason: str, sequence: s
     assert (message["stop_reason"], message["stop_sequence"]) == (reason, sequence)
 
 
-@pytest.mark.parametrize("arguments", ["[1]", "{oops", "42"])
+@pytest.mark.parametrize("arguments", ["[1]", "{oops", "42", '{"x": NaN}'])
 def test_tool_arguments_that_are_not_an_object_are_refused(arguments: str) -> None:
     chat = _completion(
         {

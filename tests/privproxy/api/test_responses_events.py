@@ -28,7 +28,7 @@ from privproxy.api.translate.errors import UnexpectedAnswerError
 from privproxy.api.translate.responses_events import Event, ResponseBuilder
 from privproxy.api.translate.responses_request import ChatRequest, FunctionName, to_chat
 from privproxy.simulator import chat as sim
-from tests.privproxy.api.responses_checks import check_events
+from tests.privproxy.api.responses_checks import check_events, sse_events
 
 
 def _ids() -> Any:
@@ -46,7 +46,9 @@ def _run(deltas: list[Delta], request: ChatRequest | None = None) -> list[Event]
     events = builder.start()
     for delta in deltas:
         events += builder.feed(delta)
-    return events + builder.finish()
+    events += builder.finish()
+    assert sse_events(builder.encode(events)) == events  # what goes on the wire
+    return events
 
 
 def _sim_chunks(raw: bytes) -> list[dict[str, Any]]:
@@ -271,3 +273,31 @@ def test_function_name_unknown_to_the_request_is_kept_as_sent() -> None:
     assert response["output"][0]["name"] == "other"
     assert "namespace" not in response["output"][0]
     assert FunctionName("other") == FunctionName("other", None)
+
+
+@pytest.mark.parametrize("tools", [0, 40])
+def test_encode_writes_each_event_as_its_json(tools: int) -> None:
+    """`ResponseBuilder.encode` (with its shortcuts for text deltas and large echoes) gives
+    exactly the events, as server-sent events named by their type."""
+    request = to_chat(
+        {
+            "input": "x",
+            "instructions": "é\U0001f600",
+            "tools": [
+                {"type": "function", "name": f"f{i}", "description": "d" * 80} for i in range(tools)
+            ],
+        }
+    )
+    builder = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
+    events = builder.start()
+    deltas: list[Delta] = [
+        TextDelta('a "quoted" \\ \u2028 text'),
+        TextDelta("\ud800"),
+        Finish("stop"),
+    ]
+    for delta in deltas:
+        events += builder.feed(delta)
+    events += builder.finish()
+    # (a lone surrogate is written as its JSON escape: the bytes stay UTF-8)
+    assert sse_events(builder.encode(events)) == events
+    assert builder.encode([]) == b""
