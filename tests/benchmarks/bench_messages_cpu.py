@@ -1,15 +1,15 @@
-"""Proxy CPU per request: `/v1/messages` against the equivalent `/v1/chat/completions`.
+"""Proxy CPU per request: an Anthropic Messages request vs the equivalent chat request.
 
-    .venv/bin/python -m tests.benchmarks.bench_messages_cpu [--requests 1200] [--rounds 4]
-        [--chunks 20] [--chunk-size 16]
+    .venv/bin/python -m tests.benchmarks.bench_messages_cpu [--rounds 4] [--requests 1000]
 
-One shared mock gateway (EHBP required) serves one proxy (unsafe key mode, the mock's key);
-this process sends the requests (8 at a time) from another process, so the proxy's own CPU
-(/proc/<pid>/stat, user + sys) is what is measured. Four kinds interleave in each round, the
-order flipping every round: chat and Messages, whole and streamed (the mock streams
-`--chunks` content chunks, then a finish chunk, a usage chunk and `[DONE]`). Prints each
-round and the median CPU per request with the Messages/chat ratio. Needs ../shared
-(SHARED=...); everything binds to 127.0.0.1 and is stopped at the end.
+The same three processes as `bench_agent_apis` (whose fake-gateway process and request loop
+it reuses): the project's fake EHBP gateway, privproxy in unsafe-key mode, this process as
+the client. Blocks of chat and Messages requests alternate, the order flipping every round;
+the proxy's CPU (user + sys from /proc/<pid>/stat) is divided by the requests made.
+Scenarios: a small whole answer; a stream of 20 content chunks sent at once; the same stream
+paced (chunks 2 ms apart, as a model sends them, so each is read and written on its own).
+Prints every round, the medians and the ratio (the target is <= 1.3x). Needs nothing outside
+the repository.
 """
 
 from __future__ import annotations
@@ -21,101 +21,101 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
+import time
+from typing import Any
 
 import aiohttp
 
-from tests.benchmarks.ab_big_body import SHARED, _free_port, _wait_up
+from tests.benchmarks.ab_big_body import ROOT, _free_port, _wait_up
+from tests.benchmarks.bench_agent_apis import CONCURRENCY, MODEL, PACED, _block, _cpu_seconds
 
-MODEL = "private/kimi-k2-5"
-PROMPT = [{"role": "user", "content": "Say hi"}]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+SCENARIOS = ("small", "stream", "stream-paced")
 
 
-def _request(base: str, kind: str, stream: bool, mock: dict[str, int]) -> tuple[str, bytes]:
-    body: dict[str, object] = {"model": MODEL, "messages": PROMPT, "stream": stream, "mock": mock}
-    if kind == "chat":
-        return f"{base}/v1/chat/completions", json.dumps(body).encode()
-    return f"{base}/v1/messages", json.dumps({**body, "max_tokens": 256}).encode()
+def _bodies(scenario: str) -> tuple[bytes, bytes]:
+    """(chat body, Messages body) asking for the same thing."""
+    prompt = [{"role": "user", "content": "Say hi"}]
+    # The chat body is what the Messages request is translated into (same sealed payload).
+    chat: dict[str, Any] = {"model": MODEL, "messages": prompt, "max_tokens": 1024}
+    messages: dict[str, Any] = {"model": MODEL, "max_tokens": 1024, "messages": prompt}
+    if scenario != "small":
+        chat |= {"stream": True, "stream_options": {"include_usage": True}}
+        messages["stream"] = True
+    if scenario.endswith("paced"):  # the marker travels sealed, as a sampling setting
+        chat["temperature"] = messages["temperature"] = PACED
+    return json.dumps(chat).encode(), json.dumps(messages).encode()
 
 
-async def _load(session: aiohttp.ClientSession, url: str, data: bytes, n: int) -> None:
-    gate = asyncio.Semaphore(8)
-
-    async def one() -> None:
-        async with gate:
-            headers = {"Content-Type": "application/json"}
-            async with session.post(url, data=data, headers=headers) as resp:
-                if resp.status != 200:
-                    raise SystemExit(f"{url}: {resp.status} {await resp.text()}")
-                await resp.read()
-
-    await asyncio.gather(*(one() for _ in range(n)))
-
-
-async def _measure(base: str, pid: int, args: argparse.Namespace) -> dict[str, list[float]]:
-    mock = {"chunks": args.chunks, "chunk_size": args.chunk_size}
-    kinds = [("chat", False), ("messages", False), ("chat", True), ("messages", True)]
-    cpu: dict[str, list[float]] = {f"{k}{'-stream' if s else ''}": [] for k, s in kinds}
-    async with aiohttp.ClientSession() as session:
-        for kind, stream in kinds:  # warm-up
-            await _load(session, *_request(base, kind, stream, mock), 50)
-        for round_no in range(args.rounds):
-            order = kinds if round_no % 2 == 0 else kinds[::-1]
-            for kind, stream in order:
-                before = _cpu_seconds(pid)
-                await _load(session, *_request(base, kind, stream, mock), args.requests)
-                per_request = (_cpu_seconds(pid) - before) / args.requests * 1e6
-                cpu[f"{kind}{'-stream' if stream else ''}"].append(per_request)
-    return cpu
+async def _measure(proxy: str, pid: int, args: argparse.Namespace) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {}
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+        for scenario in args.scenario or SCENARIOS:
+            chat, messages = _bodies(scenario)
+            targets = {
+                f"{scenario} chat": (f"{proxy}/v1/chat/completions", chat),
+                f"{scenario} messages": (f"{proxy}/v1/messages", messages),
+            }
+            for url, body in targets.values():  # warm-up
+                await _block(session, url, body, args.requests // 4)
+            for r in range(args.rounds):
+                order = list(targets.items())
+                if r % 2:
+                    order.reverse()
+                for name, (url, body) in order:
+                    before = _cpu_seconds(pid)
+                    await _block(session, url, body, args.requests)
+                    us = (_cpu_seconds(pid) - before) / args.requests * 1e6
+                    results.setdefault(name, []).append(us)
+                    print(f"round {r + 1} {name:24} {us:8.1f} us/request", flush=True)
+    return results
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=1200)
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--chunks", type=int, default=20)
-    ap.add_argument("--chunk-size", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=1000, help="requests per block")
+    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable")
     args = ap.parse_args()
-    script = SHARED / "bench" / "mock_gateway.py"
-    if not script.is_file():
-        raise SystemExit(f"{script} not found (set SHARED=...)")
-    quiet = subprocess.DEVNULL
-    mock_port, proxy_port = _free_port(), _free_port()
-    mock_url = f"http://127.0.0.1:{mock_port}"
-    mock_cmd = [sys.executable, str(script), "--port", str(mock_port), "--ehbp", "require"]
-    procs = [subprocess.Popen(mock_cmd, stdout=quiet, stderr=quiet)]
+    python, quiet = sys.executable, subprocess.DEVNULL
+    gw_port, proxy_port = _free_port(), _free_port()
+    gateway = subprocess.Popen(
+        [python, "-m", "tests.benchmarks.bench_agent_apis", "--serve-gateway", str(gw_port)],
+        cwd=ROOT,
+        stdout=quiet,
+    )
+    procs = [gateway]
     try:
-        key = json.loads(_wait_up(f"{mock_url}/health"))["public_key"]
-        with tempfile.TemporaryDirectory() as tmp:
-            proxy_cmd = [
-                sys.executable, "-m", "privproxy", "--port", str(proxy_port),
-                "--api-base", mock_url, "--unsafe-hpke-key", key,
-                "--state-dir", f"{tmp}/state", "--cache-dir", f"{tmp}/cache",
-            ]  # fmt: skip
-            env = {**os.environ, "PPQ_API_KEY": "sk-bench-0123456789"}
-            proxy = subprocess.Popen(proxy_cmd, env=env, stdout=quiet, stderr=quiet)
-            procs.append(proxy)
-            base = f"http://127.0.0.1:{proxy_port}"
-            _wait_up(f"{base}/health")
-            cpu = asyncio.run(_measure(base, proxy.pid, args))
+        key = _wait_up(f"http://127.0.0.1:{gw_port}/key").decode()
+        env = {**os.environ, "PPQ_API_KEY": "sk-bench-0123456789"}
+        flags = ["--api-base", f"http://127.0.0.1:{gw_port}", "--unsafe-hpke-key", key]
+        proxy = subprocess.Popen(
+            [python, "-m", "privproxy", "--port", str(proxy_port), *flags],
+            cwd=ROOT,
+            env=env,
+            stdout=quiet,
+            stderr=quiet,
+        )
+        procs.append(proxy)
+        _wait_up(f"http://127.0.0.1:{proxy_port}/health")
+        time.sleep(0.5)
+        results = asyncio.run(_measure(f"http://127.0.0.1:{proxy_port}", proxy.pid, args))
     finally:
         for proc in procs:
             proc.terminate()
+        for proc in procs:
             proc.wait(timeout=10)
-    for name, values in cpu.items():
-        print(f"{name:<16} us/request per round: {' '.join(f'{v:.0f}' for v in values)}")
-    for suffix in ("", "-stream"):
-        chat, messages = (statistics.median(cpu[k + suffix]) for k in ("chat", "messages"))
-        print(
-            f"median{suffix or ' whole'}: chat {chat:.0f} us, messages {messages:.0f} us, "
-            f"ratio {messages / chat:.2f}"
-        )
+    print("\nmedian proxy CPU per request (us):")
+    worst = 0.0
+    for scenario in args.scenario or SCENARIOS:
+        chat = statistics.median(results[f"{scenario} chat"])
+        messages = statistics.median(results[f"{scenario} messages"])
+        ratio = messages / chat
+        worst = max(worst, ratio)
+        print(f"  {scenario:12} chat {chat:7.1f}  messages {messages:7.1f}  ratio {ratio:.2f}x")
+    verdict = "met" if worst <= 1.3 else "NOT met"
+    print(f"worst ratio {worst:.2f}x (target <= 1.3x: {verdict})")
     return 0
 
 
