@@ -43,12 +43,15 @@ class V3Attestor:
         enclave_url: str = DEFAULT_ENCLAVE_URL,
         clock: Clock = utc_now,
         timeout: float = DEFAULT_TIMEOUT,
+        domain: str | None = None,
     ) -> None:
         self._fetcher = fetcher
         self._trust = trust
         self._repository = repository
         self._enclave_url = enclave_url
-        self._domain = enclave_host(enclave_url)
+        # The name traffic is addressed to (X-Tinfoil-Enclave-Url): the host documents come
+        # from, unless a caller serves documents from elsewhere (the local simulator).
+        self._domain = domain or enclave_host(enclave_url)
         self._clock = clock
         self._timeout = timeout
 
