@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -31,14 +31,14 @@ from privproxy.simulator.world import DEFAULT_REPOSITORY, shared_world
 MODEL = "private/gpt-oss-120b"
 
 
-def _settings(tmp_path: Path, attestation: str) -> Settings:
+def _settings(tmp_path: Path, attestation: Literal["v2", "v3", "auto"]) -> Settings:
     return Settings(
         host="127.0.0.1",
         port=0,
         api_key=SecretStr("sk-simulated-test"),
         state_dir=tmp_path / "state",
         cache_dir=tmp_path / "cache",
-        attestation=attestation,  # type: ignore[arg-type]
+        attestation=attestation,
     )
 
 
