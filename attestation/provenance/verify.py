@@ -112,14 +112,34 @@ def _library_verify(
 
 
 def verify_statement(
-    bundle_json: bytes, *, expected_digest: str, policy: SigstorePolicy, trust: SigstoreTrust
+    bundle_json: bytes,
+    *,
+    expected_digest: str,
+    policy: SigstorePolicy,
+    trust: SigstoreTrust,
+    parsed: bundle_mod.ParsedBundle | None = None,
 ) -> VerifiedStatement:
-    """Verify a Sigstore DSSE bundle and its in-toto statement (not the predicate body)."""
-    parsed = bundle_mod.parse_bundle(
-        bundle_json,
-        tlog_entries_min=policy.tlog_entries_min,
-        tlog_entries_max=policy.tlog_entries_max,
-    )
+    """Verify a Sigstore DSSE bundle and its in-toto statement (not the predicate body).
+
+    ``parsed`` is ``bundle_mod.parse_bundle(bundle_json)`` when the caller already has it
+    (the entry-count bounds of ``policy`` are still applied here).
+    """
+    if parsed is None:
+        parsed = bundle_mod.parse_bundle(
+            bundle_json,
+            tlog_entries_min=policy.tlog_entries_min,
+            tlog_entries_max=policy.tlog_entries_max,
+        )
+    else:
+        count = len(parsed.tlog_entries)
+        upper = min(
+            policy.tlog_entries_max or bundle_mod.MAX_TLOG_ENTRIES, bundle_mod.MAX_TLOG_ENTRIES
+        )
+        if not policy.tlog_entries_min <= count <= upper:
+            raise ProvenanceError(
+                Code.TLOG_COUNT_OUT_OF_RANGE,
+                f"{count} transparency-log entries, need {policy.tlog_entries_min}..{upper}",
+            )
     times = _signing_times(parsed, policy)
     material = trust.material
     check_validity_at(parsed.leaf, times)

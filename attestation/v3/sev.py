@@ -14,6 +14,7 @@ trust as loading them from AMD KDS.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -107,13 +108,20 @@ def _collateral(doc: Document) -> tuple[bytes, str, x509.CertificateRevocationLi
     return vcek_der, chain_pem, crl
 
 
+@functools.lru_cache(maxsize=4)
+def _pinned_chain(pem: str) -> AmdChain:
+    """The carried ASK/ARK if both match the in-code pins (a pure check of the bytes, so a
+    success is cached: every document from a machine carries the same pair)."""
+    return check_pins(parse_chain_pem(pem.encode("ascii")))
+
+
 def _chain(trust: AmdTrust, product: Product, carried_pem: str) -> AmdChain:
     try:
         if product in trust.products():
             return trust.chain_for(product)
         if not trust.pinned:
             return trust.chain_for(product)  # raises: test trust never falls back
-        return check_pins(parse_chain_pem(carried_pem.encode("ascii")))
+        return _pinned_chain(carried_pem)
     except AttestationError as exc:
         raise _mapped(exc, Code.V3_QUOTE_CHAIN) from exc
 

@@ -199,7 +199,9 @@ def verify_signed(
         in_toto_statement_types_allowed=(IN_TOTO_STATEMENT_V1,),
     )
     try:
-        verified = verify_statement(data, expected_digest=digest, policy=policy, trust=trust)
+        verified = verify_statement(
+            data, expected_digest=digest, policy=policy, trust=trust, parsed=parsed
+        )
     except ProvenanceError as exc:
         if exc.code in _IDENTITY_CODES:
             code = signer.identity_code
