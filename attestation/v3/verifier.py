@@ -149,22 +149,40 @@ def verify_document(
     passed(Step.FRESHNESS, f"platform witness fresh; verification void at {deadline:%FT%TZ}")
 
     if doc.cpu_format == CPU_TDX:
-        # No final-format TDX document has been observed; the PCS replay path is not built.
-        raise HardwareError(
-            Code.V3_QUOTE_FORMAT_UNSUPPORTED, "TDX v3 documents are not supported yet"
-        )
-    if doc.cpu_format != CPU_SEV_SNP:
-        raise HardwareError(Code.V3_QUOTE_FORMAT_UNSUPPORTED, "unknown cpu_evidence format")
-    with _step(Step.HARDWARE):
-        sev = authenticate_sev(doc, trust=trust.amd, now=now)
-    report = sev.report
-    passed(
-        Step.HARDWARE,
-        f"SEV-SNP {report.product.value} report v{report.version} signed by VCEK; not revoked",
-    )
+        from attestation.v3.tdx import verify_tdx  # lazy: TDX modules only for TDX documents
 
-    named = check_endorsed(platform.endorsements, sev, code.measurement, report_data)
-    passed(Step.POLICY, f"chip endorsed as {named.name}; report satisfies it")
+        with _step(Step.HARDWARE):
+            tdx = verify_tdx(
+                doc,
+                endorsements=platform.endorsements,
+                code_measurement=code.measurement,
+                shape=code.shape,
+                report_data=report_data,
+                trust=trust.require_intel(),
+                now=now,
+            )
+        passed(Step.HARDWARE, "TDX quote verified with the carried Intel PCS collateral")
+        passed(
+            Step.POLICY,
+            f"PPID endorsed as {tdx.policy.name}; platform {tdx.platform_measurement}; UpToDate",
+        )
+        named, platform_enum = tdx.policy, Platform.TDX
+        hardware, tcb = tdx.measurement, tdx.tcb
+    elif doc.cpu_format == CPU_SEV_SNP:
+        with _step(Step.HARDWARE):
+            sev = authenticate_sev(doc, trust=trust.amd, now=now)
+        report = sev.report
+        passed(
+            Step.HARDWARE,
+            f"SEV-SNP {report.product.value} report v{report.version} signed by VCEK; not revoked",
+        )
+        named = check_endorsed(platform.endorsements, sev, code.measurement, report_data)
+        passed(Step.POLICY, f"chip endorsed as {named.name}; report satisfies it")
+        platform_enum = Platform.SEV_SNP
+        hardware = Measurement(SEV_SNP_GUEST_V2, (report.measurement.hex(),))
+        tcb = report.current_tcb.components()
+    else:
+        raise HardwareError(Code.V3_QUOTE_FORMAT_UNSUPPORTED, "unknown cpu_evidence format")
 
     with _step(Step.KEY_BINDING):
         tls = _key(doc, "tls", KEY_TLS_SPKI_FP, Code.V3_BIND_NO_TLS_KEY)
@@ -176,15 +194,15 @@ def verify_document(
     )
     return VerifiedEnclave(
         domain=domain,
-        platform=Platform.SEV_SNP,
-        hardware_measurement=Measurement(SEV_SNP_GUEST_V2, (report.measurement.hex(),)),
+        platform=platform_enum,
+        hardware_measurement=hardware,
         code_measurement=code.measurement,
         release_digest=art.digest,
         repository=art.repo,
         hpke_public_key=hpke,
         tls_key_fingerprint=tls.hex(),
         verified_at=now,
-        tcb=report.current_tcb.components(),
+        tcb=tcb,
         steps=tuple(steps),
         attestation_format="v3",
         freshness_expires_at=deadline,

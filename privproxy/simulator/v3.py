@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -149,8 +150,14 @@ class V3Material:
         *,
         witnessed_at: dt.datetime | None = None,
         endorse_chip: bool = True,
+        artifact: dict[str, Any] | None = None,
+        rtmr1_2: tuple[str, str] = ("11" * 48, "22" * 48),
     ) -> V3Material:
-        """Sign both releases and their witnesses (witnessed at `witnessed_at`, default now)."""
+        """Sign both releases and their witnesses (witnessed at `witnessed_at`, default now).
+
+        `artifact` replaces the platform-endorsements artifact (e.g. TDX machines/policies);
+        `rtmr1_2` are the code release's TDX registers (hex).
+        """
         at = (witnessed_at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         signed_at = world.created - dt.timedelta(hours=1)
         code_id = WorkflowIdentity(
@@ -160,7 +167,7 @@ class V3Material:
         )
         code_predicate = {
             "snp_measurement": world.release.measurement.hex(),
-            "tdx_measurement": {"rtmr1": "11" * 48, "rtmr2": "22" * 48},
+            "tdx_measurement": {"rtmr1": rtmr1_2[0], "rtmr2": rtmr1_2[1]},
             "vm_shape": dict(VM_SHAPE),
         }
         code_digest = hashlib.sha256(_compact(code_predicate)).hexdigest()
@@ -174,12 +181,13 @@ class V3Material:
             code_statement, identity=code_id, signed_at=signed_at
         )
         machines = {world.vcek.hwid.hex(): POLICY_NAME} if endorse_chip else {}
-        artifact = {
-            "format": PLATFORM_PREDICATE,
-            "measurements": {},
-            "machines": machines,
-            "policies": {POLICY_NAME: genoa_policy()},
-        }
+        if artifact is None:
+            artifact = {
+                "format": PLATFORM_PREDICATE,
+                "measurements": {},
+                "machines": machines,
+                "policies": {POLICY_NAME: genoa_policy()},
+            }
         platform_digest = hashlib.sha256(_compact(artifact)).hexdigest()
         platform_id = WorkflowIdentity(
             repository="tinfoilsh/platform-endorsements",
@@ -235,8 +243,16 @@ class V3Material:
         """When documents carrying these witnesses stop verifying (witness time + 7 days)."""
         return self.witnessed_at + dt.timedelta(days=7)
 
-    def _collateral(self) -> list[dict[str, Any]]:
+    def sev_evidence(self, report_data: bytes) -> tuple[str, bytes, list[dict[str, Any]]]:
+        """The world's CPU evidence for `report_data`: format, signed report, collateral."""
         world = self.world
+        fields = ReportFields(
+            report_data=report_data,
+            measurement=world.release.measurement,
+            chip_id=world.vcek.hwid,
+            tcb=world.vcek.tcb,
+        )
+        report = build_report(fields, world.vcek.private_key)
         chain = world.amd.cert_chain_pem().decode("ascii")
         entries: list[dict[str, Any]] = [
             {
@@ -254,6 +270,11 @@ class V3Material:
                 "data": {"crl_der_base64": _b64(self.crl_der)},
             },
         ]
+        return "https://tinfoil.sh/format/sev-snp-report/v1", report, entries
+
+    def reference_values(self) -> list[dict[str, Any]]:
+        """The four Sigstore collateral entries (code, platform and their witnesses)."""
+        entries: list[dict[str, Any]] = []
         for ident, kind, art in (
             ("code", "code", self.code),
             ("platform", "platform", self.platform),
@@ -281,9 +302,17 @@ class V3Material:
             )
         return entries
 
-    def document(self, enclave: EnclaveInstance, nonce: bytes) -> bytes:
-        """The v3 document `enclave` serves for `nonce` (a fresh signed report each time)."""
-        world = self.world
+    def document(
+        self,
+        enclave: EnclaveInstance,
+        nonce: bytes,
+        *,
+        cpu: Callable[[bytes], tuple[str, bytes, list[dict[str, Any]]]] | None = None,
+    ) -> bytes:
+        """The v3 document `enclave` serves for `nonce` (a fresh signed report each time).
+
+        `cpu(report_data)` supplies other CPU evidence (format, quote, collateral entries).
+        """
         crypto = _compact(
             {
                 "format": "https://tinfoil.sh/crypto-material/v1",
@@ -305,13 +334,7 @@ class V3Material:
         cm_hash, de_hash = hashlib.sha256(crypto).digest(), hashlib.sha256(devices).digest()
         ladder = hashlib.sha256(REPORT_DATA_V1.encode() + nonce + cm_hash + de_hash).digest()
         report_data = ladder + bytes(32)
-        fields = ReportFields(
-            report_data=report_data,
-            measurement=world.release.measurement,
-            chip_id=world.vcek.hwid,
-            tcb=world.vcek.tcb,
-        )
-        report = build_report(fields, world.vcek.private_key)
+        cpu_format, report, cpu_collateral = (cpu or self.sev_evidence)(report_data)
         document = {
             "format": DOCUMENT_FORMAT,
             "challenge": {
@@ -320,7 +343,7 @@ class V3Material:
                 "report_data_algorithm": REPORT_DATA_V1,
             },
             "cpu_evidence": {
-                "format": "https://tinfoil.sh/format/sev-snp-report/v1",
+                "format": cpu_format,
                 "report_base64": _b64(report),
                 "endorsed": {
                     "crypto_material_hash": cm_hash.hex(),
@@ -329,7 +352,7 @@ class V3Material:
             },
             "crypto_material": _b64(crypto),
             "device_evidence": _b64(devices),
-            "collateral": self._collateral(),
+            "collateral": [*cpu_collateral, *self.reference_values()],
         }
         return _compact(document)
 
