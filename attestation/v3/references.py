@@ -82,7 +82,8 @@ def _release_data(entry: Collateral) -> tuple[str, str, str, Any]:
     data = entry.data
     if set(data) - _ARTIFACT_MEMBERS:
         raise _prov(Code.V3_PROV_COLLATERAL_PARSE, f"{entry.id}: unknown members in data")
-    repo, tag, digest = (data.get(k) or "" for k in ("repo", "tag", "digest"))
+    # null reads as "" (the zero value); any other non-string is malformed.
+    repo, tag, digest = ("" if data.get(k) is None else data[k] for k in ("repo", "tag", "digest"))
     if not all(isinstance(v, str) for v in (repo, tag, digest)) or not _DIGEST.fullmatch(digest):
         raise _prov(Code.V3_PROV_COLLATERAL_PARSE, f"{entry.id}: repo/tag/digest malformed")
     return repo, tag, digest, data.get("sigstore_bundle")

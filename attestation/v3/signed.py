@@ -104,7 +104,8 @@ def _prov(code: Code, message: str) -> ProvenanceError:
 def _gates(bundle: object, what: str) -> bytes:
     if not isinstance(bundle, dict):
         raise _prov(Code.V3_PROV_COLLATERAL_PARSE, f"{what} sigstore_bundle is not an object")
-    if bundle.get("mediaType") not in _MEDIA_TYPES:
+    media_type = bundle.get("mediaType")
+    if not isinstance(media_type, str) or media_type not in _MEDIA_TYPES:
         raise _prov(Code.V3_PROV_BUNDLE_MEDIA_TYPE, f"{what} bundle media type is unsupported")
     material = bundle.get("verificationMaterial")
     if isinstance(material, dict) and "x509CertificateChain" in material:
@@ -115,7 +116,7 @@ def _gates(bundle: object, what: str) -> bytes:
         raise _prov(Code.V3_PROV_DSSE_SIGNATURE_COUNT, f"{what} DSSE needs exactly one signature")
     # Duplicates were already refused by the strict document parser, so this encoding has
     # exactly the members that were received.
-    return json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(bundle, separators=(",", ":")).encode()
 
 
 def _san_values(cert: x509.Certificate) -> list[str]:

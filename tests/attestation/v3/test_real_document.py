@@ -270,6 +270,16 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], Code, Step]] = {
         Code.V3_QUOTE_COLLATERAL_MISSING,
         Step.HARDWARE,
     ),
+    "code bundle media type of the wrong type": (
+        lambda d: entry(d, "code")["data"]["sigstore_bundle"].update(mediaType=[]),
+        Code.V3_PROV_BUNDLE_MEDIA_TYPE,
+        Step.PROVENANCE,
+    ),
+    "code repo of the wrong type": (
+        lambda d: entry(d, "code")["data"].update(repo=[]),
+        Code.V3_PROV_COLLATERAL_PARSE,
+        Step.PROVENANCE,
+    ),
     "unknown member": (lambda d: d.update(extra=1), Code.V3_ENV_UNKNOWN_MEMBER, Step.PARSE),
     "format": (
         _set(("format",), lambda v: v.replace("v3", "v4")),
