@@ -22,7 +22,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from attestation.errors import AttestationError, Code, HardwareError
+from attestation.errors import AttestationError, Code, HardwareError, PolicyError
 from attestation.sev.abi import SIGNING_KEY_VCEK, Product, SevReport, parse_report
 from attestation.sev.certs import (
     VcekExtensions,
@@ -72,15 +72,14 @@ def _quote(code: Code, message: str) -> HardwareError:
     return HardwareError(code, message)
 
 
-def _mapped(exc: AttestationError, default: Code, *, chain_phase: bool = False) -> HardwareError:
+def _mapped(
+    exc: AttestationError, default: Code, *, chain_phase: bool = False
+) -> HardwareError | PolicyError:
     # While the chain itself is checked, every VCEK failure is a chain failure.
     code = Code.V3_QUOTE_CHAIN if chain_phase else _CODES.get(exc.code, default)
-    err = HardwareError(code, f"{exc.code.value}: {exc.message}")
-    if code.value.startswith("V3_POLICY_"):
-        from attestation.errors import Step
-
-        err.step = Step.POLICY
-    return err
+    if code.value.startswith("V3_POLICY_"):  # VCEK TCB/HWID vs the report: the policy layer
+        return PolicyError(code, f"{exc.code.value}: {exc.message}")
+    return HardwareError(code, f"{exc.code.value}: {exc.message}")
 
 
 def _collateral(doc: Document) -> tuple[bytes, str, x509.CertificateRevocationList]:
