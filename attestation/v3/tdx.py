@@ -28,7 +28,7 @@ from cryptography import x509
 
 from attestation.errors import AttestationError, Code, HardwareError, PolicyError
 from attestation.models import Measurement
-from attestation.tdx.abi import parse_quote
+from attestation.tdx.abi import SIGNED_END, parse_quote
 from attestation.tdx.certs import PCK_CHAIN_CODES, load_pem_chain, parse_pck_extensions, pck_ca_of
 from attestation.tdx.collateral_checks import verify_collateral
 from attestation.tdx.collateral_source import ROOT_CRL_URL
@@ -285,6 +285,9 @@ def verify_tdx(
         raise _mapped(exc) from exc
     if any(raw[8:12]):
         raise _quote(Code.V3_QUOTE_REPORT_FORMAT, "quote header bytes 8-11 are not zero")
+    signed_size = int.from_bytes(raw[SIGNED_END : SIGNED_END + 4], "little")
+    if any(raw[SIGNED_END + 4 + signed_size :]):  # v2 tolerates any trailer; v3 only zeros
+        raise _quote(Code.V3_QUOTE_REPORT_FORMAT, "non-zero bytes after the signed quote data")
     if len(pck.ppid) != 16:
         raise _quote(Code.V3_QUOTE_IDENTITY, "PCK certificate carries no 16-byte PPID")
     collateral = _collateral(_captures(doc, now), pck.fmspc.hex(), ca)

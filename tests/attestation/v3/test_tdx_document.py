@@ -98,6 +98,7 @@ def _responses(pki: synth.Pki, collateral: Any, drop: str = "") -> list[dict[str
 def _tdx_cpu(
     pki: synth.Pki,
     *,
+    trailer: bytes = b"",
     tcb: Any = None,
     qe: Any = None,
     drop: str = "",
@@ -105,6 +106,7 @@ def _tdx_cpu(
 ) -> Callable[[bytes], tuple[str, bytes, list[dict[str, Any]]]]:
     def cpu(report_data: bytes) -> tuple[str, bytes, list[dict[str, Any]]]:
         quote = synth.build_quote(pki, body={"report_data": report_data, **(body or {})})
+        quote += trailer
         collateral = synth.build_collateral(pki, tcb=tcb, qe=qe)
         entry = {
             "id": "cpu-pcs",
@@ -150,8 +152,9 @@ def _verify(
     )
 
 
-def test_tdx_document_verifies(world: SimulatedWorld, pki: synth.Pki) -> None:
-    result = _verify(world, pki)
+@pytest.mark.parametrize("trailer", [b"", bytes(70)], ids=["exact", "zero-padded"])
+def test_tdx_document_verifies(world: SimulatedWorld, pki: synth.Pki, trailer: bytes) -> None:
+    result = _verify(world, pki, trailer=trailer)
     assert result.platform is Platform.TDX
     assert result.platform_policy == "tdx-test"
     assert result.hardware_measurement.registers == (MRTD, RTMR0, RTMR1, RTMR2, "00" * 48)
@@ -193,6 +196,11 @@ CASES: dict[str, tuple[dict[str, Any], Code, Step]] = {
     "QE ConfigurationNeeded": (
         {"qe": _set_qe_status("ConfigurationNeeded")},
         Code.V3_QUOTE_TCB_NOT_UPTODATE,
+        Step.HARDWARE,
+    ),
+    "non-zero trailer after the signed data": (
+        {"trailer": bytes(8) + b"\x01"},
+        Code.V3_QUOTE_REPORT_FORMAT,
         Step.HARDWARE,
     ),
     "missing TCB info capture": (
