@@ -65,6 +65,8 @@ class VerifiedEnclave:
     verified_at: dt.datetime
     tcb: dict[str, int] = field(default_factory=dict)  # platform TCB components, for display
     steps: tuple[StepResult, ...] = ()
+    # every hardware verifier that accepted the evidence, with its version (TDX: two)
+    verifiers: tuple[str, ...] = ()
     # Which attestation format proved this: "v2" (bundle) or "v3" (nonce-bound document).
     attestation_format: str = "v2"
     # v3 only: the verification is void from this instant (earliest witness time + 7 days).

@@ -84,10 +84,9 @@ _CODES: Final = {
         ),
         Code.V3_QUOTE_REPORT_FORMAT,
     ),
-    **dict.fromkeys(
-        (Code.QV_RESULT_OUT_OF_DATE, Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY),
-        Code.V3_QUOTE_TCB_NOT_UPTODATE,
-    ),
+    Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY: Code.V3_QUOTE_TCB_NOT_UPTODATE,
+    # the independent second verifier (dcap-qvl) reached another verdict on the collateral
+    Code.TDX_VERIFIER_DISAGREEMENT: Code.V3_QUOTE_TDX_COLLATERAL,
     Code.TCB_EVAL_DATA_NUMBER_TOO_LOW: Code.V3_POLICY_EVAL_NUMBER,
     Code.REPORT_DATA_MISMATCH: Code.V3_POLICY_REPORT_DATA,
     **dict.fromkeys(

@@ -1,6 +1,7 @@
 """`privproxy verify`: fetch the gateway's attestation bundle, verify it, print each step.
 
     privproxy verify [--api-base URL] [--json] [--amd-cert-chain FILE]... [--cache-dir DIR]
+                     [--tdx-mr-seam-allow HEX]... [--sigstore-trust-root FILE]
     privproxy verify --v3 URL_OR_FILE [--nonce HEX] [--now ISO8601] [--json]
 
 ``--v3`` verifies a v3 attestation document instead: fetched from the enclave URL with a fresh
@@ -9,9 +10,10 @@ requested with. ``--now`` sets the verification time (both formats), to audit ca
 evidence inside its validity window.
 
 Exit codes: 0 verified, 10 attestation rejected (the evidence failed a check), 1 any other
-error (network, trust-root configuration, internal). Nothing is sent anywhere except
-``GET {api-base}/private/attestation`` and, when the AMD chain is neither given nor cached,
-``GET https://kdsintf.amd.com/vcek/v1/{product}/cert_chain``.
+error (network, trust-root configuration, internal). The AMD roots, the Sigstore root and the
+TDX policy ship with the package. Nothing is sent anywhere except
+``GET {api-base}/private/attestation``; for a TDX router Intel PCS collateral and the
+hardware-measurements table; and AMD KDS only for a bundle that carries no VCEK.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import IO, Any
 
 from attestation.errors import AttestationError, FetchError, Step, TrustError
 from attestation.models import StepResult, VerifiedEnclave
+from attestation.sdk import verifiers
+from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 EXIT_VERIFIED = 0
 EXIT_ERROR = 1
@@ -65,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="AMD KDS cert_chain PEM (ASK+ARK), checked against the pinned fingerprints; "
-        "repeatable "
-        "(env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
+        help="override a shipped AMD cert_chain PEM (ASK+ARK); must match the pinned "
+        "fingerprints; repeatable (env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
     )
+    add_trust_flags(p)
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -110,6 +114,8 @@ def enclave_json(enclave: VerifiedEnclave) -> dict[str, Any]:
         "tls_key_fingerprint": enclave.tls_key_fingerprint,
         "tcb": enclave.tcb,
         "verified_at": enclave.verified_at.isoformat(),
+        "verdicts": list(enclave.verifiers),
+        "verifiers": verifiers(),
         "attestation_format": enclave.attestation_format,
         "freshness_expires_at": None
         if enclave.freshness_expires_at is None
@@ -136,12 +142,19 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
     env_cache = os.environ.get("PRIVPROXY_CACHE_DIR", "").strip()
     cache_dir = args.cache_dir or (Path(env_cache) if env_cache else user_cache_dir())
     files = [Path(f) for f in args.amd_cert_chain] + amd_chain_files_from_env()
+    trust = trust_values(args)
     clock = _clock(args.now)
     if args.v3:
-        return await _run_v3(args, cache_dir, files, clock, record)
+        return await _run_v3(args, cache_dir, files, clock, record, trust)
     async with AiohttpFetcher() as fetcher:
         attestor = Attestor.production(
-            fetcher, cache_dir=cache_dir, amd_chain_files=files, timeout=args.timeout, clock=clock
+            fetcher,
+            cache_dir=cache_dir,
+            amd_chain_files=files,
+            timeout=args.timeout,
+            sigstore_trust_root=trust.get("sigstore_trust_root"),
+            tdx_mr_seam_allow=trust.get("tdx_mr_seam_allow", ()),
+            clock=clock,
         )
         # sigstore's imports (~0.2 s) overlap the network round trip instead of following it.
         warm = asyncio.create_task(attestor.warm_up())
@@ -179,6 +192,7 @@ async def _run_v3(
     files: list[Path],
     clock: Callable[[], dt.datetime],
     record: Callable[[StepResult], None],
+    trust_flags: dict[str, Any],
 ) -> VerifiedEnclave:
     from attestation.fetch import AiohttpFetcher
     from attestation.trust import Trust
@@ -195,7 +209,10 @@ async def _run_v3(
     is_url = source.startswith(("https://", "http://"))
     if not is_url and nonce is None:
         raise UsageError("a captured v3 document needs the --nonce it was requested with")
-    trust = Trust.production(amd_chain_files=files, cache_dir=cache_dir)
+    del cache_dir  # v3 needs no cache: the document carries its collateral
+    trust = Trust.production(
+        amd_chain_files=files, sigstore_trust_root=trust_flags.get("sigstore_trust_root")
+    )
     repository = args.repository or DEFAULT_V3_REPOSITORY
     async with AiohttpFetcher() as fetcher:
         attestor = V3Attestor(
@@ -229,6 +246,11 @@ def _print_enclave(out: IO[str], enclave: VerifiedEnclave) -> None:
         f"  HPKE public key   {enclave.hpke_public_key_hex}\n"
         f"  TLS key (sha256)  {enclave.tls_key_fingerprint}\n"
     )
+    for verdict in enclave.verifiers:
+        out.write(f"  verifier          {verdict}\n")
+    for info in verifiers():
+        version = info["version"] or "not installed"
+        out.write(f"  uses              {info['name']} {version}: {info['verifies']}\n")
     if enclave.freshness_expires_at is not None:
         out.write(
             f"  format            v3, fresh until {enclave.freshness_expires_at.isoformat()}\n"

@@ -21,7 +21,8 @@ from attestation.models import Platform
 from attestation.provenance.trust import SigstoreTrust
 from attestation.sev.roots import AmdTrust
 from attestation.tdx.collateral_source import ROOT_CRL_URL
-from attestation.tdx.policy import INTEL_QE_VENDOR_ID, MR_SEAM_TDX_2_0_08
+from attestation.tdx.policy import INTEL_QE_VENDOR_ID
+from attestation.tdx.policy_data import production_table
 from attestation.trust import Trust
 from attestation.v3 import verify_document
 from attestation.v3.tdx import PCS, replay_key
@@ -30,6 +31,7 @@ from privproxy.simulator.world import DEFAULT_REPOSITORY, SimulatedWorld
 from tests.attestation import tdx_synth as synth
 
 NOW = synth.NOW
+MR_SEAM_TDX_2_0_08 = production_table().mr_seam("2.0.08")
 PPID = b"\x07" * 16  # what tdx_synth's PCK leaf carries
 CPU_TDX = "https://tinfoil.sh/format/tdx-quote/v1"
 MRTD, RTMR0, RTMR1, RTMR2 = ("11" * 48, "22" * 48, "33" * 48, "44" * 48)  # tdx_synth body
@@ -43,7 +45,7 @@ def _policy(**changes: Any) -> dict[str, Any]:
         "mr_seam": MR_SEAM_TDX_2_0_08.hex(),
         "td_attributes": "0000001000000000",
         "xfam": "e702060000000000",
-        "minimum_tcb_evaluation_data_number": 18,
+        "minimum_tcb_evaluation_data_number": 19,
         "platform_measurements": ["other-shape", "small"],
     }
     tdx.update(changes)
@@ -77,7 +79,7 @@ def pki() -> synth.Pki:
 def _responses(pki: synth.Pki, collateral: Any, drop: str = "") -> list[dict[str, Any]]:
     q = urllib.parse.quote
     captured = [
-        (f"{PCS}/tdx/certification/v4/tcb?fmspc={synth.FMSPC.hex()}&tcbEvaluationDataNumber=18",
+        (f"{PCS}/tdx/certification/v4/tcb?fmspc={synth.FMSPC.hex()}&tcbEvaluationDataNumber=19",
          {"TCB-Info-Issuer-Chain": [q(collateral.tcb_info_issuer_chain)]},
          collateral.tcb_info_json.encode()),
         (f"{PCS}/tdx/certification/v4/qe/identity",
@@ -188,8 +190,8 @@ CASES: dict[str, tuple[dict[str, Any], Code, Step]] = {
         Code.V3_QUOTE_TCB_NOT_UPTODATE,
         Step.HARDWARE,
     ),
-    "module SWHardeningNeeded": (
-        {"tcb": _set_module_status("SWHardeningNeeded")},
+    "module OutOfDate": (
+        {"tcb": _set_module_status("OutOfDate")},
         Code.V3_QUOTE_TCB_NOT_UPTODATE,
         Step.HARDWARE,
     ),
@@ -234,7 +236,7 @@ CASES: dict[str, tuple[dict[str, Any], Code, Step]] = {
         Step.POLICY,
     ),
     "evaluation number floor": (
-        {"artifact": _artifact(_policy(minimum_tcb_evaluation_data_number=19))},
+        {"artifact": _artifact(_policy(minimum_tcb_evaluation_data_number=20))},
         Code.V3_POLICY_EVAL_NUMBER,
         Step.POLICY,
     ),
