@@ -119,6 +119,7 @@ class VerifiedTdx:
     policy: NamedPolicy
     platform_measurement: str  # the endorsed slug that matched
     tcb: dict[str, int]
+    verifiers: tuple[str, ...]  # every TDX verifier that accepted the quote, with versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +338,11 @@ def verify_tdx(
     if rtmr1.hex() != code_measurement.registers[1] or rtmr2.hex() != code_measurement.registers[2]:
         raise PolicyError(Code.V3_POLICY_MEASUREMENT, "RTMR1/RTMR2 differ from the code release")
     return VerifiedTdx(
-        measurement=verified.measurement, policy=named, platform_measurement=slug, tcb=verified.tcb
+        measurement=verified.measurement,
+        policy=named,
+        platform_measurement=slug,
+        tcb=verified.tcb,
+        verifiers=verified.verifiers,
     )
 
 

@@ -35,6 +35,7 @@ from attestation.models import (
     StepResult,
     VerifiedEnclave,
 )
+from attestation.sdk import sdk_label
 from attestation.trust import Trust
 from attestation.v3.binding import check_bindings
 from attestation.v3.constants import (
@@ -167,7 +168,7 @@ def verify_document(
             f"PPID endorsed as {tdx.policy.name}; platform {tdx.platform_measurement}; UpToDate",
         )
         named, platform_enum = tdx.policy, Platform.TDX
-        hardware, tcb = tdx.measurement, tdx.tcb
+        hardware, tcb, verifiers = tdx.measurement, tdx.tcb, tdx.verifiers
     elif doc.cpu_format == CPU_SEV_SNP:
         with _step(Step.HARDWARE):
             sev = authenticate_sev(doc, trust=trust.amd, now=now)
@@ -181,6 +182,7 @@ def verify_document(
         platform_enum = Platform.SEV_SNP
         hardware = Measurement(SEV_SNP_GUEST_V2, (report.measurement.hex(),))
         tcb = report.current_tcb.components()
+        verifiers = (f"{sdk_label()} accepted",)
     else:
         raise HardwareError(Code.V3_QUOTE_FORMAT_UNSUPPORTED, "unknown cpu_evidence format")
 
@@ -204,6 +206,7 @@ def verify_document(
         verified_at=now,
         tcb=tcb,
         steps=tuple(steps),
+        verifiers=verifiers,
         attestation_format="v3",
         freshness_expires_at=deadline,
         device_evidence_hash=doc.device_evidence_hash.hex(),

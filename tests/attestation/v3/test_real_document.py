@@ -78,6 +78,7 @@ def test_real_document_verifies_inside_its_window(now: dt.datetime) -> None:
     assert result.freshness_expires_at == DEADLINE
     assert result.platform_policy == "amd-genoa-prod"
     assert result.device_items == 0
+    assert result.verifiers and result.verifiers[0].endswith("accepted")
     assert result.code_measurement.type == SNP_TDX_MULTIPLATFORM_V1
     assert result.hardware_measurement.registers[0] == result.code_measurement.registers[0]
     assert seen == [

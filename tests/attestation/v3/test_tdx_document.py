@@ -161,6 +161,7 @@ def test_tdx_document_verifies(world: SimulatedWorld, pki: synth.Pki, trailer: b
     assert result.platform_policy == "tdx-test"
     assert result.hardware_measurement.registers == (MRTD, RTMR0, RTMR1, RTMR2, "00" * 48)
     assert any("platform small" in s.detail for s in result.steps)  # the shape-matching slug
+    assert len(result.verifiers) == 2  # ours and the second TDX verdict
 
 
 def _set_platform_status(status: str) -> Callable[[dict[str, Any]], None]:
