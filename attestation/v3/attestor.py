@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
-from attestation.attestor import DEFAULT_TIMEOUT, Attestor, Clock, utc_now
+from attestation.attestor import DEFAULT_TIMEOUT, Clock, utc_now
 from attestation.errors import Code, FetchError
 from attestation.fetch import Fetcher
 from attestation.models import VerifiedEnclave
@@ -86,12 +86,26 @@ class V3Attestor:
         return await self.verify(document, nonce, on_step=on_step)
 
 
+class BundleVerifier(Protocol):
+    """The v2 side of :class:`AutoAttestor` (an :class:`attestation.Attestor`)."""
+
+    async def fetch_bundle(self, api_base: str) -> bytes:
+        """GET the v2 bundle from the gateway."""
+        ...
+
+    async def verify(
+        self, bundle: bytes, *, on_step: StepCallback | None = None
+    ) -> VerifiedEnclave:
+        """Verify a v2 bundle."""
+        ...
+
+
 @dataclass
 class AutoAttestor:
     """v3 if the enclave serves it, else (404 only) the v2 bundle from the gateway."""
 
     v3: V3Attestor
-    v2: Attestor
+    v2: BundleVerifier
     api_base: str
     fallbacks: int = field(default=0, init=False)  # how many verifications used v2
 
@@ -111,4 +125,4 @@ class AutoAttestor:
         return await self.v2.verify(bundle, on_step=on_step)
 
 
-__all__ = ["DEFAULT_ENCLAVE_URL", "AutoAttestor", "V3Attestor"]
+__all__ = ["DEFAULT_ENCLAVE_URL", "AutoAttestor", "BundleVerifier", "V3Attestor"]
