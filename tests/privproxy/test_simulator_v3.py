@@ -238,3 +238,19 @@ async def test_privproxy_demo_attestation_v3_with_the_openai_sdk(tmp_path: Path)
     output = [*lines, *rest.decode().splitlines(keepends=True)]
     assert any("attestation v3" in line for line in output)
     assert not any(tmp_path.iterdir())
+
+
+async def test_stale_witnesses_mean_no_traffic_and_name_the_step(tmp_path: Path) -> None:
+    gateway = SimulatedGateway(shared_world())
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(days=7, hours=1)
+    gateway.v3_material = V3Material.generate(gateway.world, witnessed_at=stale)
+    async with simulated_stack(_settings(tmp_path, "v3"), gateway=gateway) as stack:
+        doc = await _wait_state(stack, "verified", "failed")
+        async with aiohttp.ClientSession() as http:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "secret"}]}
+            async with http.post(f"{stack.proxy_url}/v1/chat/completions", json=body) as resp:
+                status, text = resp.status, await resp.text()
+    assert doc["state"] == "failed" and doc["enclave"] is None
+    assert (doc["error"]["step"], doc["error"]["code"]) == ("freshness", "V3_PROV_FRESHNESS_STALE")
+    assert status == 503 and "freshness" in text and "secret" not in text
+    assert gateway.stats.chat_requests == 0  # nothing was sealed to an unverified key
