@@ -455,3 +455,24 @@ def test_report_base64_is_the_decoded_report() -> None:
     doc = parse_document(real_bytes())
     raw = base64.b64decode(real_doc()["cpu_evidence"]["report_base64"])
     assert doc.cpu_report == raw and len(raw) == 1184
+
+
+def test_conformance_fixture_verdict_is_reproduced() -> None:
+    """The conformance fixture's own inputs (nonce, repo, pinned time) give its verdict."""
+    fixture = json.loads(
+        data_path("v3", "conformance__real-sev-inference-tinfoil.json").read_bytes()
+    )
+    assert fixture["stage"] == "verify-attestation-v3"
+    given = fixture["input"]
+    document = base64.b64decode(given["document_b64"])
+    assert document == real_bytes()  # the decoded copy in tests/data is byte-exact
+    result = verify_document(
+        document,
+        nonce=bytes.fromhex(given["nonce_hex"]),
+        repository=given["repo"],
+        trust=TRUST,
+        now=dt.datetime.fromtimestamp(given["verification_time_unix"], tz=dt.UTC),
+        domain=DOMAIN,
+    )
+    assert fixture["expected"] == {"accepted": True}
+    assert result.attestation_format == "v3"
