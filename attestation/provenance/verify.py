@@ -131,15 +131,9 @@ def verify_statement(
             tlog_entries_max=policy.tlog_entries_max,
         )
     else:
-        count = len(parsed.tlog_entries)
-        upper = min(
-            policy.tlog_entries_max or bundle_mod.MAX_TLOG_ENTRIES, bundle_mod.MAX_TLOG_ENTRIES
+        bundle_mod.check_tlog_count(
+            len(parsed.tlog_entries), policy.tlog_entries_min, policy.tlog_entries_max
         )
-        if not policy.tlog_entries_min <= count <= upper:
-            raise ProvenanceError(
-                Code.TLOG_COUNT_OUT_OF_RANGE,
-                f"{count} transparency-log entries, need {policy.tlog_entries_min}..{upper}",
-            )
     times = _signing_times(parsed, policy)
     material = trust.material
     check_validity_at(parsed.leaf, times)
