@@ -16,7 +16,8 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -27,6 +28,8 @@ from privproxy.server.trust_flags import add_trust_flags, trust_values
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
 DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+DEFAULT_V3_ENCLAVE_URL = "https://inference.tinfoil.sh"  # the router; v3 is fetched from it
+DEFAULT_V3_REPOSITORY = "tinfoilsh/confidential-model-router"  # code the router must run
 MiB = 1024 * 1024
 
 
@@ -105,6 +108,12 @@ class Settings(BaseModel):
     responses_store_seconds: float = Field(0.0, ge=0, le=7 * 86400)
     responses_store_max_entries: int = Field(1000, gt=0)
     responses_store_max_bytes: int = Field(64 * MiB, gt=0)
+    # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
+    # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
+    # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
+    attestation: Literal["v2", "v3", "auto"] = "v2"
+    v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
+    v3_repository: str = DEFAULT_V3_REPOSITORY
 
     @field_validator("api_base")
     @classmethod
@@ -121,6 +130,16 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("v3_enclave_url")
+    @classmethod
+    def _check_v3_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host = urlsplit(value).hostname or ""
+        local_http = value.startswith("http://") and is_loopback_host(host)
+        if not host or not (value.startswith("https://") or local_http):
+            raise ValueError("v3_enclave_url must be https (http only to loopback)")
         return value
 
     @field_validator("tdx_mr_seam_allow")
@@ -189,6 +208,7 @@ class Settings(BaseModel):
             values["allowed_hosts"] = tuple(args.allowed_host)
         if getattr(args, "model_alias", None):
             values["model_aliases"] = _aliases(args.model_alias)
+        values.update(_attestation_format_values(environ, args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -260,6 +280,23 @@ def _aliases(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
         return parse_aliases(",".join(specs))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _attestation_format_values(
+    environ: Mapping[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """`--attestation`/`--v3-enclave-url` over `PRIVPROXY_ATTESTATION`/`_V3_ENCLAVE_URL`."""
+    values: dict[str, Any] = {}
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        flag = getattr(args, field, None)
+        if flag is not None:
+            values[field] = flag
+        elif environ.get(env, "").strip():
+            values[field] = environ[env].strip()
+    return values
 
 
 def _hex_key(text: str) -> bytes:
@@ -343,6 +380,12 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--responses-store-max-entries", type=int, metavar="N")
     p.add_argument("--responses-store-max-bytes", type=int, metavar="N")
     add_trust_flags(p)
+    p.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
+    )
+    p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
     return p
 
 
