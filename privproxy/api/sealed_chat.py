@@ -286,6 +286,8 @@ def _text(block: bytes) -> str:
 
 def _events(block: str) -> list[str]:
     """The `data:` payloads of complete SSE events (comments and other fields skipped)."""
+    if block.count("\n") == 2 and block.startswith("data: "):  # one event, one line
+        return [block[6:-2]]
     if "\r" not in block:
         events = block.split("\n\n")
         # The common shape: every event one `data: ` line (the last split is empty).

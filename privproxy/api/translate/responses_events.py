@@ -43,8 +43,6 @@ Event = dict[str, Any]
 NewId = Callable[[str], str]
 
 _INCOMPLETE: Final = {"length": "max_output_tokens", "content_filter": "content_filter"}
-_MISSING: Final = object()
-_ECHO_SHORTCUT_MIN: Final = 2048  # bytes of echoed request fields worth encoding once
 
 
 def random_id(prefix: str) -> str:
@@ -163,8 +161,6 @@ class ResponseBuilder:
         self._finish: str | None = None
         self._usage: Usage | None = None
         self._ended = False
-        self._echo = request.echo
-        self._echo_json: str | None = None
         self.response: dict[str, Any] = {
             "id": response_id,
             "object": "response",
@@ -193,8 +189,11 @@ class ResponseBuilder:
         return {**self.response, "output": list(self._output)}
 
     def start(self) -> list[Event]:
-        """`response.created` and `response.in_progress`."""
+        """`response.created` and `response.in_progress`. Their snapshots leave out the
+        echoed `tools` (the request's own; Codex sends ~19 KB of them every turn, and sending
+        them three times was a tenth of a turn's CPU); the final response carries them."""
         snapshot = self._snapshot()
+        snapshot["tools"] = []
         return [
             self._event("response.created", response=snapshot),
             self._event("response.in_progress", response=snapshot),
@@ -206,7 +205,9 @@ class ResponseBuilder:
             return []
         events: list[Event] = []
         if isinstance(delta, TextDelta):
-            item = self._ensure("message", events)
+            item = self._open
+            if item is None or item.kind != "message":
+                item = self._ensure("message", events)
             item.parts.append(delta.text)
             # The hot path (one event per streamed token): the dict written out directly.
             events.append(
@@ -326,37 +327,17 @@ class ResponseBuilder:
     # -- encoding -------------------------------------------------------------------------
 
     def encode(self, events: list[Event]) -> bytes:
-        """`events` as server-sent events: `sse.encode_events`, except that the request
-        fields each `response` snapshot repeats (tools, instructions...: they can be most
-        of it) are encoded once per response, not once per snapshot."""
+        """`events` as server-sent events (as `sse.encode_events`, with a template for text
+        deltas: one per streamed token)."""
         parts = []
         for event in events:
             kind = event["type"]
             if kind == "response.output_text.delta" and len(event) == 7:
-                text = _text_delta_json(event)  # the hot path: one per streamed token
-            elif "response" in event:
-                text = self._encode_snapshot(event)
+                text = _text_delta_json(event)
             else:
                 text = compact_encode(event)
             parts.append(f"event: {kind}\ndata: {text}\n\n")
         return utf8("".join(parts))
-
-    def _encode_snapshot(self, event: Event) -> str:
-        snapshot = event["response"]
-        echo = self._echo
-        if self._echo_json is None:
-            self._echo_json = compact_encode(echo)[1:-1]  # the members, without braces
-        if len(self._echo_json) < _ECHO_SHORTCUT_MIN or any(
-            snapshot.get(k, _MISSING) is not v for k, v in echo.items()
-        ):
-            # A small echo costs less to encode again than to splice; a snapshot whose
-            # echo is not this builder's own gets no shortcut.
-            return compact_encode(event)
-        head = {k: v for k, v in event.items() if k != "response"}
-        own = {k: v for k, v in snapshot.items() if k not in echo}
-        fields = compact_encode(own)[1:-1]
-        joined = ",".join(p for p in (fields, self._echo_json) if p)
-        return f'{compact_encode(head)[:-1]},"response":{{{joined}}}}}'
 
     # -- endings --------------------------------------------------------------------------
 
