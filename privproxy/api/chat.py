@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from privproxy.api.sealed_chat import forward_with_rotation
-from privproxy.errors import ProxyError
+from privproxy.errors import ProxyError, anthropic_error, wants_anthropic_errors
 from privproxy.ops import status_routes
 from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive
@@ -113,6 +113,8 @@ def unknown_endpoint(request: web.Request) -> web.Response:
     if len(path) > 200:
         path = path[:200] + "…"
     message = f"Unknown endpoint: {request.method} {path}"
+    if wants_anthropic_errors(path):
+        return web.json_response(anthropic_error(404, message), status=404, dumps=_compact)
     return web.json_response(
         {"error": {"message": message, "type": "invalid_request_error"}}, status=404, dumps=_compact
     )
@@ -125,7 +127,7 @@ def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None
     if isinstance(exc, ProxyError):
         if exc.status >= 500 or exc.status in (401, 402, 429):
             _log.warning("Request error: %s (%d)", exc.code, exc.status)
-        return error_response(exc)
+        return error_response(exc, anthropic=wants_anthropic_errors(request.path))
     if isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed):
         return unknown_endpoint(request)
     return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.decoder import scanstring as _scan_string  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
@@ -33,6 +33,8 @@ from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
 from privproxy.jsoncodec import compact_encode
 from privproxy.server.config import Settings
+from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
+from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
 from privproxy.server.token import token_required
 
 SPLICE_MIN_BYTES = 4096
@@ -43,6 +45,8 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
 # revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
 _CALLER_KEY = re.compile(r"Bearer\s+(sk-[A-Za-z0-9_-]{8,200})")
+# The same key as Anthropic clients send it (`x-api-key: sk-...`).
+_CALLER_X_API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{8,200}")
 
 
 def _reject_constant(name: str) -> None:
@@ -73,6 +77,10 @@ class UnknownModelError(InvalidRequestError):
     """The model is absent from a successfully fetched catalog."""
 
     code: ClassVar[str] = "model_not_found"
+
+
+class AgentModelError(UnknownModelError):
+    """The model is an agent's default name (Claude, GPT), not a private model."""
 
 
 class BodyTooLargeError(InvalidRequestError):
@@ -108,40 +116,61 @@ class Inbound:
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
-    """The configured key, else a well-formed caller `Bearer sk-...` (only when no local
-    token is required), else 401."""
+    """The configured key, else a well-formed caller key (`Authorization: Bearer sk-...`,
+    or `x-api-key: sk-...` as Anthropic clients send it; only when no local token is
+    required), else 401."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
-    # With the local token in force, `Authorization` carries that token, never a PPQ key:
-    # forwarding it would hand the local secret to the gateway (docs/configuration.md).
-    match = (
-        None
-        if token_required(settings)
-        else _CALLER_KEY.fullmatch(request.headers.get("Authorization", "").strip())
+    # With the local token in force, `Authorization` / `x-api-key` carry that token, never a
+    # PPQ key: forwarding it would hand the local secret to the gateway (docs/configuration.md).
+    if not token_required(settings):
+        headers = request.headers
+        match = _CALLER_KEY.fullmatch(headers.get("Authorization", "").strip())
+        if match is not None:
+            return match.group(1)
+        x_api_key = headers.get("x-api-key", "").strip()
+        if _CALLER_X_API_KEY.fullmatch(x_api_key):
+            return x_api_key
+    raise MissingApiKeyError(
+        "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
+        "'Authorization: Bearer sk-...' (or 'x-api-key: sk-...') with your PPQ key"
     )
-    if match is None:
-        raise MissingApiKeyError(
-            "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
-            "'Authorization: Bearer sk-...' with your PPQ key"
-        )
-    return match.group(1)
 
 
-def resolve_model(value: object, catalog: CatalogView) -> tuple[str, str]:
+def resolve_model(
+    value: object, catalog: CatalogView, aliases: Iterable[Alias] = ()
+) -> tuple[str, str]:
     """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). PROTOCOL 4.3 step 2.
 
+    A name mapped by `aliases` (`--model-alias`) is replaced by its private id first. An
+    agent's default model name (`claude-...`, `gpt-...`) that is not a private model is
+    refused with a message saying how to choose one (`privproxy.server.model_alias`).
     Against a fetched catalog unknown ids get Node's 400; with only the built-in list any
-    well-formed id passes (the enclave answers 404 itself, see docs/configuration.md).
+    other well-formed id passes (the enclave answers 404 itself, see docs/configuration.md).
     """
     if value is None or value == "":
         value = DEFAULT_MODEL
     if not isinstance(value, str):
         raise InvalidRequestError("'model' must be a string")
+    if aliases:
+        value = lookup(aliases, value) or value
     bare = split_model(value)
     private = PRIVATE_PREFIX + bare if bare is not None else None
-    if private is None or (catalog.known and private not in catalog.ids):
+    if private is None or (
+        private not in catalog.ids and (catalog.known or is_agent_default(value))
+    ):
         shown = value if len(value) <= 128 else value[:127] + "…"
-        raise UnknownModelError(f"Unknown model: {shown}. Available: {', '.join(catalog.ids)}")
+        available = ", ".join(catalog.ids)
+        unknown = f"Unknown model: {shown}. Available: {available}"  # Node's message
+        if private is not None and is_agent_default(value):
+            raise AgentModelError(
+                f"{unknown}. {shown!r} is an agent's default model name, not a private model: "
+                "set the model in the client (Claude Code: ANTHROPIC_MODEL and the "
+                "ANTHROPIC_DEFAULT_*_MODEL variables; Codex: `model` in config.toml or -m; "
+                "see `privproxy client-config`), or map the name when starting the proxy: "
+                f"{FLAG} {shown}=private/... (or {ALIAS_ENV_VAR})"
+            )
+        raise UnknownModelError(unknown)
     assert bare is not None
     return private, bare
 
@@ -202,7 +231,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
     if parsed is None:
         raise InvalidRequestError("Request body must be a JSON object")
     body, model_span, spliceable = parsed
-    private, bare = resolve_model(body.get("model"), catalog)
+    private, bare = resolve_model(body.get("model"), catalog, settings.model_aliases)
     value = encode_basestring(bare)
     if model_span is not None and spliceable and not _maybe_surrogate(text):
         payload: bytes | bytearray = raw
@@ -325,6 +354,7 @@ async def _read_body(request: web.Request, limit: int) -> bytearray:
 
 
 __all__ = [
+    "AgentModelError",
     "BodyTooLargeError",
     "ClientTimeoutError",
     "Inbound",
