@@ -117,7 +117,7 @@ def key_setup_hint(token_required: bool) -> str:
     return (
         "Start the proxy with PPQ_API_KEY (or --api-key-file), store a key on the status "
         "page (or POST /setup/api-key), or send your PPQ key with each request as "
-        "'Authorization: Bearer sk-...'."
+        "'Authorization: Bearer sk-...' (or 'x-api-key: sk-...')."
     )
 
 

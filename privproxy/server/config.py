@@ -17,17 +17,20 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from privproxy.errors import ProxyError
+from privproxy.server.model_alias import parse_aliases
 from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
 DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+DEFAULT_V3_ENCLAVE_URL = "https://inference.tinfoil.sh"  # the router; v3 is fetched from it
+DEFAULT_V3_REPOSITORY = "tinfoilsh/confidential-model-router"  # code the router must run
 MiB = 1024 * 1024
 
 
@@ -131,6 +134,19 @@ class Settings(BaseModel):
 
     # Gateway hop safety: plain http to a non-loopback gateway sends the PPQ key in clear.
     allow_insecure_api_base: bool = False
+    # Model aliases (`--model-alias NAME=private/ID`, PRIVPROXY_MODEL_ALIASES): model names
+    # clients send that map to a private model (privproxy.server.model_alias).
+    model_aliases: tuple[tuple[str, str], ...] = ()
+    # Responses API: an in-memory store for `previous_response_id` (0 = off: nothing kept).
+    responses_store_seconds: float = Field(0.0, ge=0, le=7 * 86400)
+    responses_store_max_entries: int = Field(1000, gt=0)
+    responses_store_max_bytes: int = Field(64 * MiB, gt=0)
+    # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
+    # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
+    # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
+    attestation: Literal["v2", "v3", "auto"] = "v2"
+    v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
+    v3_repository: str = DEFAULT_V3_REPOSITORY
 
     @field_validator("api_base")
     @classmethod
@@ -177,6 +193,16 @@ class Settings(BaseModel):
                 "would travel in clear; use https:// or pass --allow-insecure-api-base"
             )
         return self
+
+    @field_validator("v3_enclave_url")
+    @classmethod
+    def _check_v3_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host = urlsplit(value).hostname or ""
+        local_http = value.startswith("http://") and is_loopback_host(host)
+        if not host or not (value.startswith("https://") or local_http):
+            raise ValueError("v3_enclave_url must be https (http only to loopback)")
+        return value
 
     @field_validator("tdx_mr_seam_allow")
     @classmethod
@@ -242,6 +268,9 @@ class Settings(BaseModel):
             values["allowed_origins"] = tuple(args.allowed_origin)
         if args.allowed_host:
             values["allowed_hosts"] = tuple(args.allowed_host)
+        if getattr(args, "model_alias", None):
+            values["model_aliases"] = _aliases(args.model_alias)
+        values.update(_attestation_format_values(environ, args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -269,6 +298,9 @@ _FLAG_FIELDS = frozenset(
         "shutdown_timeout",
         "catalog_ttl",
         "allow_insecure_api_base",
+        "responses_store_seconds",
+        "responses_store_max_entries",
+        "responses_store_max_bytes",
     }
 )
 
@@ -300,6 +332,33 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    if environ.get("PRIVPROXY_MODEL_ALIASES", "").strip():
+        values["model_aliases"] = _aliases(environ["PRIVPROXY_MODEL_ALIASES"].split(","))
+    return values
+
+
+def _aliases(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Parse `NAME=private/ID` specs (flags replace the environment's list, as elsewhere)."""
+    try:
+        return parse_aliases(",".join(specs))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _attestation_format_values(
+    environ: Mapping[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """`--attestation`/`--v3-enclave-url` over `PRIVPROXY_ATTESTATION`/`_V3_ENCLAVE_URL`."""
+    values: dict[str, Any] = {}
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        flag = getattr(args, field, None)
+        if flag is not None:
+            values[field] = flag
+        elif environ.get(env, "").strip():
+            values[field] = environ[env].strip()
     return values
 
 
@@ -373,7 +432,29 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
         default=None,
         help="allow an http:// --api-base on a non-loopback host (the PPQ key travels in clear)",
     )
+    p.add_argument(
+        "--model-alias",
+        action="append",
+        metavar="NAME=private/ID",
+        help="serve model NAME (a trailing * matches a prefix) with a private model; "
+        "repeatable (env PRIVPROXY_MODEL_ALIASES, comma-separated)",
+    )
+    # Responses API store (off by default: no conversation is kept).
+    p.add_argument(
+        "--responses-store-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="keep Responses answers in memory this long for previous_response_id (default 0)",
+    )
+    p.add_argument("--responses-store-max-entries", type=int, metavar="N")
+    p.add_argument("--responses-store-max-bytes", type=int, metavar="N")
     add_trust_flags(p)
+    p.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
+    )
+    p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
     return p
 
 

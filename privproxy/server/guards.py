@@ -11,13 +11,17 @@ before anything reaches the handler, so a refused request never causes gateway t
    The status page's own forms (`SAME_ORIGIN_PATHS`: login, logout, storing the PPQ key)
    are refused to every other origin, allowed ones included, and to any browser request
    whose `Sec-Fetch-Site` is not `same-origin`.
-3. Local token (`privproxy.server.token`): `Authorization: Bearer <token>`, constant time.
-   401 with `WWW-Authenticate`. Health probes and CORS preflights are exempt. A browser may
-   instead present the status-page session cookie (`privproxy.server.session`), honoured
-   only on `SESSION_ROUTES` (the page, `/v1/verification`, the page's forms; POSTs only
-   same-origin), never on an API route; `POST /login` itself is let through same-origin (its
-   handler checks the token). A browser asking for `/` without either gets the login page
-   (the `challenge` hook) instead of the JSON 401.
+3. Local token (`privproxy.server.token`): `Authorization: Bearer <token>` or, as Anthropic
+   clients send their key, `x-api-key: <token>`; constant time. 401 with `WWW-Authenticate`.
+   Health probes and CORS preflights are exempt. Accepting `x-api-key` opens no new path:
+   it is not a CORS-safelisted header, so a page can only send it after a preflight, which
+   is answered for allowed origins only; and a header holding the token is never forwarded
+   (`receive.choose_api_key` takes no caller key at all while the token is required).
+   A browser may instead present the status-page session cookie (`privproxy.server.session`),
+   honoured only on `SESSION_ROUTES` (the page, `/v1/verification`, the page's forms; POSTs
+   only same-origin), never on an API route; `POST /login` itself is let through
+   same-origin (its handler checks the token). A browser asking for `/` without either gets
+   the login page (the `challenge` hook) instead of the JSON 401.
 4. Content type: anything but GET/HEAD/OPTIONS must be `application/json` (or `+json`).
    The CORS-simple types (`text/plain`, form encodings, none at all) are what a page can send
    without a preflight, so refusing them (415) closes that path even for a mis-set origin.
@@ -44,7 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from privproxy.errors import ProxyError
+from privproxy.errors import ProxyError, wants_anthropic_errors
 from privproxy.server.session import COOKIE_NAME, StatusSessions
 from privproxy.server.token import resolve_token
 
@@ -60,6 +64,7 @@ TOKEN_EXEMPT_PATHS: Final = frozenset({"/health", "/healthz", "/readyz"})
 """GET/HEAD paths answered without the token: liveness probes (container HEALTHCHECK) reveal
 only up/down and attestation state, never content, and still pass the Host/Origin guards."""
 
+X_API_KEY: Final = "x-api-key"
 LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 SETUP_API_KEY_PATH: Final = "/setup/api-key"
@@ -83,9 +88,16 @@ FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
 CORS_ALLOW_METHODS: Final = "GET, POST, OPTIONS"
 # Request headers an allowed origin may send: what OpenAI SDKs send from a browser.
 _CORS_HEADER_NAMES: Final = frozenset(
-    {"authorization", "content-type", "accept", "openai-organization", "openai-project"}
+    {
+        "authorization",
+        "content-type",
+        "accept",
+        "openai-organization",
+        "openai-project",
+        X_API_KEY,
+    }
 )
-_CORS_HEADER_PREFIXES: Final = ("x-stainless-",)
+_CORS_HEADER_PREFIXES: Final = ("x-stainless-", "anthropic-")
 CORS_MAX_AGE: Final = "600"
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -200,14 +212,18 @@ class GuardPolicy:
         except ValueError:
             return False
 
-    def token_matches(self, authorization: str | None) -> bool:
-        """Constant-time check of `Authorization: Bearer <token>`."""
+    def token_matches(self, authorization: str | None, x_api_key: str | None = None) -> bool:
+        """Constant-time check of `Authorization: Bearer <token>`, or of `x-api-key: <token>`
+        (where Anthropic clients put their key; see the module docstring)."""
         if self.token is None:
             return True
+        expected = self.token.encode()
         scheme, _, presented = (authorization or "").strip().partition(" ")
         if scheme.lower() != "bearer":
             presented = ""
-        return self.token_equals(presented.strip())
+        bearer_ok = hmac.compare_digest(presented.strip().encode(), expected)
+        header_ok = hmac.compare_digest((x_api_key or "").strip().encode(), expected)
+        return bearer_ok | header_ok  # both compared: no timing hint of which one was tried
 
     def token_equals(self, presented: str) -> bool:
         """Constant-time check of a presented token value (the login form's)."""
@@ -242,8 +258,10 @@ def _is_unspecified(name: str) -> bool:
         return False
 
 
-def _refuse(exc: GuardRefusalError) -> web.Response:
-    response = web.json_response(exc.to_json(), status=exc.status, headers=exc.headers())
+def _refuse(exc: GuardRefusalError, path: str) -> web.Response:
+    # Anthropic clients parse their own error shape; everyone else gets OpenAI's.
+    body = exc.to_anthropic_json() if wants_anthropic_errors(path) else exc.to_json()
+    response = web.json_response(body, status=exc.status, headers=exc.headers())
     if exc.close_connection:
         response.force_close()
     return response
@@ -378,7 +396,8 @@ def _guard_middleware(
                 HostNotAllowedError(
                     "Host not allowed; add it with --allowed-host if this proxy is reached "
                     "under another name"
-                )
+                ),
+                request.path,
             )
         # 2. Origin: browser requests only from the same origin or an allowed one.
         method = request.method
@@ -396,7 +415,8 @@ def _guard_middleware(
                     return _refuse(
                         OriginNotAllowedError(
                             "Cross-origin request refused; allow the origin with --allowed-origin"
-                        )
+                        ),
+                        request.path,
                     )
                 if method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in headers:
                     return _preflight(request, origin)
@@ -404,7 +424,9 @@ def _guard_middleware(
         if page_form and headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
             # A browser says the request comes from another site (or a navigation the user
             # did not make on this page): the page's forms answer only the page.
-            return _refuse(OriginNotAllowedError("The status page accepts only its own forms"))
+            return _refuse(
+                OriginNotAllowedError("The status page accepts only its own forms"), path
+            )
         # 3. Local token (probes and preflights exempt); the page's session cookie on its
         # own routes (same-origin POSTs only); the login form's POST (its handler checks).
         refusal: GuardRefusalError | None = None
@@ -413,7 +435,7 @@ def _guard_middleware(
             or (method in (hdrs.METH_GET, hdrs.METH_HEAD) and path in TOKEN_EXEMPT_PATHS)
         ):
             if not (
-                policy.token_matches(headers.get(hdrs.AUTHORIZATION))
+                policy.token_matches(headers.get(hdrs.AUTHORIZATION), headers.get(X_API_KEY))
                 or (
                     (method, path) in SESSION_ROUTES
                     and (same_origin or method in (hdrs.METH_GET, hdrs.METH_HEAD))
@@ -429,8 +451,9 @@ def _guard_middleware(
                     if page is not None:
                         return page
                 refusal = TokenRequiredError(
-                    "Missing or wrong local token: send 'Authorization: Bearer <token>' "
-                    "(the token is in PRIVPROXY_TOKEN or the state directory's 'token' file)"
+                    "Missing or wrong local token: send 'Authorization: Bearer <token>' or "
+                    "'x-api-key: <token>' (the token is in PRIVPROXY_TOKEN or the state "
+                    "directory's 'token' file)"
                 )
         # 4. Content type: bodies must be declared JSON (the page's forms: same-origin only).
         if refusal is None and method not in _BODYLESS_METHODS:
@@ -450,11 +473,13 @@ def _guard_middleware(
                 )
         response: web.StreamResponse
         if refusal is not None:
-            response = _refuse(refusal)
+            response = _refuse(refusal, path)
         elif path in TOKEN_EXEMPT_PATHS:
             response = await call(request, handler)
         elif in_flight >= policy.max_concurrent_requests:
-            response = _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
+            response = _refuse(
+                TooManyRequestsError("Too many concurrent requests; retry shortly"), path
+            )
         else:
             in_flight += 1
             try:
