@@ -69,9 +69,23 @@ class FrameDecryptor:
     Frame *i* (counting non-empty frames only) is opened with nonce `nonce_base XOR i`; zero-length
     frames are skipped without consuming a sequence number (PROTOCOL 3.4). Any error makes the
     decryptor unusable: later calls raise again, so a caller cannot resume after a failure.
+
+    A failure, and `discard()`, drop the reassembly buffer at once. The failure itself is kept
+    as a message, never as the raised exception: its traceback would reach this object's
+    frames (and the buffer) through a reference cycle that only a full collection frees.
     """
 
-    __slots__ = ("_aead", "_buffer", "_error", "_finished", "_max_frame", "_nonce_base", "_seq")
+    __slots__ = (
+        "__weakref__",
+        "_aead",
+        "_buffer",
+        "_decrypt_failed",
+        "_error",
+        "_finished",
+        "_max_frame",
+        "_nonce_base",
+        "_seq",
+    )
 
     def __init__(self, keys: ResponseKeys, *, max_frame: int = MAX_RESPONSE_FRAME) -> None:
         self._aead = AESGCM(keys.key)
@@ -79,7 +93,8 @@ class FrameDecryptor:
         self._seq = 0
         self._buffer = bytearray()
         self._max_frame = max_frame
-        self._error: EhbpError | None = None
+        self._error: str | None = None  # the failure's message (see the class docstring)
+        self._decrypt_failed = False
         self._finished = False
 
     def __repr__(self) -> str:
@@ -120,6 +135,12 @@ class FrameDecryptor:
             buffer.clear()
             raise
         return out
+
+    def discard(self) -> None:
+        """Drop any partly received frame and refuse further use (the stream failed or was
+        abandoned): its memory is released now, not when the decryptor is collected."""
+        self._buffer.clear()
+        self._finished = True
 
     def finish(self) -> None:
         """Declare end of stream; raise `EhbpProtocolError` if a partial frame is buffered."""
@@ -172,14 +193,15 @@ class FrameDecryptor:
 
     def _fail(self, error: EhbpError) -> NoReturn:
         # Remember the failure so the decryptor stays unusable; the caller clears the buffer.
-        self._error = error
+        self._error = error.message
+        self._decrypt_failed = isinstance(error, EhbpDecryptError)
         raise error
 
     def _raise_unusable(self) -> NoReturn:
-        if isinstance(self._error, EhbpDecryptError):
+        if self._decrypt_failed:
             raise EhbpDecryptError()
         if self._error is not None:
-            raise EhbpProtocolError(self._error.message)
+            raise EhbpProtocolError(self._error)
         raise EhbpProtocolError("EHBP decryptor already finished")
 
 
