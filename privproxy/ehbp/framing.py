@@ -149,7 +149,7 @@ class FrameDecryptor:
         self._finished = True
         if self._buffer:
             self._buffer.clear()
-            self._fail(EhbpProtocolError("truncated EHBP response frame at end of stream"))
+            raise self._fail(EhbpProtocolError("truncated EHBP response frame at end of stream"))
 
     def _parse(self, data: Buffer, out: list[bytes]) -> int:
         """Open every complete frame of `data` into `out`; return the bytes consumed."""
@@ -172,7 +172,7 @@ class FrameDecryptor:
         while size - pos >= FRAME_HEADER_LENGTH:
             (length,) = _unpack_length(view, pos)
             if length > max_frame:
-                self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
+                raise self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
             start = pos + FRAME_HEADER_LENGTH
             if length == 0:
                 pos = start
@@ -181,21 +181,23 @@ class FrameDecryptor:
             if end > size:
                 break
             if length < AEAD_TAG_LENGTH:
-                self._fail(EhbpDecryptError())
+                raise self._fail(EhbpDecryptError())
             nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
             try:
                 out.append(aead.decrypt(nonce, view[start:end], None))
             except InvalidTag:
-                self._fail(EhbpDecryptError())
+                raise self._fail(EhbpDecryptError()) from None
             self._seq += 1
             pos = end
         return pos
 
-    def _fail(self, error: EhbpError) -> NoReturn:
+    def _fail(self, error: EhbpError) -> EhbpError:
         # Remember the failure so the decryptor stays unusable; the caller clears the buffer.
+        # Returned, not raised here: a frame that raises its own argument is part of a cycle
+        # (exception → traceback → frame → exception) reaching this decryptor.
         self._error = error.message
         self._decrypt_failed = isinstance(error, EhbpDecryptError)
-        raise error
+        return error
 
     def _raise_unusable(self) -> NoReturn:
         if self._decrypt_failed:

@@ -239,8 +239,7 @@ class Upstream:
         A method, not an async generator: each wake-up of a relayed stream resumes every
         coroutine frame between the task and this wait, so the chain is kept short."""
         if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
+            raise self._take_failure()
         if self.complete:
             return None
         content = self._resp.content
@@ -290,6 +289,13 @@ class Upstream:
                 f"connection to the gateway broke mid-response ({code})"
             ) from None
 
+    def _take_failure(self) -> ProxyError:
+        # Raised straight from the return value: a local holding it would make a cycle
+        # (the exception's traceback holds the frame, the frame the exception).
+        failure, self._failure = self._failure, None
+        assert failure is not None
+        return failure
+
     def _charge(self, buffered: int) -> None:
         budget = FRAME_BUDGET
         budget.used += buffered - self._charged
@@ -334,8 +340,7 @@ class Upstream:
         finally:
             self._waiting = None
         if self._failure is not None:  # the watchdog or `interrupt` woke us
-            failure, self._failure = self._failure, None
-            raise failure
+            raise self._take_failure()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -399,10 +404,12 @@ async def send(
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
-    Refused with `FrameBudgetError` (503) before anything is sent when the frame budget is
-    spent: a new answer then waits for the client's retry instead of growing memory.
+    Refused with `FrameBudgetError` (503) before anything is sent when three quarters of the
+    frame budget are in use: a new answer then waits for the client's retry instead of growing
+    memory, and the answers already running keep room to complete their frames.
     """
-    if FRAME_BUDGET.used >= settings.frame_budget_bytes:
+    limit = settings.frame_budget_bytes
+    if FRAME_BUDGET.used >= limit - limit // 4:  # running answers keep room for their frames
         raise FrameBudgetError(
             "the proxy's memory budget for partly received response frames is spent; retry"
         )

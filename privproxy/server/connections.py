@@ -87,7 +87,9 @@ class ConnectionGuard:
                 return True
             if not _busy(conn):
                 evicted.add(conn)
-                conn.close()
+                # Not `close()`: on a connection waiting for a request it only cancels the wait
+                # and leaves the socket open.
+                conn.force_close()
                 self.evicted += 1
                 return True
         return False
