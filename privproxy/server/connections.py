@@ -94,6 +94,14 @@ class ConnectionGuard:
                 return True
         return False
 
+    def close_idle(self) -> None:
+        """At shutdown: close idle connections now, busy ones once their answer is done."""
+        for conn in self._server.connections:
+            if _busy(conn):
+                conn.close()
+            else:
+                conn.force_close()
+
     def start(self) -> None:
         """Start the write watchdog (call inside the running loop)."""
         if self._task is None:

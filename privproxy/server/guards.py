@@ -17,7 +17,8 @@ before anything reaches the handler, so a refused request never causes gateway t
    the body is read; at most `max_concurrent_requests` requests run at once (503, Retry-After).
 
 What is not here: reading and parsing bodies (`receive.py`, bounded by `client_max_size` and
-`client_read_timeout`), upstream timeouts (`forward.py`). `server_options(settings)` gives the
+`client_read_timeout`), upstream timeouts (`forward.py`), the cap on open connections and the
+client write timeout (`connections.py`, below the HTTP layer). `server_options(settings)` gives the
 `web.Application` keyword arguments that bound what aiohttp itself reads (body size, header
 sizes and count, how long a connection may take to send its request line and headers).
 """

@@ -88,8 +88,8 @@ async def running(
     finally:
         if listener is not None:
             listener.close()  # no new connections from here on
-        if runner.server is not None:
-            runner.server.pre_shutdown()  # idle connections close now, busy ones after
+        if guard is not None:
+            guard.close_idle()
         if drain is not None:
             await drain.wait(settings.shutdown_timeout)
             await drain.cut()
