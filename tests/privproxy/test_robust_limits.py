@@ -21,7 +21,8 @@ import pytest
 from privproxy.enclave.unsafe import UnsafeStaticProvider
 from privproxy.gateway.catalog import CatalogView
 from privproxy.gateway.forward import CATALOG_MAX_ENTRIES, GatewayError, _catalog_ids
-from privproxy.server import receive
+from privproxy.server import guards, receive
+from privproxy.server.config import ConfigError, Settings
 from privproxy.server.connections import BUSY_ANSWER
 from privproxy.server.receive import UnknownModelError, resolve_model
 from privproxy.server.runner import RunningServer, running
@@ -291,3 +292,30 @@ def test_unknown_model_error_lists_a_few_ids() -> None:
     message = info.value.message
     assert message.count("private/m") == receive.MODELS_SHOWN
     assert message.endswith("and 45 more (GET /v1/models)")
+
+
+async def test_request_head_is_bounded(proxy: ProxyClient, gateway: FakeGateway) -> None:
+    # One header value over the field limit: refused by the HTTP parser, never handled.
+    resp = await proxy.get("/v1/models", headers={"X-Big": "v" * (guards.MAX_HEADER_FIELD + 10)})
+    assert resp.status in (400, 431)
+    assert guards.MAX_HEADER_FIELD * guards.MAX_HEADERS <= 512 * 1024  # per connection, at most
+
+
+def test_resource_flags_parse(tmp_path: Path) -> None:
+    argv = [
+        "--max-connections", "50",
+        "--client-write-timeout", "5",
+        "--upstream-max-stream-seconds", "120",
+        "--max-response-frame-bytes", "1048576",
+        "--frame-budget-bytes", "8388608",
+    ]  # fmt: skip
+    settings = Settings.from_env_and_args({"HOME": str(tmp_path)}, argv)
+    assert settings.max_connections == 50
+    assert settings.client_write_timeout == 5.0
+    assert settings.upstream_max_stream_seconds == 120.0
+    assert settings.max_response_frame_bytes == 1024 * 1024
+    assert settings.frame_budget_bytes == 8 * 1024 * 1024
+    with pytest.raises(ConfigError, match="max_response_frame_bytes"):
+        Settings.from_env_and_args(
+            {"HOME": str(tmp_path)}, ["--max-response-frame-bytes", str(1 << 30)]
+        )
