@@ -97,8 +97,10 @@ async def test_all_connections_busy_new_one_gets_503(serve: Any, gateway: FakeGa
     first = sse_reply([chunk("Hel", MODEL)]).frames
     gateway.reply = lambda seen: Reply(content_type="text/event-stream", frames=first, hang_after=1)
     sessions = [aiohttp.ClientSession() for _ in range(4)]
+    streams: list[aiohttp.ClientResponse] = []
     try:
-        streams = [await s.post(server.url + CHAT, json=BODY) for s in sessions]
+        for s in sessions:
+            streams.append(await s.post(server.url + CHAT, json=BODY))
         for resp in streams:
             assert resp.status == 200
             await resp.content.readuntil(b"\n\n")
@@ -111,6 +113,8 @@ async def test_all_connections_busy_new_one_gets_503(serve: Any, gateway: FakeGa
         assert b'"code":"too_many_connections"' in answer
     finally:
         gateway.release_hang.set()
+        for resp in streams:
+            resp.close()
         for s in sessions:
             await s.close()
 
