@@ -514,8 +514,10 @@ async def _read_capped(
                     break
                 parts.append(data)
                 size += len(data)
-    except (TimeoutError, TransportError):
+    except TimeoutError:
         pass  # an error body is informational; keep what arrived
+    except TransportError as exc:
+        exc.__traceback__ = None  # the body keeps it; its traceback would hold this frame
     return b"".join(parts)[:cap]
 
 

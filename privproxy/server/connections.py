@@ -125,7 +125,10 @@ class ConnectionGuard:
     def check_writes(self, now: float) -> None:
         """Abort connections whose writes stayed paused without progress for the timeout."""
         paused: dict[RequestHandler, tuple[float, int]] = {}
-        for conn in self._server.connections:
+        connections = self._server.connections
+        if self._evicted:  # forget evicted connections once they are gone
+            self._evicted.intersection_update(connections)
+        for conn in connections:
             transport = conn.transport
             if transport is None or not conn.writing_paused:
                 continue
