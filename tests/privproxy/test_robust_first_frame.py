@@ -72,7 +72,7 @@ async def test_status_that_cannot_carry_a_body_with_nonce_is_502(
     assert str(status) in body["error"]["message"]
 
 
-async def test_zero_frames_before_a_real_frame_are_skipped(
+async def test_zero_length_frames_after_a_real_frame_are_fine(
     proxy: ProxyClient, gateway: FakeGateway
 ) -> None:
     # The rule is about authentication, not framing: zero-length frames are legal padding

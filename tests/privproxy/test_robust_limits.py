@@ -229,7 +229,7 @@ async def test_pathological_json_is_refused_and_health_stays_responsive(
     assert "JSON arrays/objects" in answer["error"]["message"]
     assert gateway.requests == 0
     assert latencies
-    # The bound: /healthz answers within 100 ms while the body is dealt with.
+    # The required bound: /healthz answers within 100 ms while the body is dealt with.
     assert max(latencies) < 0.1, f"slowest /healthz: {max(latencies) * 1000:.0f} ms"
 
 
