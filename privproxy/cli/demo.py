@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--gateway-port", type=int, default=0, help="simulated gateway port (default: any free)"
     )
     parser.add_argument("--debug", action="store_true", help="debug logging (metadata only)")
+    parser.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        default="v2",
+        help="attestation format the simulated enclave is verified with (default v2)",
+    )
     return parser
 
 
@@ -93,7 +99,9 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
     async with simulated_stack(
         settings, gateway=SimulatedGateway(world), gateway_port=gateway_port
     ) as stack:
-        _log.info("Simulated PPQ gateway on %s", stack.gateway_url)
+        _log.info(
+            "Simulated PPQ gateway on %s (attestation %s)", stack.gateway_url, settings.attestation
+        )
         _log.info("Initializing encrypted connection to secure enclave...")
         if not await _wait_verified(stack.proxy_url):
             _log.error("the proxy did not verify the simulated enclave in %.0f s", READY_TIMEOUT)
@@ -121,6 +129,7 @@ def main(argv: list[str]) -> int:
             api_key=SecretStr(DEMO_API_KEY),
             debug=args.debug,
             simulated=True,
+            attestation=args.attestation,
         )
     except ValueError as exc:
         print(f"privproxy demo: {exc}", file=sys.stderr)

@@ -16,15 +16,19 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from privproxy.errors import ProxyError
+from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
 DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+DEFAULT_V3_ENCLAVE_URL = "https://inference.tinfoil.sh"  # the router; v3 is fetched from it
+DEFAULT_V3_REPOSITORY = "tinfoilsh/confidential-model-router"  # code the router must run
 MiB = 1024 * 1024
 
 
@@ -74,6 +78,10 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_STATE_HOME"))
     cache_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_CACHE_HOME"))
     amd_cert_chain: tuple[Path, ...] = ()
+    # Trust beyond the shipped defaults (see add_trust_flags): TDX modules an operator accepts
+    # in addition to the shipped policy table, and an updated Sigstore trusted_root.json.
+    tdx_mr_seam_allow: tuple[bytes, ...] = ()
+    sigstore_trust_root: Path | None = None
     reattest_interval: float = Field(3600.0, gt=0)
     attestation_max_age: float = Field(86400.0, gt=0)
 
@@ -99,6 +107,13 @@ class Settings(BaseModel):
     max_response_frame_bytes: int = Field(64 * MiB, ge=1024, le=64 * MiB)
     frame_budget_bytes: int = Field(256 * MiB, gt=0)
 
+    # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
+    # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
+    # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
+    attestation: Literal["v2", "v3", "auto"] = "v2"
+    v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
+    v3_repository: str = DEFAULT_V3_REPOSITORY
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -114,6 +129,23 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("v3_enclave_url")
+    @classmethod
+    def _check_v3_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host = urlsplit(value).hostname or ""
+        local_http = value.startswith("http://") and is_loopback_host(host)
+        if not host or not (value.startswith("https://") or local_http):
+            raise ValueError("v3_enclave_url must be https (http only to loopback)")
+        return value
+
+    @field_validator("tdx_mr_seam_allow")
+    @classmethod
+    def _check_mr_seams(cls, value: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        if any(len(v) != 48 for v in value):
+            raise ValueError("a TDX MR_SEAM is 48 bytes (96 hex characters)")
         return value
 
     @field_validator("unsafe_hpke_key")
@@ -165,10 +197,15 @@ class Settings(BaseModel):
             values["api_key"] = _read_key_file(args.api_key_file)
         if args.amd_cert_chain:
             values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
+        try:
+            values.update(trust_values(args))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         if args.allowed_origin:
             values["allowed_origins"] = tuple(args.allowed_origin)
         if args.allowed_host:
             values["allowed_hosts"] = tuple(args.allowed_host)
+        values.update(_attestation_format_values(environ, args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -232,6 +269,23 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    return values
+
+
+def _attestation_format_values(
+    environ: Mapping[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """`--attestation`/`--v3-enclave-url` over `PRIVPROXY_ATTESTATION`/`_V3_ENCLAVE_URL`."""
+    values: dict[str, Any] = {}
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        flag = getattr(args, field, None)
+        if flag is not None:
+            values[field] = flag
+        elif environ.get(env, "").strip():
+            values[field] = environ[env].strip()
     return values
 
 
@@ -305,6 +359,13 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-max-stream-seconds", type=float, metavar="SECONDS")
     p.add_argument("--max-response-frame-bytes", type=int, metavar="N")
     p.add_argument("--frame-budget-bytes", type=int, metavar="N")
+    add_trust_flags(p)
+    p.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
+    )
+    p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
     return p
 
 
