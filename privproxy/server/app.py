@@ -28,6 +28,7 @@ from privproxy.server import guards
 from privproxy.server.api_key_store import API_KEY_STORE_KEY, ApiKeyStore
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.config import Settings
+from privproxy.server.drain import DRAIN_KEY, Drain
 
 _log = logging.getLogger("privproxy")
 
@@ -50,16 +51,19 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     # `server_options` bound what aiohttp itself reads (body size, header limits).
     # Streamed answers get their CORS headers from `respond.relay` (no prepare signal).
     policy = guards.GuardPolicy.from_settings(settings)
+    drain = Drain()  # requests in flight, for a timely shutdown (privproxy.server.runner)
     app = web.Application(
         middlewares=guards.build_middlewares(
             settings,
             errors=map_error,
             observe=request_metrics.observe,
+            drain=drain,
             policy=policy,
             challenge=status_routes.login_challenge,
         ),
         **guards.server_options(settings),
     )
+    app[DRAIN_KEY] = drain
     app[SETTINGS_KEY] = settings
     app[guards.GUARD_POLICY_KEY] = policy  # the login and key-setup handlers check with it
     app[API_KEY_STORE_KEY] = ApiKeyStore.open(settings)  # reads a stored PPQ key, if any
