@@ -309,13 +309,17 @@ def _text(block: bytes) -> str:
 
 def _events(block: str) -> list[str]:
     """The `data:` payloads of complete SSE events (comments and other fields skipped)."""
-    if block.count("\n") == 2 and block.startswith("data: "):  # one event, one line
-        return [block[6:-2]]
-    if "\r" not in block:
-        events = block.split("\n\n")
-        # The common shape: every event one `data: ` line (the last split is empty).
-        if all(e.startswith("data: ") and "\n" not in e for e in events[:-1]):
-            return [e[6:] for e in events[:-1]]
+    if block.startswith("data: ") and block.endswith("\n\n") and "\r" not in block:
+        # The common shape: every event one `data: ` line. Each boundary between events
+        # holds two of the newlines; any other newline means another shape.
+        events = block[6:-2].split("\n\ndata: ")
+        if block.count("\n") == 2 * len(events):
+            return events
+    return _events_general(block)
+
+
+def _events_general(block: str) -> list[str]:
+    """`_events` for any shape (multi-line data, CRLF, comments, other fields)."""
     out: list[str] = []
     for event in block.replace("\r\n", "\n").split("\n\n"):
         lines = [

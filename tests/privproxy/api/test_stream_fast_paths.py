@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privproxy.api.sealed_chat import _chunk, _TextShape
+from privproxy.api.sealed_chat import _chunk, _events, _events_general, _TextShape
 from privproxy.api.translate.chat_stream import TextDelta, chunk_deltas, plain_text
 from privproxy.api.translate.responses_events import ResponseBuilder
 from privproxy.api.translate.responses_request import to_chat
@@ -125,3 +125,22 @@ def test_text_sse_is_the_encoded_text_delta(texts: list[str]) -> None:
         assert sse == slow.encode_text(slow.feed(TextDelta(text)))
     assert fast.encode(fast.finish()) == slow.encode(slow.finish())
     assert fast.response == slow.response
+
+
+_SSE_TEXT = st.text(alphabet="ab :\n\r\\{}", max_size=8) | st.sampled_from(
+    ["data: ", "data:", ": c"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_SSE_TEXT, min_size=1, max_size=6), st.booleans())
+def test_event_split_fast_path_is_the_general_parse(lines: list[str], as_events: bool) -> None:
+    # As events ("data: x" blocks, which may hold stray newlines) or as free text cut at an
+    # event boundary: the one-line-per-event shortcut must agree with the general parser.
+    block = "".join(f"data: {x}\n\n" for x in lines) if as_events else "".join(lines) + "\n\n"
+    assert _events(block) == _events_general(block)
+
+
+def test_event_split_common_shape() -> None:
+    block = 'data: {"a":1}\n\ndata: data: x\n\ndata: \n\ndata: [DONE]\n\n'
+    assert _events(block) == ['{"a":1}', "data: x", "", "[DONE]"]
