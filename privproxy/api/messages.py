@@ -65,6 +65,21 @@ _BARE: Final = {
 }
 
 
+_START: Final = (
+    'event: message_start\ndata: {"type":"message_start","message":{"id":%s,"type":"message",'
+    '"role":"assistant","model":%s,"content":[],"stop_reason":null,"stop_sequence":null,'
+    '"usage":{"input_tokens":0,"output_tokens":0,"cache_creation_input_tokens":0,'
+    '"cache_read_input_tokens":0}}}\n\n'
+)
+
+
+def _start_text(translator: MessagesStream, message_id: str, model: str) -> str:
+    """`_encode_text(translator.start())` for a translator made with `message_id` and
+    `model`, written from a template (every stream starts with it)."""
+    translator.start()  # nothing to keep: the events are fixed by id and model
+    return _START % (encode_basestring(message_id), encode_basestring(model)) + _BARE["ping"]
+
+
 def _encode_text(events: list[dict[str, Any]]) -> str:
     """`sse.encode_events` before UTF-8, with the frequent events (text deltas above all)
     written from templates: a third of the cost of encoding them as objects, the identical
@@ -120,7 +135,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     )
     async with await open_chat(request, chat.body) as answer:
         if chat.stream:
-            return await _stream(request, answer, translator, headers)
+            start = _start_text(translator, message_id, chat.model)
+            return await _stream(request, answer, translator, headers, start)
         if answer.event_stream:  # asked for a whole answer, got a stream: gather it
             async for chunk in answer.chunks():
                 translator.feed(chunk)
@@ -147,6 +163,7 @@ async def _stream(
     answer: ChatAnswer,
     translator: MessagesStream,
     headers: dict[str, str],
+    start: str,
 ) -> web.StreamResponse:
     """Write the Messages event stream; a failure after the start becomes an `error`
     event (the status is already 200), never a silently shortened answer."""
@@ -157,7 +174,7 @@ async def _stream(
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
-    out = [_encode_text(translator.start())]  # event text not yet written
+    out = [start]  # event text not yet written (`start`: the translator's first events)
     try:
         if answer.event_stream:
             loop = asyncio.get_running_loop()

@@ -144,3 +144,13 @@ def test_event_split_fast_path_is_the_general_parse(lines: list[str], as_events:
 def test_event_split_common_shape() -> None:
     block = 'data: {"a":1}\n\ndata: data: x\n\ndata: \n\ndata: [DONE]\n\n'
     assert _events(block) == ['{"a":1}', "data: x", "", "[DONE]"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_messages_start_template_is_the_encoded_start(message_id: str, model: str) -> None:
+    from privproxy.api.messages import _encode_text, _start_text
+    from privproxy.api.translate.messages_response import MessagesStream
+
+    translator = MessagesStream(message_id=message_id, model=model)
+    assert _start_text(translator, message_id, model) == _encode_text(translator.start())
