@@ -68,7 +68,7 @@ class _Item:
     chat_index: int = -1  # function calls: the chat tool call index
     call_id: str = ""
     name: FunctionName | None = None
-    delta_sse: str = ""  # messages: the text-delta SSE between the sequence number and text
+    delta_sse: str = ""  # message items: text-delta SSE between sequence number and text
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -161,13 +161,15 @@ _SNAPSHOT_KEYS: Final = ("type", "sequence_number", "response")
 def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
     """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot encoded
     once per `encode_text` call even when several events carry the same one."""
-    seq, snapshot = e["sequence_number"], e["response"]
-    if type(seq) is not int or type(snapshot) is not dict or tuple(e) != _SNAPSHOT_KEYS:
+    if tuple(e) != _SNAPSHOT_KEYS:
+        return compact_encode(e)
+    kind, seq, snapshot = e["type"], e["sequence_number"], e["response"]
+    if type(seq) is not int or type(snapshot) is not dict or type(kind) is not str:
         return compact_encode(e)
     body = shared.get(id(snapshot))
     if body is None:
         body = shared[id(snapshot)] = compact_encode(snapshot)
-    return f'{{"type":{encode_basestring(e["type"])},"sequence_number":{seq},"response":{body}}}'
+    return f'{{"type":{encode_basestring(kind)},"sequence_number":{seq},"response":{body}}}'
 
 
 class ResponseBuilder:

@@ -17,9 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privproxy.api.sealed_chat import _chunk, _events, _events_general, _TextShape
-from privproxy.api.translate.chat_stream import TextDelta, chunk_deltas, plain_text
+from privproxy.api.translate.chat_stream import (
+    Finish,
+    TextDelta,
+    Usage,
+    chunk_deltas,
+    plain_text,
+)
 from privproxy.api.translate.responses_events import ResponseBuilder
 from privproxy.api.translate.responses_request import to_chat
+from privproxy.api.translate.sse import encode_events
+from privproxy.jsoncodec import utf8
 from tests.privproxy.fake_gateway import chunk
 
 _TEXTS = st.text(min_size=0, max_size=12)
@@ -111,19 +119,24 @@ def _ids() -> Any:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(_TEXTS.filter(bool), min_size=1, max_size=8))
-def test_text_sse_is_the_encoded_text_delta(texts: list[str]) -> None:
-    request = to_chat({"model": "m", "input": "x"})
+@given(st.lists(_TEXTS.filter(bool), min_size=1, max_size=8), st.sampled_from(["stop", "length"]))
+def test_text_sse_is_the_encoded_text_delta(texts: list[str], finish: str) -> None:
+    # The fast builder writes through text_sse and encode_text (templates, a shared
+    # snapshot); the other builds event objects for the general encoder: same bytes.
+    request = to_chat({"model": "m", "input": "x", "instructions": 'be "brief" é'})
     fast = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
     slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    assert fast.encode_text(fast.start()) == slow.encode_text(slow.start())
+    assert utf8(fast.encode_text(fast.start())) == encode_events(slow.start())
     assert fast.text_sse(texts[0]) is None  # no message item open yet
     for text in texts:
         sse = fast.text_sse(text)
         if sse is None:
             sse = fast.encode_text(fast.feed(TextDelta(text)))
-        assert sse == slow.encode_text(slow.feed(TextDelta(text)))
-    assert fast.encode(fast.finish()) == slow.encode(slow.finish())
+        assert utf8(sse) == encode_events(slow.feed(TextDelta(text)))
+    for builder in (fast, slow):
+        builder.feed(Finish(finish))
+        builder.feed(Usage(3, len(texts)))
+    assert utf8(fast.encode_text(fast.finish())) == encode_events(slow.finish())
     assert fast.response == slow.response
 
 
