@@ -24,7 +24,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from privproxy.api.sealed_chat import ChatAnswer, open_chat
-from privproxy.api.translate.chat_stream import TextDelta, plain_text
+from privproxy.api.translate.chat_stream import TextDelta
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
@@ -181,12 +181,11 @@ async def _stream(
             last_write = loop.time()
             while (batch := await answer.next_pieces()) is not None:
                 for chunk in batch:  # one write per authenticated read
-                    text = chunk if isinstance(chunk, str) else plain_text(chunk)
-                    if text is not None and (index := translator.add_text(text)) is not None:
-                        # Most chunks: a text delta, written from its template.
-                        out.append(_TEXT_DELTA % (index, encode_basestring(text)))
-                        continue
                     if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
+                        index = translator.add_text(chunk)
+                        if index is not None:  # most chunks: a text delta, from its template
+                            out.append(_TEXT_DELTA % (index, encode_basestring(chunk)))
+                            continue
                         events = translator.apply([TextDelta(chunk)])
                     else:
                         events = translator.feed(chunk)

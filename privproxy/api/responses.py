@@ -20,12 +20,7 @@ from aiohttp import web
 
 from privproxy.api.responses_store import ResponseStore, owner_of
 from privproxy.api.sealed_chat import ChatAnswer, EnclaveAnswerError, open_chat
-from privproxy.api.translate.chat_stream import (
-    TextDelta,
-    chunk_deltas,
-    completion_deltas,
-    plain_text,
-)
+from privproxy.api.translate.chat_stream import TextDelta, chunk_deltas, completion_deltas
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
 from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
@@ -169,16 +164,13 @@ async def _stream(
             if answer.event_stream:
                 while (batch := await answer.next_pieces()) is not None:
                     for chunk in batch:  # one write per authenticated read
-                        text = chunk if isinstance(chunk, str) else plain_text(chunk)
-                        sse = None if text is None else builder.text_sse(text)
-                        if sse is None:
+                        if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
+                            sse = builder.text_sse(chunk)
+                            if sse is None:
+                                sse = encode(builder.feed(TextDelta(chunk)))
+                        else:
                             events: list[Event] = []
-                            deltas = (
-                                [TextDelta(chunk)]
-                                if isinstance(chunk, str)
-                                else chunk_deltas(chunk)
-                            )
-                            for delta in deltas:
+                            for delta in chunk_deltas(chunk):
                                 events += builder.feed(delta)
                             sse = encode(events)
                         if sse:
