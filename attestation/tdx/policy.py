@@ -1,4 +1,4 @@
-"""TDX verification policy: TCB status policy and TD policy (ATTESTATION.md A.3.3 §12, A.3.4).
+"""TDX verification policy: TCB status and TD policy (docs/attestation.md V3.3 step 12, V3.4).
 
 `TdxPolicy()` (= `TdxPolicy.production()`) is the fail-closed Tinfoil production policy. Every
 conformance `policy` knob of `verify-attestation-tdx` has a field here, so the conformance
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# --- Intel TDX module MR_SEAM allowlist (SPEC §4.8.5, ATTESTATION.md A.3.4) -------------------
+# --- Intel TDX module MR_SEAM allowlist (docs/attestation.md V3.4) -------------------
 # SHA-384 of the Intel TDX module binary per release. The Go verifier and tinfoil-python ship
-# different lists (Risks 5); we keep the values we could check byte for byte. Releases whose
+# different lists; we keep the values we could check byte for byte. Releases whose
 # full hash we only know by prefix (1.5.25 `fca4ff…`, 2.0.14 `aef4ed…`, 2.0.02 `685f89…`) are
 # NOT listed: an unknown module fails closed with MR_SEAM_NOT_ALLOWED until added here.
 MR_SEAM_TDX_1_5_08 = bytes.fromhex(
     "49b66faa451d19ebbdbe89371b8daf2b65aa3984ec90110343e9e2eec116af08"
     "850fa20e3b1aa9a874d77a65380ee7e6"
-)  # module 1.5.08: tinfoilsh/verifier list; the MR_SEAM of the real Tinfoil quote (A.9)
+)  # module 1.5.08: tinfoilsh/verifier list; the MR_SEAM of the real Tinfoil quote in tests/data
 MR_SEAM_TDX_1_5_16 = bytes.fromhex(
     "7bf063280e94fb051f5dd7b1fc59ce9aac42bb961df8d44b709c9b0ff87a7b4d"
     "f648657ba6d1189589feab1d5a3c9a9d"
@@ -28,7 +28,7 @@ MR_SEAM_TDX_2_0_08 = bytes.fromhex(
 )  # module 2.0.08: both SDKs (value as in conformance fixture 430)
 MR_SEAM_ALLOWLIST: tuple[bytes, ...] = (MR_SEAM_TDX_1_5_08, MR_SEAM_TDX_1_5_16, MR_SEAM_TDX_2_0_08)
 
-# --- Tinfoil production pins (A.3.4) -----------------------------------------------------------
+# --- Tinfoil production pins (V3.4) -----------------------------------------------------------
 TD_ATTRIBUTES_SEPT_VE_DISABLE_ONLY = bytes.fromhex("0000001000000000")
 XFAM_TINFOIL = bytes.fromhex("e702060000000000")
 MIN_TEE_TCB_SVN_TINFOIL = bytes.fromhex("03010200000000000000000000000000")
@@ -36,12 +36,13 @@ INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 ZERO_48 = bytes(48)
 ZERO_8 = bytes(8)
 
-# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (A.3.3 §6). tinfoil-python uses 19,
-# the Go verifier 18; 18 is the number of the newest collateral we can verify offline (A.9). PCS
+# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (V3.3 step 6). tinfoil-python uses
+# 19, the Go verifier 18; 18 is the number of the newest collateral we can verify offline (the
+# snapshot in tests/data). PCS
 # serves the newest collateral, so this floor only guards against replay of older collateral.
 MIN_TCB_EVALUATION_DATA_NUMBER = 18
 
-# TCB statuses accepted by default (SPEC §4.7.7, A.3.3 §12).
+# TCB statuses accepted by default (V3.3 step 12).
 ACCEPTED_TCB_STATUSES: frozenset[str] = frozenset(
     {"UpToDate", "SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 )
@@ -56,7 +57,7 @@ class TdxPolicy:
     * ``accepted_tcb_statuses``: platform TCB statuses accepted (others: QV_RESULT_OUT_OF_DATE /
       TCB_REVOKED / QV_RESULT_NOT_ACCEPTED_BY_POLICY).
     * ``accepted_qv_results``: optional narrowing by qv_result name (``"OK"`` …).
-    * ``enforce_spec_defaults``: the always-on XFAM / TD_ATTRIBUTES bit rules (A.3.4).
+    * ``enforce_spec_defaults``: the always-on XFAM / TD_ATTRIBUTES bit rules (V3.4).
     * ``expected_*`` / ``mr_seam_allowlist`` / ``min_tee_tcb_svn``: exact pins, ``None`` = none.
     """
 
@@ -107,7 +108,7 @@ class TdxPolicy:
 
     @classmethod
     def production(cls) -> TdxPolicy:
-        """The Tinfoil production policy (A.3.4 pins, SPEC §4.7.7 statuses, eval# ≥ 18)."""
+        """The Tinfoil production policy (V3.4 pins, V3.3 step 12 statuses, eval# ≥ 18)."""
         return cls()
 
     @classmethod

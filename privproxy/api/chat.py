@@ -1,4 +1,4 @@
-"""Thin route handlers for the Node-compatible local API (PROTOCOL.md 4.2, 4.3).
+"""Thin route handlers for the Node-compatible local API (docs/protocol.md §4.2, 4.3).
 
 `chat_completions` reads as the data flow: receive → current enclave target → EHBP seal →
 forward → relay. Errors raised before the response starts are `ProxyError`s, shaped by
@@ -27,7 +27,7 @@ _debug = _log.isEnabledFor
 
 
 def _compact(obj: object) -> str:
-    # Node answered with JSON.stringify's compact form (PROTOCOL 4.2).
+    # Node answered with JSON.stringify's compact form (docs/protocol.md §4.2).
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -86,7 +86,7 @@ async def options(request: web.Request) -> web.StreamResponse:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    """`POST /v1/chat/completions`: seal, forward, relay (PROTOCOL 1.3, 4.3)."""
+    """`POST /v1/chat/completions`: seal, forward, relay (docs/protocol.md §1.3, 4.3)."""
     app = request.app
     settings = app[SETTINGS_KEY]
     started = time.monotonic()
@@ -111,7 +111,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
+    seal (new ephemeral key), as the Node stack does (docs/protocol.md §3.6). One coroutine for both
     attempts: every await level is resumed again on each wake-up of the request."""
     provider = app[PROVIDER_KEY]
     pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)

@@ -1,7 +1,7 @@
 """Request in: bounded body read, JSON object check, model resolution, PPQ key choice.
 
 The result, `Inbound`, holds the exact plaintext to seal: the client's JSON with only `model`
-rewritten to the enclave id (PROTOCOL.md 4.3 steps 1-3), key order preserved. Everything else
+rewritten to the enclave id (docs/protocol.md §4.3 steps 1-3), key order preserved. Everything else
 the client sent (tools, tool_choice, stream_options, images...) passes through unchanged.
 Nothing here logs or keeps request content.
 
@@ -40,7 +40,7 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 ~6 ms)."""
 
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
-# revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
+# revision (docs/protocol.md §4.5), widened to the key alphabet PPQ issues.
 _CALLER_KEY = re.compile(r"Bearer\s+(sk-[A-Za-z0-9_-]{8,200})")
 
 
@@ -149,7 +149,7 @@ def choose_api_key(request: web.Request, settings: Settings) -> str:
 
 
 def resolve_model(value: object, catalog: CatalogView) -> tuple[str, str]:
-    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). PROTOCOL 4.3 step 2.
+    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). §4.3 step 2.
 
     Against a fetched catalog unknown ids get Node's 400; with only the built-in list any
     well-formed id passes (the enclave answers 404 itself, see docs/configuration.md).

@@ -64,7 +64,7 @@ KDS_GENOA = "https://kdsintf.amd.com/vcek/v1/Genoa/cert_chain"
 
 
 def _kds() -> FakeFetcher:
-    """Serves the KDS cert_chain from ../shared; any other URL fails the test."""
+    """Serves the KDS cert_chain from tests/data; any other URL fails the test."""
     return FakeFetcher({KDS_GENOA: _genoa_file().read_bytes()})
 
 
