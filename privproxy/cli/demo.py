@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--gateway-port", type=int, default=0, help="simulated gateway port (default: any free)"
     )
     parser.add_argument("--debug", action="store_true", help="debug logging (metadata only)")
+    parser.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        default="v2",
+        help="attestation format the simulated enclave is verified with (default v2)",
+    )
     return parser
 
 
@@ -103,7 +109,9 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
     async with simulated_stack(
         settings, gateway=SimulatedGateway(world), gateway_port=gateway_port
     ) as stack:
-        _log.info("Simulated PPQ gateway on %s", stack.gateway_url)
+        _log.info(
+            "Simulated PPQ gateway on %s (attestation %s)", stack.gateway_url, settings.attestation
+        )
         _log.info("Initializing encrypted connection to secure enclave...")
         # A wildcard bind is reached (and accepted by the Host guard) through loopback.
         url = client_url(stack.settings.host, urlsplit(stack.proxy_url).port or settings.port)
@@ -143,6 +151,7 @@ def main(argv: list[str]) -> int:
             debug=args.debug,
             simulated=True,
             token=SecretStr(token) if token else None,
+            attestation=args.attestation,
         )
     except ValueError as exc:
         print(f"privproxy demo: {exc}", file=sys.stderr)

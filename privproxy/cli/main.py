@@ -1,6 +1,6 @@
 """Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|openclaw-config ...`.
 
-Exit codes (STYLE 15): 0 ok, 1 internal or runtime failure (e.g. the port is taken),
+Exit codes: 0 ok, 1 internal or runtime failure (e.g. the port is taken),
 2 usage or configuration error (including a subcommand missing from this build),
 10 attestation rejected (used by `privproxy verify`).
 """

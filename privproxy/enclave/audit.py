@@ -141,6 +141,10 @@ def audit_record(
         "tls_key_fingerprint": verification.tls_key_fingerprint,
         "measurement_changed": changed,
         "previous_code_measurement": previous_measurement if changed else None,
+        "attestation_format": verification.attestation_format,
+        "freshness_expires_at": None
+        if verification.freshness_expires_at is None
+        else verification.freshness_expires_at.isoformat().replace("+00:00", "Z"),
     }
 
 

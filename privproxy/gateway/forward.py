@@ -3,7 +3,7 @@
 One keep-alive connection pool per application (`privproxy.gateway.h1.Pool`, a strict HTTP/1.1
 client; aiohttp's client cost most of the per-request budget, docs/performance.md) sends the
 sealed body to `{apiBase}/private/v1/chat/completions` and fetches the model catalog.
-Transport errors are translated here, once (STYLE "one translation boundary"):
+Transport errors are translated here, once:
 
 * ProxyError
   + GatewayError              plaintext non-2xx from the gateway (status passed through)

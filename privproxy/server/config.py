@@ -16,7 +16,8 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -26,6 +27,8 @@ from privproxy.server.trust_flags import add_trust_flags, trust_values
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
 DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+DEFAULT_V3_ENCLAVE_URL = "https://inference.tinfoil.sh"  # the router; v3 is fetched from it
+DEFAULT_V3_REPOSITORY = "tinfoilsh/confidential-model-router"  # code the router must run
 MiB = 1024 * 1024
 
 
@@ -97,6 +100,13 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
+    # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
+    # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
+    attestation: Literal["v2", "v3", "auto"] = "v2"
+    v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
+    v3_repository: str = DEFAULT_V3_REPOSITORY
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -112,6 +122,16 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("v3_enclave_url")
+    @classmethod
+    def _check_v3_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host = urlsplit(value).hostname or ""
+        local_http = value.startswith("http://") and is_loopback_host(host)
+        if not host or not (value.startswith("https://") or local_http):
+            raise ValueError("v3_enclave_url must be https (http only to loopback)")
         return value
 
     @field_validator("tdx_mr_seam_allow")
@@ -178,6 +198,7 @@ class Settings(BaseModel):
             values["allowed_origins"] = tuple(args.allowed_origin)
         if args.allowed_host:
             values["allowed_hosts"] = tuple(args.allowed_host)
+        values.update(_attestation_format_values(environ, args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -235,6 +256,23 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    return values
+
+
+def _attestation_format_values(
+    environ: Mapping[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """`--attestation`/`--v3-enclave-url` over `PRIVPROXY_ATTESTATION`/`_V3_ENCLAVE_URL`."""
+    values: dict[str, Any] = {}
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        flag = getattr(args, field, None)
+        if flag is not None:
+            values[field] = flag
+        elif environ.get(env, "").strip():
+            values[field] = environ[env].strip()
     return values
 
 
@@ -303,6 +341,12 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
     add_trust_flags(p)
+    p.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
+    )
+    p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
     return p
 
 
