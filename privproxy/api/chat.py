@@ -13,13 +13,11 @@ import time
 
 from aiohttp import web
 
-from privproxy.ehbp import seal_request
-from privproxy.errors import ProxyError
-from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
-from privproxy.ops import metrics, status_routes
-from privproxy.ops.metrics import METRICS_KEY
-from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
-from privproxy.server.receive import Inbound, receive
+from privproxy.api.sealed_chat import forward_with_rotation
+from privproxy.errors import ProxyError, anthropic_error, wants_anthropic_errors
+from privproxy.ops import status_routes
+from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
+from privproxy.server.receive import receive
 from privproxy.server.respond import error_response, relay
 
 _log = logging.getLogger("privproxy")
@@ -98,7 +96,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             str(inbound.stream).lower(),
             len(inbound.payload),
         )
-    upstream = await _forward_with_rotation(app, inbound)
+    upstream = await forward_with_rotation(app, inbound)
     if _debug(logging.DEBUG):
         _log.debug(
             "← %s status %d after %.0f ms",
@@ -109,40 +107,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await relay(request, upstream, stream=inbound.stream)
 
 
-async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
-    """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (docs/protocol.md §3.6). One coroutine for both
-    attempts: every await level is resumed again on each wake-up of the request."""
-    provider = app[PROVIDER_KEY]
-    pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
-    target = await provider.current()
-    for attempt in (1, 2):
-        sealed = seal_request(target.hpke_public_key, inbound.payload)
-        try:
-            return await send(
-                pool,
-                settings,
-                target,
-                sealed,
-                private_model=inbound.private_model,
-                api_key=inbound.api_key,
-                observe=observer,
-            )
-        except KeyConfigMismatchError:
-            if attempt == 2:
-                raise
-            _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
-            metrics.count_stream_event(app, "key_config_retry")
-        target = await provider.refresh(target)
-    raise AssertionError("unreachable")  # both attempts return or raise
-
-
 def unknown_endpoint(request: web.Request) -> web.Response:
     """Node's JSON 404 for every unrouted method/path (query string ignored)."""
     path = request.raw_path.split("?", 1)[0]
     if len(path) > 200:
         path = path[:200] + "…"
     message = f"Unknown endpoint: {request.method} {path}"
+    if wants_anthropic_errors(path):
+        return web.json_response(anthropic_error(404, message), status=404, dumps=_compact)
     return web.json_response(
         {"error": {"message": message, "type": "invalid_request_error"}}, status=404, dumps=_compact
     )
@@ -155,7 +127,7 @@ def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None
     if isinstance(exc, ProxyError):
         if exc.status >= 500 or exc.status in (401, 402, 429):
             _log.warning("Request error: %s (%d)", exc.code, exc.status)
-        return error_response(exc)
+        return error_response(exc, anthropic=wants_anthropic_errors(request.path))
     if isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed):
         return unknown_endpoint(request)
     return None
