@@ -1,4 +1,4 @@
-"""Thin route handlers for the Node-compatible local API (PROTOCOL.md 4.2, 4.3).
+"""Thin route handlers for the Node-compatible local API (docs/protocol.md §4.2, 4.3).
 
 `chat_completions` reads as the data flow: receive → current enclave target → EHBP seal →
 forward → relay. Errors raised before the response starts are `ProxyError`s, shaped by
@@ -27,7 +27,7 @@ _debug = _log.isEnabledFor
 
 
 def _compact(obj: object) -> str:
-    # Node answered with JSON.stringify's compact form (PROTOCOL 4.2).
+    # Node answered with JSON.stringify's compact form (docs/protocol.md §4.2).
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -71,7 +71,7 @@ async def options(request: web.Request) -> web.StreamResponse:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    """`POST /v1/chat/completions`: seal, forward, relay (PROTOCOL 1.3, 4.3)."""
+    """`POST /v1/chat/completions`: seal, forward, relay (docs/protocol.md §1.3, 4.3)."""
     app = request.app
     settings = app[SETTINGS_KEY]
     started = time.monotonic()

@@ -77,7 +77,7 @@ class MalformedAnswerError(ProxyError):
 
 async def forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
+    seal (new ephemeral key), as the Node stack does (docs/protocol.md §3.6). One coroutine for both
     attempts: every await level is resumed again on each wake-up of the request."""
     provider = app[PROVIDER_KEY]
     pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)

@@ -1,9 +1,9 @@
-"""Forward: the proxy's only network module (PROTOCOL.md 1.3). Ciphertext out, frames in.
+"""Forward: the proxy's only network module (docs/protocol.md §1.3). Ciphertext out, frames in.
 
 One keep-alive connection pool per application (`privproxy.gateway.h1.Pool`, a strict HTTP/1.1
 client; aiohttp's client cost most of the per-request budget, docs/performance.md) sends the
 sealed body to `{apiBase}/private/v1/chat/completions` and fetches the model catalog.
-Transport errors are translated here, once (STYLE "one translation boundary"):
+Transport errors are translated here, once:
 
 * ProxyError
   + GatewayError              plaintext non-2xx from the gateway (status passed through)
@@ -16,7 +16,7 @@ Transport errors are translated here, once (STYLE "one translation boundary"):
                               answer with a nonce but no authenticated non-empty frame
 
 An answer WITH `Ehbp-Response-Nonce` came from the enclave (any status) and is decrypted;
-one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5). Nothing of an answer
+one WITHOUT it is untrusted plaintext from the gateway (docs/protocol.md §3.5). Nothing of an answer
 with a nonce, not even its status, is used before its first non-empty frame authenticated: an
 empty body, only zero-length frames, or a status that cannot carry a body is a gateway fault.
 
@@ -104,7 +104,7 @@ class GatewayAuthenticationError(GatewayError):
 
 
 class KeyConfigMismatchError(ProxyError):
-    """The enclave rejected our key (422 key-config, PROTOCOL 3.6). 502 if it persists."""
+    """The enclave rejected our key (422 key-config, docs/protocol.md §3.6). 502 if it persists."""
 
     http_status: ClassVar[int] = 502
     error_type: ClassVar[str] = "ehbp_key_config_error"
@@ -168,7 +168,7 @@ FRAME_BUDGET = FrameBudget()
 
 def create_pool(settings: Settings) -> Pool:
     """The gateway connection pool: no decompression (frames are parsed on the exact bytes
-    the enclave sealed, PROTOCOL 3.5), no cookies, no redirects, no env proxies. First-byte
+    the enclave sealed, docs/protocol.md §3.5), no cookies, no redirects, no env proxies. First-byte
     and idle waits are enforced below; connects by `upstream_connect_timeout`.
 
     Raises `ConfigError` when `api_base` is not usable (`Settings` validates it already;
@@ -187,7 +187,7 @@ def create_pool(settings: Settings) -> Pool:
 class Upstream:
     """An encrypted enclave answer whose headers have arrived; body not read yet.
 
-    Waits are bounded by ONE timer per answer, not a timer per read (PROTOCOL 4.4 bounds):
+    Waits are bounded by ONE timer per answer, not a timer per read (docs/protocol.md §4.4 bounds):
     until the first authenticated frame the deadline is the request's first-byte deadline,
     afterwards `idle_timeout` from the first wait after the last authenticated frame, so
     zero-length frames or a frame trickled byte by byte do not extend it; and never later
@@ -242,7 +242,7 @@ class Upstream:
     async def read(self) -> bytes | None:
         """The next authenticated plaintext: every frame that one upstream read completed,
         joined, as it arrives; None once the body ended cleanly. Raises on any framing or AEAD
-        failure and on a truncated final frame (PROTOCOL 3.5); frames authenticated before a
+        failure and on a truncated final frame (§3.5); frames authenticated before a
         failure in the same read are returned first, the failure on the next call. `complete`
         is True before the last piece is returned when the body ended cleanly, so a caller can
         tell that a piece is the whole rest of the answer.
@@ -412,7 +412,7 @@ async def send(
     observe: GatewayObserver | None = None,
     tool_id: str | None = None,
 ) -> Upstream:
-    """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
+    """POST the sealed body and classify the answer (docs/protocol.md §1.3, 3.5).
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
@@ -437,7 +437,7 @@ async def send(
     ]
     if tool_id is not None and _TOOL_ID.fullmatch(tool_id) is not None:
         headers.append((TOOL_ID_HEADER, tool_id))
-    # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
+    # One deadline for the headers AND the first authenticated frame (docs/protocol.md §4.4).
     started = asyncio.get_running_loop().time()
     deadline = started + settings.upstream_first_byte_timeout
     try:
@@ -500,7 +500,7 @@ def client_tool_id(headers: Mapping[str, str]) -> str | None:
 
 
 async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
-    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4). Its body is
+    """Turn an answer without nonce into the honest error (docs/protocol.md §3.5, 4.4). Its body is
     read within the request's first-byte deadline: a trickled error body cannot hold the
     request (and a pool connection) longer than an answer would have."""
     status = resp.status

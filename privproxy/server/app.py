@@ -1,4 +1,4 @@
-"""Application factory: routes, middleware and lifetimes (STYLE "aiohttp app shape").
+"""Application factory: routes, middleware and lifetimes.
 
 `create_app(settings, provider=...)` returns a ready `web.Application` with ONE middleware:
 the guards of `privproxy.server.guards` (Host/Origin/token/content type/load), which also map

@@ -1,7 +1,7 @@
 """Settings: one frozen pydantic model built from the environment and the command line.
 
 Precedence is flag > environment > default. Environment names follow the Node proxy
-(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; PROTOCOL.md 4.1) plus `PRIVPROXY_*` for the
+(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; docs/protocol.md §4.1) plus `PRIVPROXY_*` for the
 new settings. Defaults fail closed: loopback bind, attestation required, bounded sizes and
 waits. Nothing here touches the file system except reading `--api-key-file` on request;
 `state_dir`/`cache_dir` are only paths (never created here).
@@ -324,7 +324,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         "cache_dir": _default_dir(environ, "XDG_CACHE_HOME"),
     }
     port = environ.get("PORT", "").strip()
-    # Node: parseInt, a non-number falls back to 8787 (PROTOCOL 4.1).
+    # Node: parseInt, a non-number falls back to 8787 (docs/protocol.md §4.1).
     if port.isdigit() and int(port) <= 65535:
         values["port"] = int(port)
     if environ.get("PPQ_API_BASE", "").strip():

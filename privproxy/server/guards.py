@@ -1,9 +1,9 @@
 """Local-endpoint guards: Host allowlist, Origin/CORS, local token, content type, load limits.
 
 The Node proxy answered every local process and every web page (CORS `*`, no Host check, no
-authentication; PROTOCOL 4.4). `build_middlewares(settings)` returns the middleware `app.py`
-installs in front of every handler; it runs these checks in this order, and each refuses
-before anything reaches the handler, so a refused request never causes gateway traffic:
+authentication; docs/protocol.md §4.4). `build_middlewares(settings)` returns the middleware
+`app.py` installs in front of every handler; it runs these checks in this order, and each
+refuses before anything reaches the handler, so a refused request never causes gateway traffic:
 
 1. Host allowlist (DNS rebinding): loopback names, the bind address, `--allowed-host`. 403.
 2. Origin: a browser request (it carries `Origin`) must be same-origin or come from an

@@ -1,7 +1,7 @@
 """Request in: bounded body read, JSON object check, model resolution, PPQ key choice.
 
 The result, `Inbound`, holds the exact plaintext to seal: the client's JSON with only `model`
-rewritten to the enclave id (PROTOCOL.md 4.3 steps 1-3), key order preserved. Everything else
+rewritten to the enclave id (docs/protocol.md §4.3 steps 1-3), key order preserved. Everything else
 the client sent (tools, tool_choice, stream_options, images...) passes through unchanged.
 Nothing here logs or keeps request content.
 
@@ -67,7 +67,7 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 ~6 ms)."""
 
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
-# revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
+# revision (docs/protocol.md §4.5), widened to the key alphabet PPQ issues.
 _CALLER_KEY = re.compile(rf"Bearer\s+({PPQ_KEY_PATTERN})")
 # The same key as Anthropic clients send it (`x-api-key: sk-...`).
 _CALLER_X_API_KEY = re.compile(PPQ_KEY_PATTERN)
@@ -166,7 +166,7 @@ def choose_api_key(request: web.Request, settings: Settings) -> str:
 def resolve_model(
     value: object, catalog: CatalogView, aliases: Iterable[Alias] = ()
 ) -> tuple[str, str]:
-    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). PROTOCOL 4.3 step 2.
+    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`); docs/protocol.md §4.3.
 
     A name mapped by `aliases` (`--model-alias`) is replaced by its private id first. An
     agent's default model name (`claude-...`, `gpt-...`) that is not a private model is

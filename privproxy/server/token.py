@@ -1,6 +1,6 @@
 """The local access token: when it is required, where it comes from, how it is stored.
 
-Why a token at all: PROTOCOL 4.4 (the Node proxy answered any local process and, through
+Why a token at all: docs/protocol.md §4.4 (the Node proxy answered any local process and, through
 CORS `*`, any web page). The Host and Origin guards stop browsers; the token also stops other
 local users and, on a non-loopback bind, the network.
 
