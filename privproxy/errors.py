@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from privproxy.ops.request_id import REQUEST_ID
+
 
 class ProxyError(Exception):
     """Root of every error the proxy turns into an HTTP answer."""
@@ -25,7 +27,11 @@ class ProxyError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         """OpenAI error shape (compatible with the Node proxy's `{"error":{message,type}}`)."""
-        return {"error": {"message": self.message, "type": self.error_type, "code": self.code}}
+        error = {"message": self.message, "type": self.error_type, "code": self.code}
+        rid = REQUEST_ID.get()
+        if rid is not None:  # the request being answered (privproxy.ops.request_id)
+            error["request_id"] = rid
+        return {"error": error}
 
 
 class AttestationUnavailableError(ProxyError):

@@ -17,7 +17,9 @@ from privproxy.ehbp import seal_request
 from privproxy.errors import ProxyError
 from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
 from privproxy.ops import metrics, status_routes
+from privproxy.ops.access_facts import FACTS_KEY, RequestFacts
 from privproxy.ops.metrics import METRICS_KEY
+from privproxy.ops.request_id import current_request_id
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import Inbound, receive
 from privproxy.server.respond import error_response, relay
@@ -74,9 +76,11 @@ def prefers_html(accept: str) -> bool:
 
 
 async def models(request: web.Request) -> web.StreamResponse:
-    """`GET /v1/models` in the Node shape, from the (cached) gateway catalog."""
-    view = request.app[CATALOG_KEY].view()
-    data = [{"id": i, "object": "model", "created": 0, "owned_by": "ppq-private"} for i in view.ids]
+    """`GET /v1/models` in the Node/OpenAI shape, from the (cached) gateway catalog: each
+    entry also says `"confidential": true`, what the catalog says about the model when it
+    says it, and `"fallback": true` while only the built-in list is known."""
+    entries = request.app[CATALOG_KEY].entries()
+    data = [entry.openai_json() for entry in entries]
     return web.json_response({"object": "list", "data": data}, dumps=_compact)
 
 
@@ -91,6 +95,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     settings = app[SETTINGS_KEY]
     started = time.monotonic()
     inbound = await receive(request, settings, app[CATALOG_KEY].view())
+    facts = RequestFacts(inbound.private_model, inbound.stream, len(inbound.payload))
+    request[FACTS_KEY] = facts  # metadata for the access log line
     if _debug(logging.DEBUG):
         _log.debug(
             "→ %s, stream: %s, %d bytes",
@@ -99,6 +105,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             len(inbound.payload),
         )
     upstream = await _forward_with_rotation(app, inbound)
+    facts.upstream_first_byte_ms = (time.monotonic() - started) * 1000
     if _debug(logging.DEBUG):
         _log.debug(
             "← %s status %d after %.0f ms",
@@ -142,10 +149,14 @@ def unknown_endpoint(request: web.Request) -> web.Response:
     path = request.raw_path.split("?", 1)[0]
     if len(path) > 200:
         path = path[:200] + "…"
-    message = f"Unknown endpoint: {request.method} {path}"
-    return web.json_response(
-        {"error": {"message": message, "type": "invalid_request_error"}}, status=404, dumps=_compact
-    )
+    error = {
+        "message": f"Unknown endpoint: {request.method} {path}",
+        "type": "invalid_request_error",
+    }
+    rid = current_request_id()
+    if rid is not None:
+        error["request_id"] = rid
+    return web.json_response({"error": error}, status=404, dumps=_compact)
 
 
 def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None:

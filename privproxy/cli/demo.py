@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--gateway-port", type=int, default=0, help="simulated gateway port (default: any free)"
     )
     parser.add_argument("--debug", action="store_true", help="debug logging (metadata only)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines (default text)"
+    )
     return parser
 
 
@@ -110,10 +113,11 @@ def main(argv: list[str]) -> int:
     if not is_loopback_host(args.host):
         print("privproxy demo: --host must be a loopback address", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(debug=args.debug)
-    from privproxy.simulator.harness import mark_log_handlers
+    configure_logging(debug=args.debug, log_format=args.log_format, simulated=True)
+    if args.log_format == "text":  # JSON lines say `"simulated": true` instead
+        from privproxy.simulator.harness import mark_log_handlers
 
-    mark_log_handlers()
+        mark_log_handlers()
     try:
         settings = Settings(
             host=args.host,
@@ -121,6 +125,7 @@ def main(argv: list[str]) -> int:
             api_key=SecretStr(DEMO_API_KEY),
             debug=args.debug,
             simulated=True,
+            log_format=args.log_format,
         )
     except ValueError as exc:
         print(f"privproxy demo: {exc}", file=sys.stderr)

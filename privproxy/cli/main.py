@@ -1,4 +1,4 @@
-"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|openclaw-config ...`.
+"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|openclaw-config|config ...`.
 
 Exit codes (STYLE 15): 0 ok, 1 internal or runtime failure (e.g. the port is taken),
 2 usage or configuration error (including a subcommand missing from this build),
@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "verify": "privproxy.cli.verify",
     "demo": "privproxy.cli.demo",
     "openclaw-config": "privproxy.cli.openclaw",
+    "config": "privproxy.cli.config_cmd",
 }
 
 _log = logging.getLogger("privproxy")
@@ -82,7 +83,9 @@ def serve(argv: list[str]) -> int:
     from privproxy.server.token import resolve_token
 
     parser = build_parser()
-    parser.epilog = "Other commands: privproxy verify | demo | openclaw-config (each has --help)."
+    parser.epilog = (
+        "Other commands: privproxy verify | demo | openclaw-config | config (each has --help)."
+    )
     namespace = parser.parse_args(argv)
     try:
         settings = Settings.from_namespace(os.environ, namespace)
@@ -93,7 +96,7 @@ def serve(argv: list[str]) -> int:
     secrets = [s.get_secret_value() for s in (settings.api_key, settings.token) if s is not None]
     if local_token is not None:
         secrets.append(local_token)  # also a generated one, which settings do not hold
-    configure_logging(debug=settings.debug, secrets=secrets)
+    configure_logging(debug=settings.debug, secrets=secrets, log_format=settings.log_format)
     try:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:

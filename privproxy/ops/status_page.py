@@ -175,6 +175,10 @@ def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bo
         _row("Last check", doc.get("last_check_at")),
         _row("Next check", doc.get("next_check_at")),
         _row("Verifier", f"{verifier.get('name', '')} {verifier.get('version', '')}".strip()),
+        _row(
+            "Router-side options allowed",
+            ", ".join(doc.get("allowed_router_options") or []) or "none (all refused)",
+        ),
         "</table><h2>Verification steps</h2>",
         _steps(list(doc.get("steps") or [])),
         _usage(base_url, model, token_required),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -85,7 +86,7 @@ async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = app[POOL_KEY]
     settings = app[SETTINGS_KEY]
 
-    async def fetch() -> list[str]:
+    async def fetch() -> list[Mapping[str, Any]]:
         return await fetch_catalog(pool, settings)
 
     catalog = Catalog(fetch, ttl=settings.catalog_ttl)

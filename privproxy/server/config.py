@@ -1,10 +1,11 @@
 """Settings: one frozen pydantic model built from the environment and the command line.
 
-Precedence is flag > environment > default. Environment names follow the Node proxy
-(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; PROTOCOL.md 4.1) plus `PRIVPROXY_*` for the
-new settings. Defaults fail closed: loopback bind, attestation required, bounded sizes and
-waits. Nothing here touches the file system except reading `--api-key-file` on request;
-`state_dir`/`cache_dir` are only paths (never created here).
+Precedence is flag > environment > `--config` file > default. Environment names follow the
+Node proxy (`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; PROTOCOL.md 4.1) plus
+`PRIVPROXY_*` for the new settings. Defaults fail closed: loopback bind, attestation
+required, bounded sizes and waits. Nothing here touches the file system except reading
+`--api-key-file` and `--config` on request; `state_dir`/`cache_dir` are only paths (never
+created here).
 
 `docs/configuration.md` lists every field; keep the two in step.
 """
@@ -16,11 +17,12 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from privproxy.errors import ProxyError
+from privproxy.server.router_options import ROUTER_OPTIONS
 
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
@@ -92,6 +94,19 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Operations: log format, router-side options allowed through (privproxy.server.router_options).
+    log_format: Literal["text", "json"] = "text"
+    allowed_router_options: tuple[str, ...] = ()
+
+    @field_validator("allowed_router_options")
+    @classmethod
+    def _check_router_options(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - ROUTER_OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(ROUTER_OPTIONS))
+            raise ValueError(f"unknown router option {unknown[0]!r} (known: {known})")
+        return tuple(sorted(set(value)))
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -144,28 +159,43 @@ class Settings(BaseModel):
 
     @classmethod
     def from_namespace(cls, environ: Mapping[str, str], args: argparse.Namespace) -> Settings:
-        """Merge parsed flags over `environ`; see `from_env_and_args`."""
-        values: dict[str, Any] = {}
+        """Merge parsed flags over `environ` over the `--config` file (or `PRIVPROXY_CONFIG`)
+        over the defaults; see `from_env_and_args`."""
+        values: dict[str, Any] = _default_dirs(environ)
+        config = getattr(args, "config", None) or environ.get("PRIVPROXY_CONFIG", "").strip()
+        if config:
+            from privproxy.server.config_file import load_config_file
+
+            values.update(_from_flags(load_config_file(Path(config), build_parser())))
         values.update(_from_env(environ))
-        for name, value in vars(args).items():
-            if name in _FLAG_FIELDS and value is not None:
-                values[name] = value
-        if args.debug:
-            values["debug"] = True
-        if args.unsafe_hpke_key is not None:
-            values["unsafe_hpke_key"] = _hex_key(args.unsafe_hpke_key)
-        if args.api_key_file is not None:
-            values["api_key"] = _read_key_file(args.api_key_file)
-        if args.amd_cert_chain:
-            values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
-        if args.allowed_origin:
-            values["allowed_origins"] = tuple(args.allowed_origin)
-        if args.allowed_host:
-            values["allowed_hosts"] = tuple(args.allowed_host)
+        values.update(_from_flags(args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise ConfigError(_short_validation_message(exc)) from exc
+
+
+def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the parsed flags `args` set (flags left out are absent)."""
+    values: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if name in _FLAG_FIELDS and value is not None:
+            values[name] = value
+    if args.debug:
+        values["debug"] = True
+    if args.unsafe_hpke_key is not None:
+        values["unsafe_hpke_key"] = _hex_key(args.unsafe_hpke_key)
+    if args.api_key_file is not None:
+        values["api_key"] = _read_key_file(args.api_key_file)
+    if args.amd_cert_chain:
+        values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
+    if args.allowed_origin:
+        values["allowed_origins"] = tuple(args.allowed_origin)
+    if args.allowed_host:
+        values["allowed_hosts"] = tuple(args.allowed_host)
+    if getattr(args, "allow_router_option", None):
+        values["allowed_router_options"] = tuple(args.allow_router_option)
+    return values
 
 
 # Flags whose argparse dest equals the Settings field and which need no conversion.
@@ -188,15 +218,21 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        "log_format",
     }
 )
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {
+def _default_dirs(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
         "state_dir": _default_dir(environ, "XDG_STATE_HOME"),
         "cache_dir": _default_dir(environ, "XDG_CACHE_HOME"),
     }
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment sets (variables left unset are absent)."""
+    values: dict[str, Any] = {}
     port = environ.get("PORT", "").strip()
     # Node: parseInt, a non-number falls back to 8787 (PROTOCOL 4.1).
     if port.isdigit() and int(port) <= 65535:
@@ -205,7 +241,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["api_base"] = environ["PPQ_API_BASE"]
     if environ.get("PPQ_API_KEY", "").strip():
         values["api_key"] = SecretStr(environ["PPQ_API_KEY"].strip())
-    values["debug"] = environ.get("DEBUG") == "true"
+    if "DEBUG" in environ:  # Node: only the exact string "true" turns it on
+        values["debug"] = environ["DEBUG"] == "true"
     if environ.get("PRIVPROXY_UNSAFE_HPKE_KEY", "").strip():
         values["unsafe_hpke_key"] = _hex_key(environ["PRIVPROXY_UNSAFE_HPKE_KEY"])
     if environ.get("PRIVPROXY_UNSAFE_ENCLAVE_URL", "").strip():
@@ -219,6 +256,11 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    if environ.get("PRIVPROXY_LOG_FORMAT", "").strip():
+        values["log_format"] = environ["PRIVPROXY_LOG_FORMAT"].strip()
+    if environ.get("PRIVPROXY_ALLOW_ROUTER_OPTIONS", "").strip():
+        parts = environ["PRIVPROXY_ALLOW_ROUTER_OPTIONS"].split(",")
+        values["allowed_router_options"] = tuple(p.strip() for p in parts if p.strip())
     return values
 
 
@@ -286,6 +328,18 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    # Operations: configuration file, log format, router-side options.
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (env PRIVPROXY_CONFIG)")
+    p.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines (env PRIVPROXY_LOG_FORMAT)"
+    )
+    p.add_argument(
+        "--allow-router-option",
+        action="append",
+        choices=sorted(ROUTER_OPTIONS),
+        metavar="NAME",
+        help="let requests use this router-side option (repeatable; default: all refused)",
+    )
     return p
 
 

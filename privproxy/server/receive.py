@@ -2,8 +2,9 @@
 
 The result, `Inbound`, holds the exact plaintext to seal: the client's JSON with only `model`
 rewritten to the enclave id (PROTOCOL.md 4.3 steps 1-3), key order preserved. Everything else
-the client sent (tools, tool_choice, stream_options, images...) passes through unchanged.
-Nothing here logs or keeps request content.
+the client sent (tools, tool_choice, stream_options, images...) passes through unchanged,
+except router-side options (`web_search_options`, ...), refused unless allowed
+(`privproxy.server.router_options`). Nothing here logs or keeps request content.
 
 How the body is rewritten: it is always parsed and validated whole by the stdlib decoder.
 Small bodies are then re-encoded compactly. For bodies of `SPLICE_MIN_BYTES` or more, the
@@ -32,6 +33,7 @@ from aiohttp import web
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
 from privproxy.server.config import Settings
+from privproxy.server.router_options import check_router_options
 from privproxy.server.token import token_required
 
 SPLICE_MIN_BYTES = 4096
@@ -193,6 +195,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
     if parsed is None:
         raise InvalidRequestError("Request body must be a JSON object")
     body, model_span, spliceable = parsed
+    check_router_options(body, settings.allowed_router_options)
     private, bare = resolve_model(body.get("model"), catalog)
     value = encode_basestring(bare)
     if model_span is not None and spliceable and not _maybe_surrogate(text):

@@ -51,8 +51,13 @@ async def running(
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
-        # Access lines only with --debug, and metadata only (no query string, no headers).
-        access_log=logging.getLogger("privproxy.access") if settings.debug else None,
+        # Access lines with --debug or JSON logs (one structured line per request, what log
+        # shippers expect), and metadata only (no query string, no headers).
+        access_log=(
+            logging.getLogger("privproxy.access")
+            if settings.debug or settings.log_format == "json"
+            else None
+        ),
         access_log_class=MetadataAccessLogger,
         shutdown_timeout=settings.shutdown_timeout,
     )
