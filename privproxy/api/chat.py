@@ -7,6 +7,7 @@ forward → relay. Errors raised before the response starts are `ProxyError`s, s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from privproxy.ops import metrics, status_routes
 from privproxy.ops.access_facts import FACTS_KEY, RequestFacts
 from privproxy.ops.metrics import METRICS_KEY
 from privproxy.ops.request_id import current_request_id
+from privproxy.ops.tracing import TRACER_KEY, usage_from_body
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import Inbound, receive
 from privproxy.server.respond import error_response, relay
@@ -94,37 +96,88 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS_KEY]
     started = time.monotonic()
-    inbound = await receive(request, settings, app[CATALOG_KEY].view())
-    facts = RequestFacts(inbound.private_model, inbound.stream, len(inbound.payload))
-    request[FACTS_KEY] = facts  # metadata for the access log line
-    if _debug(logging.DEBUG):
-        _log.debug(
-            "→ %s, stream: %s, %d bytes",
-            inbound.private_model,
-            str(inbound.stream).lower(),
-            len(inbound.payload),
-        )
-    upstream = await _forward_with_rotation(app, inbound)
-    facts.upstream_first_byte_ms = (time.monotonic() - started) * 1000
-    if _debug(logging.DEBUG):
-        _log.debug(
-            "← %s status %d after %.0f ms",
-            inbound.private_model,
-            upstream.status,
-            (time.monotonic() - started) * 1000,
-        )
-    return await relay(request, upstream, stream=inbound.stream)
+    facts = RequestFacts()
+    request[FACTS_KEY] = facts  # metadata for the access log line (and the trace)
+    tracer = app.get(TRACER_KEY)  # None unless tracing is on: then every step below is skipped
+    if tracer is not None:
+        facts.started_ns, facts.phases = time.time_ns(), []
+    status = 500
+    try:
+        inbound = await receive(request, settings, app[CATALOG_KEY].view())
+        facts.model, facts.stream = inbound.private_model, inbound.stream
+        facts.request_bytes = len(inbound.payload)
+        if _debug(logging.DEBUG):
+            _log.debug(
+                "→ %s, stream: %s, %d bytes",
+                inbound.private_model,
+                str(inbound.stream).lower(),
+                len(inbound.payload),
+            )
+        upstream = await _forward_with_rotation(app, inbound, facts.phases)
+        facts.upstream_first_byte_ms = (time.monotonic() - started) * 1000
+        if _debug(logging.DEBUG):
+            _log.debug(
+                "← %s status %d after %.0f ms",
+                inbound.private_model,
+                upstream.status,
+                (time.monotonic() - started) * 1000,
+            )
+        if tracer is None:
+            response = await relay(request, upstream, stream=inbound.stream)
+        else:
+            response = await _traced_relay(request, upstream, inbound.stream, facts)
+        status = response.status
+        return response
+    except ProxyError as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        if tracer is not None:
+            tracer.emit(
+                facts, request_id=current_request_id(), status=status, end_ns=time.time_ns()
+            )
 
 
-async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
+async def _traced_relay(
+    request: web.Request, upstream: Upstream, stream: bool, facts: RequestFacts
+) -> web.StreamResponse:
+    """`relay`, timed for the trace, with token usage from a whole non-streamed answer."""
+    assert facts.phases is not None
+    start = time.time_ns()
+    try:
+        response = await relay(request, upstream, stream=stream)
+    finally:
+        facts.phases.append(("privproxy.relay", start, time.time_ns()))
+    body = getattr(response, "body", None)
+    if not stream and isinstance(body, bytes):
+        facts.input_tokens, facts.output_tokens = usage_from_body(body)
+    return response
+
+
+async def _forward_with_rotation(
+    app: web.Application, inbound: Inbound, phases: list[tuple[str, int, int]] | None = None
+) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
     seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
-    attempts: every await level is resumed again on each wake-up of the request."""
+    attempts: every await level is resumed again on each wake-up of the request. With
+    `phases` (tracing on), the attestation wait, seal and time to first byte are recorded."""
     provider = app[PROVIDER_KEY]
     pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
+    mark = time.time_ns() if phases is not None else 0
     target = await provider.current()
     for attempt in (1, 2):
+        if phases is not None:
+            now = time.time_ns()
+            phases.append(("privproxy.attestation_wait", mark, now))
+            mark = now
         sealed = seal_request(target.hpke_public_key, inbound.payload)
+        if phases is not None:
+            now = time.time_ns()
+            phases.append(("privproxy.seal", mark, now))
+            mark = now
         try:
             return await send(
                 pool,
@@ -140,6 +193,11 @@ async def _forward_with_rotation(app: web.Application, inbound: Inbound) -> Upst
                 raise
             _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
             metrics.count_stream_event(app, "key_config_retry")
+        finally:
+            if phases is not None:
+                now = time.time_ns()
+                phases.append(("privproxy.gateway_first_byte", mark, now))
+                mark = now
         target = await provider.refresh(target)
     raise AssertionError("unreachable")  # both attempts return or raise
 

@@ -22,6 +22,12 @@ class RequestFacts:
     stream: bool | None = None
     request_bytes: int | None = None
     upstream_first_byte_ms: float | None = None
+    # Only with tracing on (privproxy.ops.tracing): wall-clock start, the phases as
+    # (name, start ns, end ns), token counts of a whole non-streamed answer.
+    started_ns: int = 0
+    phases: list[tuple[str, int, int]] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
     def fields(self) -> dict[str, Any]:
         """The known facts as log `extra=` fields (None values left out)."""

@@ -12,8 +12,10 @@ refresh.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -23,7 +25,7 @@ from privproxy.api.chat import add_routes, map_error
 from privproxy.enclave.provider import EnclaveProvider
 from privproxy.gateway.catalog import Catalog
 from privproxy.gateway.forward import create_pool, fetch_catalog
-from privproxy.ops import request_metrics, status_routes
+from privproxy.ops import request_metrics, status_routes, tracing
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.config import Settings
@@ -61,7 +63,21 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_provider_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
+    tracer = tracing.from_environment(os.environ)  # None (and nothing imported) when off
+    if tracer is not None:
+        app[tracing.TRACER_KEY] = tracer
+    app.cleanup_ctx.append(_tracer_ctx)
     return app
+
+
+async def _tracer_ctx(app: web.Application) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        tracer = app.get(tracing.TRACER_KEY)
+        if tracer is not None:
+            # Flushes the exporter: blocking network I/O, so off the event loop.
+            await asyncio.to_thread(tracer.shutdown)
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
