@@ -20,7 +20,7 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Final
+from typing import Any, Final
 
 from pydantic import SecretStr
 
@@ -82,6 +82,50 @@ async def _wait_verified(url: str) -> bool:
     return False
 
 
+async def tour(url: str) -> dict[str, Any]:
+    """Call the running demo once per operations feature and log what came back (metadata
+    only): the probes, `/v1/models`, a chat answer and a refused router option, each with
+    its request id. Returns the observations (for the tests)."""
+    import aiohttp
+
+    seen: dict[str, Any] = {}
+    chat = {"model": "private/kimi-k3", "messages": [{"role": "user", "content": "Hello"}]}
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for path in ("/health/liveness", "/health/readiness"):
+            async with session.get(url + path) as resp:
+                seen[path] = resp.status
+        _log.info(
+            "Tour: probes /health/liveness %d, /health/readiness %d",
+            seen["/health/liveness"],
+            seen["/health/readiness"],
+        )
+        async with session.get(url + "/v1/models") as resp:
+            models = (await resp.json())["data"]
+        seen["confidential"] = sum(1 for m in models if m.get("confidential") is True)
+        first = models[0] if models else {}
+        _log.info(
+            "Tour: /v1/models lists %d confidential models (first: %s, context %s)",
+            seen["confidential"],
+            first.get("id"),
+            first.get("context_length"),
+        )
+        headers = {"X-Request-Id": "demo-tour-1"}
+        async with session.post(url + "/v1/chat/completions", json=chat, headers=headers) as resp:
+            await resp.read()
+            seen["chat"] = (resp.status, resp.headers.get("X-Request-Id"))
+        _log.info("Tour: chat answered %d with X-Request-Id %s", *seen["chat"])
+        refused = {**chat, "web_search_options": {}}
+        async with session.post(url + "/v1/chat/completions", json=refused) as resp:
+            error = (await resp.json()).get("error", {})
+            seen["refused"] = (resp.status, error.get("code"), error.get("request_id"))
+        _log.info(
+            "Tour: a request with web_search_options was refused: %d %s (request id %s)",
+            *seen["refused"],
+        )
+    return seen
+
+
 async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> int:
     """Serve the simulated gateway and the proxy until `stop` is set."""
     from privproxy.simulator import shared_world
@@ -101,6 +145,7 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
         if not await _wait_verified(stack.proxy_url):
             _log.error("the proxy did not verify the simulated enclave in %.0f s", READY_TIMEOUT)
             return EXIT_FAILURE
+        await tour(stack.proxy_url)
         _log.info(usage_text(stack.proxy_url))
         await stop.wait()
         _log.info("Shutting down...")
@@ -151,4 +196,4 @@ async def _main(settings: Settings, gateway_port: int) -> int:
     return await run(settings, gateway_port=gateway_port, stop=stop)
 
 
-__all__ = ["DEMO_API_KEY", "build_parser", "main", "run", "usage_text"]
+__all__ = ["DEMO_API_KEY", "build_parser", "main", "run", "tour", "usage_text"]

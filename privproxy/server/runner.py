@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -39,6 +40,19 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
 
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """`web.AppRunner` keyword arguments: handler cancellation, the metadata-only access log
+    (with --debug or JSON logs: one structured line per request, what log shippers expect;
+    no query string, no headers) and the shutdown grace period."""
+    access = settings.debug or settings.log_format == "json"
+    return {
+        "handler_cancellation": True,
+        "access_log": logging.getLogger("privproxy.access") if access else None,
+        "access_log_class": MetadataAccessLogger,
+        "shutdown_timeout": settings.shutdown_timeout,
+    }
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings, *, provider: EnclaveProvider | None = None
@@ -48,19 +62,7 @@ async def running(
         # Settings already refuses this; re-checked here because it must never happen.
         raise ConfigError("--unsafe-hpke-key refuses to bind a non-loopback address")
     app = create_app(settings, provider=provider)
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        # Access lines with --debug or JSON logs (one structured line per request, what log
-        # shippers expect), and metadata only (no query string, no headers).
-        access_log=(
-            logging.getLogger("privproxy.access")
-            if settings.debug or settings.log_format == "json"
-            else None
-        ),
-        access_log_class=MetadataAccessLogger,
-        shutdown_timeout=settings.shutdown_timeout,
-    )
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -75,4 +77,4 @@ async def running(
         await runner.cleanup()
 
 
-__all__ = ["RunningServer", "running"]
+__all__ = ["RunningServer", "runner_options", "running"]
