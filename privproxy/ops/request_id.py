@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 from contextvars import ContextVar
 from typing import Final
 
-HEADER: Final = "X-Request-Id"
+from multidict import istr
+
+HEADER: Final = istr("X-Request-Id")  # pre-folded: header lookups skip the case folding
 MAX_LENGTH: Final = 128
 _WELL_FORMED: Final = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_LENGTH}}}")
 
@@ -29,9 +32,14 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("privproxy_request_id", default=
 """The id of the request whose handling is running in this context (None outside requests)."""
 
 
+# Request ids are labels, not secrets: a generator seeded once from the OS is enough, and it
+# spares every request a system call (os.urandom costs ~1 us here, this ~0.2 us).
+_random = random.Random(os.urandom(32))  # noqa: S311 (not a secret, see above)
+
+
 def new_request_id() -> str:
-    """A fresh random id (128 bits, hex)."""
-    return os.urandom(16).hex()
+    """A fresh random id (128 bits, 32 hex characters)."""
+    return f"{_random.getrandbits(128):032x}"
 
 
 def is_well_formed(value: str) -> bool:

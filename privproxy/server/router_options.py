@@ -39,10 +39,9 @@ def check_router_options(body: Mapping[str, Any], allowed: Collection[str]) -> N
     Only the option's presence counts (any value, `null` included: the router's behaviour
     for odd values is not ours to guess). The first refused option in a fixed order is named.
     """
-    present = ROUTER_OPTIONS.intersection(body.keys())
-    if not present:
+    if ROUTER_OPTIONS.isdisjoint(body):  # the common case, ~0.2 us for a small body
         return
-    for name in sorted(present):
+    for name in sorted(ROUTER_OPTIONS.intersection(body)):
         if name not in allowed:
             raise RouterOptionRefusedError(
                 f"'{name}' makes the enclave's router act on your prompt and is refused by "
