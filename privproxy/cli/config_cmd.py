@@ -24,13 +24,13 @@ _SECRET_FIELDS = frozenset({"unsafe_hpke_key"})
 
 
 def effective_config(settings: Settings) -> dict[str, Any]:
-    """Every setting as a TOML-ready value, secrets replaced by `MASK` (or omitted when unset)."""
+    """Every setting as a TOML-ready value, secrets replaced by `MASK`; None when unset."""
     out: dict[str, Any] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if value is None:
-            continue
-        if isinstance(value, SecretStr) or name in _SECRET_FIELDS:
+            out[name] = None
+        elif isinstance(value, SecretStr) or name in _SECRET_FIELDS:
             out[name] = MASK
         elif isinstance(value, Path):
             out[name] = str(value)
@@ -45,6 +45,9 @@ def render(values: dict[str, Any]) -> str:
     """`name = value` lines (TOML: strings and arrays as JSON, which TOML accepts)."""
     lines = []
     for name, value in values.items():
+        if value is None:  # TOML has no null
+            lines.append(f"# {name}: not set")
+            continue
         text = ("true" if value else "false") if isinstance(value, bool) else json.dumps(value)
         lines.append(f"{name} = {text}")
     return "\n".join(lines) + "\n"

@@ -216,6 +216,7 @@ def _refuse(exc: GuardRefusalError) -> web.Response:
 def _cors_headers(origin: str) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": request_id.HEADER,  # so pages can read their id
         "Vary": "Origin",
     }
 

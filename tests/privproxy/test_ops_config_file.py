@@ -117,3 +117,11 @@ def test_config_print_masks_secrets(
     assert printed["api_key"] == MASK and printed["token"] == MASK
     assert printed["unsafe_hpke_key"] == MASK
     assert main(["config"]) == 2  # nothing asked
+
+
+def test_config_print_shows_unset_values_as_comments() -> None:
+    from privproxy.cli.config_cmd import effective_config, render
+    from privproxy.server.config import Settings
+
+    text = render(effective_config(Settings(state_dir="/tmp/s", cache_dir="/tmp/c")))
+    assert "# require_token: not set" in text and "# api_key: not set" in text

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from privproxy.ops.request_id import MAX_LENGTH, accept_or_new, is_well_formed
-from tests.privproxy.conftest import ProxyClient
+from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import FakeGateway, chat_completion, chunk, json_reply, sse_reply
 
 CHAT = {"model": "private/kimi-k3", "messages": [{"role": "user", "content": "hi"}]}
@@ -100,3 +100,12 @@ async def test_probes_and_models_carry_id(proxy: ProxyClient) -> None:
     for path in ("/healthz", "/readyz", "/v1/models", "/health"):
         resp = await proxy.get(path, headers={"X-Request-Id": "p-1"})
         assert resp.headers["X-Request-Id"] == "p-1", path
+
+
+async def test_allowed_origins_may_read_the_id(make_proxy: MakeProxy, gateway: FakeGateway) -> None:
+    gateway.reply = lambda seen: json_reply(chat_completion("ok", "kimi-k3"))
+    client = await make_proxy(allowed_origins=("http://localhost:3000",))
+    origin = {"Origin": "http://localhost:3000", "X-Request-Id": "cors-1"}
+    resp = await client.post("/v1/chat/completions", json=CHAT, headers=origin)
+    assert resp.status == 200 and resp.headers["X-Request-Id"] == "cors-1"
+    assert resp.headers["Access-Control-Expose-Headers"] == "X-Request-Id"
