@@ -5,14 +5,14 @@ Offline, from bytes::
     import datetime as dt
     from attestation import Policy, Trust, verify_bundle
 
-    trust = Trust.production(amd_chain_files=[Path("Genoa_cert_chain.pem")])
+    trust = Trust.production()  # AMD, Sigstore and Intel roots ship with the package
     enclave = verify_bundle(bundle_bytes, policy=Policy.production(), trust=trust,
                             now=dt.datetime.now(dt.UTC))
     enclave.hpke_public_key      # seal EHBP requests to this key, and only this key
     enclave.domain               # ... sent to this enclave
 
-Async, fetching through the gateway (AMD roots from KDS and cached on first need; TDX
-collateral and hardware platforms fetched only for TDX bundles)::
+Async, fetching through the gateway (TDX collateral and hardware platforms fetched only for
+TDX bundles; AMD KDS only for a bundle that carries no VCEK)::
 
     from attestation import AiohttpFetcher, Attestor
 

@@ -6,9 +6,9 @@ The proxy's start-up/refresh state machine (``privproxy/enclave/attested.py``) i
         attestor = Attestor(fetcher, policy=Policy.production(), trust=Trust.production())
         enclave = await attestor.verify(await attestor.fetch_bundle("https://api.ppq.ai"))
 
-AMD ARK/ASK for the report's product are loaded on first need: from the cache directory, else
-downloaded from AMD KDS through the fetcher; either way they must match the in-code pins
-(``attestation.sev.roots``). TDX collateral and hardware platforms come from injected async
+AMD ARK/ASK ship with the package (pinned, ``attestation.sev.roots``); AMD KDS is asked only
+for the VCEK of a bundle that carries none (``attestation.sev.kds``), and that VCEK is
+verified like a bundled one. TDX collateral and hardware platforms come from injected async
 providers (``attestation.tdx.collateral_source``); without them a TDX bundle fails closed.
 """
 
@@ -27,7 +27,7 @@ from attestation.fetch import Fetcher, check_url
 from attestation.models import Platform, VerifiedEnclave
 from attestation.policy import Policy
 from attestation.sev.abi import parse_report
-from attestation.sev.roots import fetch_cert_chain, load_cached
+from attestation.sev.kds import fetch_vcek
 from attestation.trust import Trust
 from attestation.verifier import StepCallback, verify_bundle
 
@@ -100,7 +100,6 @@ class Attestor:
         policy: Policy,
         trust: Trust,
         clock: Clock = utc_now,
-        cache_dir: Path | None = None,
         tdx_collateral: CollateralProvider | None = None,
         hardware_platforms: PlatformsProvider | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -109,11 +108,9 @@ class Attestor:
         self._policy = policy
         self._trust = trust
         self._clock = clock
-        self._cache_dir = cache_dir
         self._tdx_collateral = tdx_collateral
         self._hardware_platforms = hardware_platforms
         self._timeout = timeout
-        self._roots_lock = asyncio.Lock()
 
     @classmethod
     def production(
@@ -124,6 +121,8 @@ class Attestor:
         clock: Clock = utc_now,
         amd_chain_files: Sequence[Path] = (),
         timeout: float = DEFAULT_TIMEOUT,
+        sigstore_trust_root: Path | None = None,
+        tdx_mr_seam_allow: Sequence[bytes] = (),
     ) -> Attestor:
         """Production wiring: pinned trust, production policy, TDX collateral and platforms.
 
@@ -131,7 +130,9 @@ class Attestor:
         table are fetched through ``fetcher`` only when a TDX bundle is verified; their
         modules are imported only then too, so an SEV-SNP verification never loads them.
         """
-        trust = Trust.production(amd_chain_files=amd_chain_files, cache_dir=cache_dir)
+        trust = Trust.production(
+            amd_chain_files=amd_chain_files, sigstore_trust_root=sigstore_trust_root
+        )
         collateral = _lazy_collateral_source(
             fetcher,
             cache_dir=cache_dir / "tdx" if cache_dir is not None else None,
@@ -141,10 +142,9 @@ class Attestor:
         platforms = _lazy_hardware_source(fetcher, trust=trust.require_sigstore(), clock=clock)
         return cls(
             fetcher,
-            policy=Policy.production(),
+            policy=Policy.production(tdx_mr_seam_allow=tdx_mr_seam_allow),
             trust=trust,
             clock=clock,
-            cache_dir=cache_dir,
             tdx_collateral=collateral,
             hardware_platforms=platforms,
             timeout=timeout,
@@ -152,7 +152,7 @@ class Attestor:
 
     @property
     def trust(self) -> Trust:
-        """The trust in use (grows when AMD chains are loaded on first need)."""
+        """The trust in use."""
         return self._trust
 
     async def warm_up(self) -> None:
@@ -187,24 +187,11 @@ class Attestor:
             raise FetchError(Code.FETCH_FAILED, f"{url} answered HTTP {result.status}")
         return result.body
 
-    async def _ensure_amd_roots(self, parsed: AttestationBundle) -> None:
-        """Load the AMD chain for the report's product if it is not trusted yet."""
-        if parsed.platform is not Platform.SEV_SNP:
-            return
-        product = parse_report(parsed.evidence).product
-        async with self._roots_lock:
-            amd = self._trust.amd
-            if product in amd.products():
-                return
-            if not amd.pinned:
-                raise TrustError(
-                    Code.TRUST_ROOT_INVALID, f"unpinned AMD trust has no {product.value} chain"
-                )
-            amd_cache = self._cache_dir / "amd" if self._cache_dir is not None else None
-            chain = load_cached(amd_cache, product) if amd_cache is not None else None
-            if chain is None:
-                chain = await fetch_cert_chain(self._fetcher, product, cache_dir=amd_cache)
-            self._trust = self._trust.with_amd(amd.with_chain(chain))
+    async def _vcek_if_missing(self, parsed: AttestationBundle) -> bytes | None:
+        """The VCEK from AMD KDS when an SEV-SNP bundle carries none (it is verified later)."""
+        if parsed.platform is not Platform.SEV_SNP or parsed.vcek_der:
+            return None
+        return await fetch_vcek(self._fetcher, parse_report(parsed.evidence), timeout=self._timeout)
 
     async def verify(
         self, bundle: bytes, *, on_step: StepCallback | None = None
@@ -214,7 +201,7 @@ class Attestor:
         ``on_step`` is called from that worker thread.
         """
         parsed = parse_bundle(bundle)  # cheap; tells which roots/collateral are needed
-        await self._ensure_amd_roots(parsed)
+        vcek_der = await self._vcek_if_missing(parsed)
         collateral = None
         platforms = None
         if parsed.platform is Platform.TDX:
@@ -233,6 +220,7 @@ class Attestor:
             tdx_collateral=collateral,
             hardware_platforms=platforms,
             on_step=on_step,
+            vcek_der=vcek_der,
         )
 
     async def fetch_and_verify(

@@ -105,9 +105,8 @@ def decode_document(body_b64: str, *, what: str = "attestation document") -> byt
     return gunzip_capped(b64decode_strict(body_b64, what), what=what)
 
 
-def _vcek(text: str, platform: Platform) -> bytes:
-    if platform is Platform.SEV_SNP and not text:
-        raise BundleError(Code.BUNDLE_MALFORMED, "SEV-SNP bundle has no VCEK")
+def _vcek(text: str) -> bytes:
+    # An SEV-SNP bundle without a VCEK is well-formed: the Attestor then fetches it from AMD.
     return b64decode_strict(text, "vcek") if text else b""
 
 
@@ -132,7 +131,7 @@ def parse_bundle(data: bytes) -> AttestationBundle:
         evidence=decode_document(doc.body),
         digest=model.digest,
         sigstore_bundle_json=json.dumps(model.sigstoreBundle).encode(),
-        vcek_der=_vcek(model.vcek, platform),
+        vcek_der=_vcek(model.vcek),
         enclave_cert_pem=model.enclaveCert,
         release_tag=model.releaseTag,
     )

@@ -65,6 +65,8 @@ class VerifiedEnclave:
     verified_at: dt.datetime
     tcb: dict[str, int] = field(default_factory=dict)  # platform TCB components, for display
     steps: tuple[StepResult, ...] = ()
+    # every hardware verifier that accepted the evidence, with its version (TDX: two)
+    verifiers: tuple[str, ...] = ()
 
     @property
     def hpke_public_key_hex(self) -> str:

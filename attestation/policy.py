@@ -7,6 +7,7 @@ Tinfoil's TDX pins (A.3.4), and the Sigstore identity of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,10 @@ def _sigstore_production() -> SigstorePolicy:
     return SigstorePolicy.production()
 
 
-def _tdx_production() -> TdxPolicy:
+def _tdx_production(extra_mr_seams: Sequence[bytes] = ()) -> TdxPolicy:
     from attestation.tdx.policy import TdxPolicy
 
-    return TdxPolicy.production()
+    return TdxPolicy.production(extra_mr_seams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,13 @@ class Policy:
     sigstore: SigstorePolicy = field(default_factory=_sigstore_production)
 
     @classmethod
-    def production(cls, repository: str | None = None) -> Policy:
-        """Production policy; ``repository`` overrides the code repository (owner/name)."""
+    def production(
+        cls, repository: str | None = None, *, tdx_mr_seam_allow: Sequence[bytes] = ()
+    ) -> Policy:
+        """Production policy; ``repository`` overrides the code repository (owner/name).
+
+        ``tdx_mr_seam_allow`` adds operator-configured TDX modules (logged at WARNING).
+        """
         from attestation.provenance.policy import SigstorePolicy
 
         sigstore = (
@@ -47,7 +53,11 @@ class Policy:
             if repository is None
             else SigstorePolicy.production(repository)
         )
-        return cls(sev=SevPolicy.production(), tdx=_tdx_production(), sigstore=sigstore)
+        return cls(
+            sev=SevPolicy.production(),
+            tdx=_tdx_production(tdx_mr_seam_allow),
+            sigstore=sigstore,
+        )
 
 
 __all__ = ["Policy"]

@@ -1,9 +1,10 @@
 """Trust roots, composed: AMD ARK/ASK, the Sigstore trusted root, the Intel SGX root.
 
-``Trust.production()`` loads only pinned material and does no network I/O: AMD chains come
-from ``--amd-cert-chain`` files, ``$PRIVPROXY_AMD_CERT_CHAIN`` and the user cache directory
-(each checked against the in-code pins of :mod:`attestation.sev.roots`); chains for other
-products are fetched from AMD KDS on first need by :class:`attestation.Attestor`.
+``Trust.production()`` loads only pinned material and does no network I/O: the AMD ARK/ASK of
+every supported product ship with the package (:mod:`attestation.trustdata`), optionally
+overridden per product by ``--amd-cert-chain`` files; every AMD certificate, whatever its
+source, must match the in-code pins of :mod:`attestation.sev.roots`. The Sigstore root is the
+shipped one unless an operator names an updated ``trusted_root.json``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attestation.errors import Code, TrustError
-from attestation.sev.abi import Product
-from attestation.sev.roots import ENV_CERT_CHAIN, AmdTrust, load_cached
+from attestation.sev.roots import ENV_CERT_CHAIN, AmdTrust
 
 if TYPE_CHECKING:
     from attestation.provenance.trust import SigstoreTrust
@@ -46,20 +46,29 @@ class Trust:
 
     @classmethod
     def production(
-        cls, *, amd_chain_files: Iterable[Path] = (), cache_dir: Path | None = None
+        cls,
+        *,
+        amd_chain_files: Iterable[Path] = (),
+        sigstore_trust_root: Path | None = None,
     ) -> Trust:
-        """Pinned AMD chains from files and cache, the sigstore wheel's root, the Intel root."""
+        """Shipped pinned AMD chains (files override, same pins), Sigstore root, Intel root.
+
+        ``sigstore_trust_root`` names an updated ``trusted_root.json`` to use instead of the
+        shipped one (``--sigstore-trust-root``).
+        """
         from attestation.provenance.trust import SigstoreTrust
         from attestation.tdx.trust import IntelTrust
 
-        amd = AmdTrust.pinned_from_files(list(amd_chain_files))
-        if cache_dir is not None:
-            for product in Product:
-                if product not in amd.products():
-                    cached = load_cached(cache_dir / "amd", product)
-                    if cached is not None:
-                        amd = amd.with_chain(cached)
-        return cls(amd=amd, sigstore=SigstoreTrust.production(), intel=IntelTrust.production())
+        amd = AmdTrust.shipped()
+        files = list(amd_chain_files)
+        if files:
+            amd = amd.overridden_by(AmdTrust.pinned_from_files(files))
+        sigstore = (
+            SigstoreTrust.production()
+            if sigstore_trust_root is None
+            else SigstoreTrust.from_file(sigstore_trust_root)
+        )
+        return cls(amd=amd, sigstore=sigstore, intel=IntelTrust.production())
 
     def with_amd(self, amd: AmdTrust) -> Trust:
         """A copy with different AMD trust."""

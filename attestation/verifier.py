@@ -30,11 +30,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from attestation.bundle import AttestationBundle, parse_bundle
-from attestation.errors import Code, ProvenanceError, Step, TrustError
+from attestation.errors import BundleError, Code, ProvenanceError, Step, TrustError
 from attestation.keys import split_report_data, verify_enclave_certificate
 from attestation.measurements import compare_measurements
 from attestation.models import Measurement, Platform, StepResult, VerifiedEnclave
 from attestation.policy import Policy
+from attestation.sdk import sdk_label
 from attestation.sev import parse_report, verify_sev_report
 from attestation.trust import Trust
 
@@ -52,16 +53,18 @@ def _hardware(
     trust: Trust,
     now: dt.datetime,
     tdx_collateral: TdxCollateral | None,
-) -> tuple[Measurement, bytes, dict[str, int], str]:
-    """Step (2). Returns (hardware measurement, report_data, tcb, detail)."""
+    vcek_der: bytes | None,
+) -> tuple[Measurement, bytes, dict[str, int], str, tuple[str, ...]]:
+    """Step (2). Returns (hardware measurement, report_data, tcb, detail, verifiers)."""
     if bundle.platform is Platform.SEV_SNP:
         report = parse_report(bundle.evidence)  # format errors belong to step (1) and were raised
-        sev = verify_sev_report(
-            report, bundle.vcek_der, policy=policy.sev, trust=trust.amd, now=now
-        )
+        vcek = bundle.vcek_der or vcek_der
+        if not vcek:
+            raise BundleError(Code.BUNDLE_MALFORMED, "SEV-SNP bundle has no VCEK")
+        sev = verify_sev_report(report, vcek, policy=policy.sev, trust=trust.amd, now=now)
         tcb = report.current_tcb.components()
         detail = f"SEV-SNP {sev.product.value} report v{report.version} signed by VCEK; policy ok"
-        return sev.measurement, sev.report_data, tcb, detail
+        return sev.measurement, sev.report_data, tcb, detail, (f"{sdk_label()} accepted",)
     from attestation.tdx import verify_tdx_evidence
 
     if tdx_collateral is None:
@@ -73,7 +76,8 @@ def _hardware(
         trust=trust.require_intel(),
         now=now,
     )
-    return tdx.measurement, tdx.report_data, dict(tdx.tcb), f"TDX quote verified ({tdx.qv_result})"
+    detail = f"TDX quote verified ({tdx.qv_result}); " + "; ".join(tdx.verifiers)
+    return tdx.measurement, tdx.report_data, dict(tdx.tcb), detail, tdx.verifiers
 
 
 def verify_bundle(
@@ -85,10 +89,12 @@ def verify_bundle(
     tdx_collateral: TdxCollateral | None = None,
     hardware_platforms: Sequence[HardwarePlatform] | None = None,
     on_step: StepCallback | None = None,
+    vcek_der: bytes | None = None,
 ) -> VerifiedEnclave:
     """Verify an attestation bundle (bytes of ``/private/attestation``) at time ``now``.
 
-    ``tdx_collateral`` and ``hardware_platforms`` are needed only for TDX evidence.
+    ``tdx_collateral`` and ``hardware_platforms`` are needed only for TDX evidence;
+    ``vcek_der`` only for an SEV-SNP bundle that carries no VCEK of its own.
     ``on_step`` is called with each passed step as it completes (for progress display).
     CPU-bound; async callers use :meth:`attestation.Attestor.verify`.
     """
@@ -109,8 +115,13 @@ def verify_bundle(
     passed(Step.PARSE, f"{parsed.platform.value} bundle for {parsed.domain}")
 
     # (2) hardware
-    hw_measurement, report_data, tcb, detail = _hardware(
-        parsed, policy=policy, trust=trust, now=now, tdx_collateral=tdx_collateral
+    hw_measurement, report_data, tcb, detail, verifiers = _hardware(
+        parsed,
+        policy=policy,
+        trust=trust,
+        now=now,
+        tdx_collateral=tdx_collateral,
+        vcek_der=vcek_der,
     )
     passed(Step.HARDWARE, detail)
 
@@ -170,6 +181,7 @@ def verify_bundle(
         verified_at=now,
         tcb=tcb,
         steps=tuple(steps),
+        verifiers=verifiers,
     )
 
 

@@ -5,7 +5,9 @@
 subcommand reads one JSON object on stdin and writes one JSON object on stdout:
 
 * exit 0  ``{"stage", "accepted": true, "outputs"}``
-* exit 10 ``{"stage", "accepted": false, "rejection": {"code", "message"[, "stage"]}}``
+* exit 10 ``{"stage", "accepted": false, "rejection": {"code"[, "message"][, "stage"]}}``, in
+  the shape of the stage's output schema (``base.RejectionContract``): only codes it lists,
+  ``message`` only where it has that field (the message always goes to stderr too)
 * exit 20 unsupported, 30 malformed input, 1 internal error (details on stderr).
 
 Anything a library prints while a stage runs is redirected to stderr so stdout stays JSON.
@@ -25,9 +27,9 @@ from typing import IO, Any, Final
 
 from attestation.conformance import base
 from attestation.errors import AttestationError
+from attestation.sdk import SDK_NAME, sdk_version
 
-SDK_NAME: Final = "privproxy-attestation"
-SDK_VERSION: Final = "0.1.0"
+SDK_VERSION: Final = sdk_version()
 
 
 def discover_stages() -> dict[str, ModuleType]:
@@ -77,11 +79,41 @@ def _emit(stdout: IO[str], document: dict[str, Any]) -> None:
     stdout.flush()
 
 
-def _rejection(stage: str, exc: AttestationError, substage: str | None) -> dict[str, Any]:
-    rejection: dict[str, Any] = {"code": exc.code.value, "message": exc.message}
+def _contract(module: ModuleType | None) -> base.RejectionContract:
+    contract = getattr(module, "REJECTION", None)
+    return contract if isinstance(contract, base.RejectionContract) else base.ANY_CODE
+
+
+def _reject(
+    module: ModuleType,
+    stage: str,
+    exc: AttestationError,
+    substage: str | None,
+    stdout: IO[str],
+    stderr: IO[str],
+) -> int:
+    """Write the rejection in the stage's schema shape (code list, message or not).
+
+    A sub-stage's rejection inside verify-full keeps the code that sub-stage's own schema
+    would report, so verify-full only ever names codes of the upstream schemas.
+    """
+    ours = exc.code.value
+    if substage is not None:
+        ours = _contract(discover_stages().get(substage)).code_for(ours) or ours
+    contract = _contract(module)
+    code = contract.code_for(ours)
+    # The message always reaches stderr; stdout carries it only where the schema has a field.
+    stderr.write(f"rejected: {exc.code.value}: {exc.message}\n")
+    if code is None:
+        stderr.write(f"internal error: {stage} has no schema code for {exc.code.value}\n")
+        return base.EXIT_INTERNAL
+    rejection: dict[str, Any] = {"code": code}
+    if contract.message:
+        rejection["message"] = exc.message
     if substage is not None:
         rejection["stage"] = substage
-    return {"stage": stage, "accepted": False, "rejection": rejection}
+    _emit(stdout, {"stage": stage, "accepted": False, "rejection": rejection})
+    return base.EXIT_REJECT
 
 
 def run_stage(module: ModuleType, stage: str, text: str, stdout: IO[str], stderr: IO[str]) -> int:
@@ -98,11 +130,9 @@ def run_stage(module: ModuleType, stage: str, text: str, stdout: IO[str], stderr
         with contextlib.redirect_stdout(stderr):
             outputs = module.run(data)
     except base.SubstageRejection as exc:
-        _emit(stdout, _rejection(stage, exc.error, exc.stage))
-        return base.EXIT_REJECT
+        return _reject(module, stage, exc.error, exc.stage, stdout, stderr)
     except AttestationError as exc:
-        _emit(stdout, _rejection(stage, exc, None))
-        return base.EXIT_REJECT
+        return _reject(module, stage, exc, None, stdout, stderr)
     except base.MalformedInput as exc:
         stderr.write(f"malformed input: {exc}\n")
         return base.EXIT_MALFORMED

@@ -11,10 +11,12 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, RejectionContract
 from attestation.keys import check_offered_hpke_key
 
 STAGE: Final = "verify-ehbp-key-binding"
+
+REJECTION: Final = RejectionContract(codes=frozenset({"EHBP_KEY_BINDING_MISMATCH"}))
 
 CAPABILITIES: Final[dict[str, object]] = {
     "ehbp": {"key_binding_supported": True},

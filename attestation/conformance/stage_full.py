@@ -20,12 +20,20 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from attestation.conformance import stage_sev
-from attestation.conformance.base import MalformedInput, SubstageRejection, Unsupported
+from attestation.conformance.base import (
+    MalformedInput,
+    RejectionContract,
+    SubstageRejection,
+    Unsupported,
+)
 from attestation.errors import AttestationError, BundleError, Code, MeasurementError
 from attestation.measurements import compare_measurements
 from attestation.models import Measurement
 
 STAGE: Final = "verify-full"
+
+# the schema allows any code here (the union of the sub-stages' plus cross-stage ones)
+REJECTION: Final = RejectionContract(codes=None, message=True)
 
 CAPABILITIES: Final[dict[str, object]] = {"flow_modes_supported": ["standard", "pinned"]}
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, RejectionContract
 from attestation.hardware_measurements import HardwarePlatform, match_hardware
 from attestation.models import Measurement
 
 STAGE: Final = "verify-hardware-measurements"
+
+REJECTION: Final = RejectionContract(
+    codes=frozenset(
+        {"HARDWARE_NO_MATCH", "ENCLAVE_MEASUREMENT_TYPE_INVALID", "ENCLAVE_REGISTER_COUNT_INVALID"}
+    )
+)
 
 CAPABILITIES: Final[dict[str, object]] = {}
 

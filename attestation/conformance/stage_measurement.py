@@ -8,11 +8,23 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, RejectionContract
 from attestation.measurements import compare_measurements, make_measurement
 from attestation.models import Measurement
 
 STAGE: Final = "verify-measurement"
+
+REJECTION: Final = RejectionContract(
+    codes=frozenset(
+        {
+            "MEASUREMENT_TYPE_UNKNOWN",
+            "MEASUREMENT_REGISTER_COUNT_INVALID",
+            "MEASUREMENT_TYPE_COMBINATION_UNSUPPORTED",
+            "MEASUREMENT_MISMATCH",
+            "MEASUREMENT_RTMR3_NONZERO",
+        }
+    )
+)
 
 CAPABILITIES: Final[dict[str, object]] = {
     "measurement": {"compare_multiplatform_to_tdx_supported": True},

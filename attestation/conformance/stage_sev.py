@@ -5,8 +5,8 @@ with the **production** :class:`SevPolicy` (A.2.3), tightened by the input's pin
 minimums; only external dependencies are injected: the VCEK, the AMD roots and the time.
 
 AMD roots: ``amd_root_ca_pem`` / ``ask_pem`` in the input select
-:meth:`AmdTrust.unpinned_for_testing` (synthetic chains). Otherwise the pinned chains are read
-from ``$PRIVPROXY_AMD_CERT_CHAIN`` files and the user cache; this adapter never downloads.
+:meth:`AmdTrust.unpinned_for_testing` (synthetic chains). Otherwise the pinned chains shipped
+with the package are used (:meth:`AmdTrust.shipped`): no network, no environment variable.
 Time: ``expiration_check_date_unix``, else the wall clock (this CLI is the clock's boundary).
 """
 
@@ -20,14 +20,55 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from attestation.bundle import b64decode_strict, decode_document
-from attestation.conformance.base import MalformedInput
+from attestation.conformance.base import MalformedInput, RejectionContract
 from attestation.errors import BundleError
 from attestation.sev import SevPolicy, VerifiedSevReport, parse_report, verify_sev_report
 from attestation.sev.abi import SevReport
-from attestation.sev.roots import AmdTrust, load_cached
-from attestation.trust import amd_chain_files_from_env, user_cache_dir
+from attestation.sev.roots import AmdTrust
 
 STAGE: Final = "verify-attestation-sev"
+
+REJECTION: Final = RejectionContract(
+    codes=frozenset(
+        {
+            "REPORT_FORMAT_UNSUPPORTED",
+            "REPORT_TRUNCATED",
+            "WRONG_REPORT_VERSION",
+            "VCEK_CHAIN_INVALID",
+            "VCEK_EXPIRED",
+            "VCEK_HWID_MISMATCH",
+            "VCEK_TCB_MISMATCH",
+            "ARK_UNTRUSTED",
+            "ASK_INVALID",
+            "REPORT_SIGNATURE_INVALID",
+            "TCB_OUT_OF_DATE",
+            "GUEST_POLICY_DEBUG_SET",
+            "GUEST_POLICY_MIGRATE_MA_SET",
+            "GUEST_POLICY_SINGLE_SOCKET_SET",
+            "GUEST_POLICY_RESERVED_BIT_SET",
+            "PLATFORM_INFO_INVALID",
+            "SIGNER_INFO_INVALID",
+            "MEASUREMENT_MISMATCH",
+            "HOST_DATA_MISMATCH",
+            "REPORT_DATA_MISMATCH",
+            "ID_KEY_DIGEST_MISMATCH",
+            "AUTHOR_KEY_DIGEST_MISMATCH",
+            "QV_RESULT_TERMINAL_UNSPECIFIED",
+        }
+    ),
+    aliases={
+        # firmware below the minimum, or a provisional (uncommitted) one: the platform's
+        # TCB is not the one the policy requires
+        "FIRMWARE_OUT_OF_DATE": "TCB_OUT_OF_DATE",
+        "PROVISIONAL_FIRMWARE": "TCB_OUT_OF_DATE",
+        # a guest policy bit the production policy forbids (CXL_ALLOW, MEM_AES_256_XTS, …)
+        "GUEST_POLICY_UNAUTHORIZED": "GUEST_POLICY_RESERVED_BIT_SET",
+        # the AMD root is not (or not the pinned) one
+        "AMD_ROOT_UNPINNED": "ARK_UNTRUSTED",
+        "TRUST_ROOT_INVALID": "ARK_UNTRUSTED",
+    },
+    fallback="QV_RESULT_TERMINAL_UNSPECIFIED",
+)
 
 CAPABILITIES: Final[dict[str, object]] = {
     "attestation_sev": {
@@ -108,13 +149,8 @@ def build_policy(pins: SevPolicyInput | None) -> SevPolicy:
 
 
 def build_trust(inp: SevInput, report: SevReport) -> AmdTrust:
-    """Injected ARK/ASK (unpinned, synthetic chains) or the pinned chains from env/cache."""
-    pinned = AmdTrust.pinned_from_files(amd_chain_files_from_env())
-    cached = user_cache_dir() / "amd"
-    if report.product not in pinned.products():
-        chain = load_cached(cached, report.product)
-        if chain is not None:
-            pinned = pinned.with_chain(chain)
+    """Injected ARK/ASK (unpinned, synthetic chains) or the shipped pinned chains."""
+    pinned = AmdTrust.shipped()
     if inp.amd_root_ca_pem is None and inp.ask_pem is None:
         return pinned
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from attestation.conformance.base import MalformedInput, Unsupported, b64_field
+from attestation.conformance.base import MalformedInput, RejectionContract, Unsupported, b64_field
 from attestation.models import HARDWARE_MEASUREMENTS_V1, SNP_TDX_MULTIPLATFORM_V1
 from attestation.provenance import provenance_from
 from attestation.provenance.policy import ANY, Allowlist, SigstorePolicy
@@ -17,6 +17,36 @@ from attestation.provenance.trust import SigstoreTrust
 from attestation.provenance.verify import verify_statement
 
 STAGE: Final = "verify-sigstore"
+
+REJECTION: Final = RejectionContract(
+    codes=frozenset(
+        {
+            "BUNDLE_MALFORMED",
+            "DSSE_SIGNATURE_INVALID",
+            "FULCIO_CHAIN_INVALID",
+            "CERT_EXPIRED",
+            "SCT_INSUFFICIENT",
+            "SCT_DUPLICATE_LOG",
+            "TLOG_COUNT_OUT_OF_RANGE",
+            "REKOR_INCLUSION_INVALID",
+            "REKOR_KEY_NOT_TRUSTED",
+            "CHECKPOINT_ROOT_MISMATCH",
+            "OBSERVER_TIMESTAMP_INSUFFICIENT",
+            "OIDC_ISSUER_MISMATCH",
+            "WORKFLOW_REPOSITORY_MISMATCH",
+            "WORKFLOW_REF_PREFIX_MISMATCH",
+            "PAYLOAD_TYPE_MISMATCH",
+            "IN_TOTO_STATEMENT_TYPE_NOT_ALLOWED",
+            "PREDICATE_TYPE_NOT_ALLOWED",
+            "SUBJECT_DIGEST_MISMATCH",
+            "SUBJECT_MISSING",
+            "PREDICATE_MEASUREMENT_INVALID",
+            "TRUST_ROOT_INVALID",
+        }
+    ),
+    message=True,
+    aliases={"CERT_MALFORMED": "BUNDLE_MALFORMED"},
+)
 
 CAPABILITIES: Final[dict[str, object]] = {
     "sigstore": {

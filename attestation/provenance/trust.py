@@ -4,9 +4,12 @@ A :class:`SigstoreTrust` holds one parsed ``trusted_root.json`` twice over: as o
 view (:class:`TrustMaterial`, used by the explicit pre-checks that pick rejection codes) and
 as a lazily built ``sigstore`` ``Verifier`` that is created once and reused.
 
-``production()`` reads the ``trusted_root.json`` snapshot packaged inside the installed
-``sigstore`` wheel directly. We do not call ``Verifier.production(offline=True)``: its TUF
-updater creates and writes a cache under the user's home directory even offline.
+``production()`` uses the public-good ``trusted_root.json`` shipped with this package
+(:mod:`attestation.trustdata`); ``from_file`` takes an operator's updated one
+(``--sigstore-trust-root``). Both are offline. The ``sigstore`` verifier is built through the
+library's public API only (``ClientTrustConfig.from_json`` → ``trusted_root`` →
+``Verifier``). We do not call ``Verifier.production(offline=True)``: its TUF updater writes a
+cache under the user's home directory even offline and then trusts whatever it finds there.
 ``sigstore`` itself is imported lazily because it is slow to import.
 """
 
@@ -18,20 +21,23 @@ import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from attestation import trustdata
 from attestation.errors import Code, TrustError
 
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
-#: Directory name of the production TUF repository inside the sigstore wheel's ``_store``.
-_PRODUCTION_STORE = "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+#: The shipped public-good root, a file of :mod:`attestation.trustdata`.
+SHIPPED_TRUST_ROOT = "sigstore_trusted_root.json"
+_CLIENT_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
+_SIGNING_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.signingconfig.v0.2+json"
 _MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 #: Hard cap on a trust root document; the real one is ~7 KiB.
 MAX_TRUST_ROOT_BYTES = 1 << 20
@@ -192,17 +198,26 @@ class SigstoreTrust:
 
     @classmethod
     def production(cls) -> SigstoreTrust:
-        """The public-good Sigstore root as packaged in the installed ``sigstore`` wheel.
+        """The public-good Sigstore root shipped with this package.
 
         Offline and read-only: no TUF refresh, nothing written anywhere.
         """
-        path = resources.files("sigstore") / "_store" / _PRODUCTION_STORE / "trusted_root.json"
         try:
-            data = path.read_bytes()
-        except OSError as exc:
+            data = trustdata.read(SHIPPED_TRUST_ROOT)
+        except (OSError, ValueError) as exc:
             raise TrustError(
-                Code.TRUST_ROOT_INVALID, "sigstore wheel lacks its production trusted_root.json"
+                Code.TRUST_ROOT_INVALID, f"the installed package lacks {SHIPPED_TRUST_ROOT}"
             ) from exc
+        return cls.from_trusted_root_json(data)
+
+    @classmethod
+    def from_file(cls, path: Path) -> SigstoreTrust:
+        """An operator-supplied ``trusted_root.json`` (bounded read; TRUST_ROOT_INVALID)."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_TRUST_ROOT_BYTES + 1)
+        except OSError as exc:
+            raise TrustError(Code.TRUST_ROOT_INVALID, f"cannot read {path}: {exc}") from exc
         return cls.from_trusted_root_json(data)
 
     def verifier(self) -> Verifier:
@@ -214,14 +229,21 @@ class SigstoreTrust:
         """
         with self._lock:
             if self._verifier is None:
-                from sigstore.models import TrustedRoot
+                from sigstore.models import ClientTrustConfig
                 from sigstore.verify import Verifier
-                from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
-                # sigstore's public API only loads a root from a path; the model parser is
-                # what `TrustedRoot.from_file` uses internally, fed our bytes instead.
-                inner = TrustedRootModel.from_json(self.raw)
-                self._verifier = Verifier(trusted_root=TrustedRoot(inner))
+                # The public API loads a root from bytes only inside a client trust config;
+                # the signing half is never used by a verifier, so it stays empty.
+                config = ClientTrustConfig.from_json(
+                    json.dumps(
+                        {
+                            "mediaType": _CLIENT_CONFIG_MEDIA_TYPE,
+                            "trustedRoot": json.loads(self.raw),
+                            "signingConfig": {"mediaType": _SIGNING_CONFIG_MEDIA_TYPE},
+                        }
+                    )
+                )
+                self._verifier = Verifier(trusted_root=config.trusted_root)
             return self._verifier
 
 

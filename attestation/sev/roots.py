@@ -1,18 +1,17 @@
 """AMD root of trust: pinned ARK/ASK fingerprints per product, and :class:`AmdTrust`.
 
-The certificates themselves are not shipped: they come from AMD KDS
-(``https://kdsintf.amd.com/vcek/v1/{product}/cert_chain``, PEM, ASK then ARK), from files the
-user names (``--amd-cert-chain``), or from the user cache directory where an earlier KDS
-download was stored. Whatever the source, :meth:`AmdTrust.pinned` accepts a certificate only
-if its SHA-256 fingerprint equals the constant below, so the source does not matter.
+The certificates for Milan, Genoa and Turin ship as package data
+(:mod:`attestation.trustdata`, loaded by :meth:`AmdTrust.shipped`), so verification needs no
+network and no configuration. Files the user names (``--amd-cert-chain``) override a product's
+shipped chain. Whatever the source, every constructor named ``pinned*``/``shipped`` accepts a
+certificate only if its SHA-256 fingerprint equals the constant below, so the source does not
+matter: an override can only ever be the same certificates.
 
 A separately named constructor, :meth:`AmdTrust.unpinned_for_testing`, accepts other roots
 (the conformance suite's synthetic chains, the simulated enclave). Production code must never
 call it; the resulting object says so in ``pinned`` and ``repr``.
 
-This module does no I/O itself except reading/writing files it is told about; network
-downloads go through an injected :class:`attestation.fetch.Fetcher` in
-:func:`fetch_cert_chain`.
+This module does no network I/O; it reads only the package data and files it is told about.
 """
 
 from __future__ import annotations
@@ -22,18 +21,16 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 
-from attestation.errors import Code, FetchError, TrustError
+from attestation import trustdata
+from attestation.errors import Code, TrustError
 from attestation.sev.abi import Product
-
-if TYPE_CHECKING:
-    from attestation.fetch import Fetcher
 
 # AMD VCEKs carry serial number 0 (pyca/cryptography#13287, ATTESTATION.md A.2.4). We parse
 # them knowingly; silence exactly that warning, process-wide, once.
@@ -59,7 +56,6 @@ PINNED_ASK_SHA256: Final[Mapping[Product, str]] = {
     Product.TURIN: "5b77ef5fe7a7a004fd9032668fba9d0fda22f88c4442069a479636a6ae3b3185",
 }
 
-KDS_BASE: Final = "https://kdsintf.amd.com/vcek/v1"
 MAX_CHAIN_BYTES: Final = 64 * 1024  # two RSA-4096 PEM certificates are ~4.3 KiB
 ENV_CERT_CHAIN: Final = "PRIVPROXY_AMD_CERT_CHAIN"
 
@@ -137,6 +133,26 @@ class AmdTrust:
         return cls([check_pins(parse_chain_pem(p)) for p in pems], pinned=True)
 
     @classmethod
+    def shipped(cls) -> AmdTrust:
+        """Every supported product's ARK/ASK from the package data, checked against the pins."""
+        pems = []
+        for product in Product:
+            try:
+                pems.append(trustdata.read(f"{product.value}_cert_chain.pem"))
+            except (OSError, ValueError) as exc:
+                raise TrustError(
+                    Code.TRUST_ROOT_INVALID, f"the installed package lacks the {product} chain"
+                ) from exc
+        return cls.pinned_from_pem(pems)
+
+    def overridden_by(self, other: AmdTrust) -> AmdTrust:
+        """A copy where each product of ``other`` replaces this trust's chain for it."""
+        if self.pinned != other.pinned:
+            raise TrustError(Code.TRUST_ROOT_INVALID, "cannot mix pinned and unpinned AMD roots")
+        merged = {**self._chains, **other._chains}
+        return AmdTrust(merged.values(), pinned=self.pinned)
+
+    @classmethod
     def pinned_from_files(cls, paths: Iterable[Path]) -> AmdTrust:
         """Like :meth:`pinned_from_pem`, reading each path (``--amd-cert-chain FILE``)."""
         pems = []
@@ -178,8 +194,7 @@ class AmdTrust:
         if chain is None:
             raise TrustError(
                 Code.TRUST_ROOT_INVALID,
-                f"no AMD ARK/ASK loaded for {product.value}"
-                " (fetch it from KDS or pass --amd-cert-chain)",
+                f"no AMD ARK/ASK loaded for {product.value}",
             )
         return chain
 
@@ -198,56 +213,12 @@ def check_pins(chain: AmdChain) -> AmdChain:
     return chain
 
 
-def cache_file(cache_dir: Path, product: Product) -> Path:
-    """Where a verified KDS download for ``product`` is cached."""
-    return cache_dir / f"{product.value}_cert_chain.pem"
-
-
-def load_cached(cache_dir: Path, product: Product) -> AmdChain | None:
-    """A pinned chain from the cache, or None if absent; a cached file failing the pins raises."""
-    path = cache_file(cache_dir, product)
-    try:
-        data = path.read_bytes()[: MAX_CHAIN_BYTES + 1]
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise TrustError(Code.TRUST_ROOT_INVALID, f"cannot read {path}: {exc}") from exc
-    return check_pins(parse_chain_pem(data))
-
-
-async def fetch_cert_chain(
-    fetcher: Fetcher, product: Product, *, cache_dir: Path | None, timeout: float = 10.0
-) -> AmdChain:
-    """Download ``product``'s chain from AMD KDS, check the pins, then cache it.
-
-    Only a chain that passed the pins is written to ``cache_dir``.
-    """
-    url = f"{KDS_BASE}/{product.value}/cert_chain"
-    result = await fetcher.get(url, max_bytes=MAX_CHAIN_BYTES, timeout=timeout)
-    if result.status != 200:
-        raise FetchError(Code.FETCH_FAILED, f"AMD KDS answered HTTP {result.status} for {url}")
-    chain = check_pins(parse_chain_pem(result.body))
-    if cache_dir is not None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file(cache_dir, product).with_suffix(".tmp")
-            tmp.write_bytes(result.body)
-            tmp.replace(cache_file(cache_dir, product))
-        except OSError:
-            pass  # a read-only cache only costs a download next time
-    return chain
-
-
 __all__ = [
     "ENV_CERT_CHAIN",
-    "KDS_BASE",
     "PINNED_ARK_SHA256",
     "PINNED_ASK_SHA256",
     "AmdChain",
     "AmdTrust",
-    "cache_file",
     "check_pins",
-    "fetch_cert_chain",
-    "load_cached",
     "parse_chain_pem",
 ]

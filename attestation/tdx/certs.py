@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
@@ -25,6 +25,7 @@ SGX_EXTENSION_OID = ObjectIdentifier("1.2.840.113741.1.13.1")
 _SGX = "1.2.840.113741.1.13.1"
 PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
 PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
+TCB_SIGNING_CN = "Intel SGX TCB Signing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +46,40 @@ PCK_CHAIN_CODES = ChainCodes(
 )
 
 
+def common_name(name: x509.Name) -> str:
+    """The first CN of a name, or "" (names were decoded when the chain was loaded)."""
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else ""
+
+
+def _decode_fully(cert: x509.Certificate) -> None:
+    """Decode every part `cryptography` parses lazily, so a malformed one fails here.
+
+    The library defers decoding the key, names and extensions to first access, where it
+    raises ValueError or UnsupportedAlgorithm; touching them once at load time turns any of
+    those into this chain's code instead of a bare library exception later.
+    """
+    cert.public_key()
+    _ = cert.subject, cert.issuer, cert.extensions
+    _ = cert.not_valid_before_utc, cert.not_valid_after_utc, cert.signature_hash_algorithm
+
+
 def load_pem_chain(pem: bytes, codes: ChainCodes) -> list[x509.Certificate]:
-    """Parse concatenated PEM certificates; an unparsable block is an invalid chain."""
+    """Parse concatenated PEM certificates; an unparsable or malformed one is an invalid chain."""
     if b"-----BEGIN CERTIFICATE-----" not in pem:
         raise HardwareError(codes.incomplete, "no PEM certificate in chain")
     try:
-        return x509.load_pem_x509_certificates(pem)
+        certs = x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
         raise HardwareError(codes.invalid, f"certificate chain does not parse: {exc}") from exc
+    for index, cert in enumerate(certs):
+        try:
+            _decode_fully(cert)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise HardwareError(
+                codes.invalid, f"certificate {index} of the chain is malformed: {exc}"
+            ) from exc
+    return certs
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -107,8 +134,7 @@ def verify_chain(
 
 def pck_ca_of(leaf: x509.Certificate) -> PckCa:
     """Which PCK CA issued the leaf, from the issuer CN (selects the PCK CRL, A.3.2 step 5)."""
-    names = leaf.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = names[0].value if names else ""
+    cn = common_name(leaf.issuer)
     if cn == PLATFORM_CA_CN:
         return PckCa.PLATFORM
     if cn == PROCESSOR_CA_CN:
@@ -224,6 +250,7 @@ __all__ = [
     "PCK_CHAIN_CODES",
     "ChainCodes",
     "PckExtensions",
+    "common_name",
     "load_pem_chain",
     "parse_pck_extensions",
     "pck_ca_of",

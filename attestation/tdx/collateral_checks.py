@@ -26,7 +26,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestation.errors import Code, HardwareError
-from attestation.tdx.certs import ChainCodes, PckExtensions, load_pem_chain, verify_chain
+from attestation.tdx.certs import (
+    TCB_SIGNING_CN,
+    ChainCodes,
+    PckExtensions,
+    common_name,
+    load_pem_chain,
+    verify_chain,
+)
 from attestation.tdx.collateral import (
     QeIdentity,
     SignedDocument,
@@ -74,9 +81,19 @@ def load_crl(der: bytes, code: Code, what: str) -> x509.CertificateRevocationLis
         raise HardwareError(code, f"{what} does not parse: {exc}") from exc
 
 
-def _check_fresh(next_update: dt.datetime | None, now: dt.datetime, code: Code, what: str) -> None:
+def _check_fresh(
+    issued: dt.datetime | None,
+    next_update: dt.datetime | None,
+    now: dt.datetime,
+    code: Code,
+    what: str,
+) -> None:
+    """``issued <= now <= next_update``: a document from the future is no more current than an
+    expired one (a wrong clock or a forged date), so both fail with the freshness code."""
     if next_update is None or now > next_update:
         raise HardwareError(code, f"{what} expired (nextUpdate {next_update}, now {now})")
+    if issued is None or issued > now:
+        raise HardwareError(code, f"{what} is not yet valid (issued {issued}, now {now})")
 
 
 def check_crl_signed(
@@ -116,6 +133,11 @@ def verify_signed_document(
         )
     chain = load_pem_chain(chain_pem.encode(), codes)
     verify_chain(chain, length=2, trust=trust, now=now, codes=codes)
+    # Any certificate the Intel root issued chains to it; only the TCB Signing certificate
+    # may sign TCB Info and QE Identity (as in Intel's QVL), not e.g. a PCK CA.
+    signer_cn = common_name(chain[0].subject)
+    if signer_cn != TCB_SIGNING_CN:
+        raise HardwareError(codes.invalid, f"{what} signer {signer_cn!r} is not {TCB_SIGNING_CN!r}")
     key = chain[0].public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not ecdsa_p256_valid(
         key, doc.signature, doc.signed_bytes
@@ -144,10 +166,19 @@ class _Documents:
 
     def check_fresh(self, now: dt.datetime) -> None:
         """Step 2, in the order TCB Info, QE Identity, PCK CRL, root CRL."""
-        _check_fresh(self.tcb_info.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
-        _check_fresh(self.qe_identity.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
-        _check_fresh(self.pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL")
-        _check_fresh(self.root_crl.next_update_utc, now, Code.ROOT_CRL_EXPIRED, "root CA CRL")
+        tcb, qe, pck_crl, root_crl = self.tcb_info, self.qe_identity, self.pck_crl, self.root_crl
+        _check_fresh(tcb.issue_date, tcb.next_update, now, Code.TCB_INFO_EXPIRED, "TCB Info")
+        _check_fresh(qe.issue_date, qe.next_update, now, Code.QE_IDENTITY_EXPIRED, "QE Identity")
+        _check_fresh(
+            pck_crl.last_update_utc, pck_crl.next_update_utc, now, Code.PCK_CRL_EXPIRED, "PCK CRL"
+        )
+        _check_fresh(
+            root_crl.last_update_utc,
+            root_crl.next_update_utc,
+            now,
+            Code.ROOT_CRL_EXPIRED,
+            "root CA CRL",
+        )
 
     def verify_signatures(
         self,

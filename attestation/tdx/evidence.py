@@ -1,7 +1,8 @@
 """The TDX pipeline, in reference order (A.3.2, A.3.3, A.3.4):
 
 parse → QE vendor → PCK chain → quote signature → QE report signature → AK binding →
-PCK extensions → collateral (if evaluated) → TCB level and status policy → TD policy.
+PCK extensions → collateral (if evaluated) → TCB level and status policy → TD policy →
+second verdict (if the policy requires it).
 
 Cryptographic checks of the quote come before any collateral check, so a broken quote is
 reported as such whatever the collateral; the TD policy comes last.
@@ -13,6 +14,7 @@ import datetime as dt
 
 from attestation.errors import Code, HardwareError
 from attestation.models import TDX_GUEST_V2, Measurement
+from attestation.sdk import sdk_label
 from attestation.tdx.abi import TdxQuote, parse_quote
 from attestation.tdx.certs import (
     PCK_CHAIN_CODES,
@@ -23,6 +25,12 @@ from attestation.tdx.certs import (
 from attestation.tdx.collateral_checks import verify_collateral
 from attestation.tdx.models import TdxCollateral, VerifiedTdxQuote
 from attestation.tdx.policy import INTEL_QE_VENDOR_ID, TdxPolicy
+from attestation.tdx.second_verdict import (
+    SecondInput,
+    SecondVerifier,
+    dcap_qvl_verdict,
+    require_agreement,
+)
 from attestation.tdx.tcb import evaluate_tcb
 from attestation.tdx.trust import IntelTrust
 from attestation.tdx.validate import check_td_policy
@@ -46,11 +54,14 @@ def verify_tdx_evidence(
     policy: TdxPolicy,
     trust: IntelTrust,
     now: dt.datetime,
+    second_verifier: SecondVerifier = dcap_qvl_verdict,
 ) -> VerifiedTdxQuote:
     """Verify a raw TDX v4 quote with injected collateral, policy, trust and time.
 
-    Raises `HardwareError` with the code of the first failing check. Pure and CPU-bound (a few
-    ms): async callers run it in `asyncio.to_thread`.
+    Raises `HardwareError` with the code of the first failing check. When the policy requires
+    it (production), ``second_verifier`` must then accept the same quote with the same TCB
+    status (TDX_VERIFIER_DISAGREEMENT otherwise). Pure and CPU-bound (a few ms): async
+    callers run it in `asyncio.to_thread`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -85,6 +96,12 @@ def verify_tdx_evidence(
         tcb["qe_isv_svn"] = parsed.qe_report.isv_svn
 
     check_td_policy(parsed, pck, policy)
+    ours = f"{sdk_label()} accepted ({tcb_status})"
+    verifiers: tuple[str, ...] = (ours,)
+    if policy.second_verifier_required:
+        given = SecondInput.of(quote, collateral, chain=chain, trust=trust, now=now)
+        second = require_agreement(second_verifier, given, ours=ours, tcb_status=tcb_status)
+        verifiers = (ours, second.describe())
     return VerifiedTdxQuote(
         measurement=tdx_measurement(parsed),
         report_data=parsed.body.report_data,
@@ -92,6 +109,7 @@ def verify_tdx_evidence(
         qv_result=qv_result,
         fmspc=pck.fmspc.hex(),
         tcb=tcb,
+        verifiers=verifiers,
     )
 
 

@@ -51,6 +51,8 @@ class VerifiedTdxQuote:
     fmspc: str  # lowercase hex, from the PCK leaf
     tcb: dict[str, int] = field(default_factory=dict)  # display: TEE_TCB_SVN bytes, PCESVN, eval#
     collateral_expired: bool = False
+    # each verifier that accepted the quote, with its version and TCB status
+    verifiers: tuple[str, ...] = ()
 
 
 __all__ = ["PckCa", "TdxCollateral", "VerifiedTdxQuote"]

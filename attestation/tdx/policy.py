@@ -1,45 +1,35 @@
 """TDX verification policy: TCB status policy and TD policy (ATTESTATION.md A.3.3 §12, A.3.4).
 
-`TdxPolicy()` (= `TdxPolicy.production()`) is the fail-closed Tinfoil production policy. Every
+`TdxPolicy()` (= `TdxPolicy.production()`) is the fail-closed Tinfoil production policy. Its
+Tinfoil values come from the shipped table (`policy_data`, `trustdata/tdx_policy.json`), where
+each value names its source. Every
 conformance `policy` knob of `verify-attestation-tdx` has a field here, so the conformance
 adapter and the production path run one verifier. `None` means "no pin" for an optional pin.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-# --- Intel TDX module MR_SEAM allowlist (SPEC §4.8.5, ATTESTATION.md A.3.4) -------------------
-# SHA-384 of the Intel TDX module binary per release. The Go verifier and tinfoil-python ship
-# different lists (Risks 5); we keep the values we could check byte for byte. Releases whose
-# full hash we only know by prefix (1.5.25 `fca4ff…`, 2.0.14 `aef4ed…`, 2.0.02 `685f89…`) are
-# NOT listed: an unknown module fails closed with MR_SEAM_NOT_ALLOWED until added here.
-MR_SEAM_TDX_1_5_08 = bytes.fromhex(
-    "49b66faa451d19ebbdbe89371b8daf2b65aa3984ec90110343e9e2eec116af08"
-    "850fa20e3b1aa9a874d77a65380ee7e6"
-)  # module 1.5.08: tinfoilsh/verifier list; the MR_SEAM of the real Tinfoil quote (A.9)
-MR_SEAM_TDX_1_5_16 = bytes.fromhex(
-    "7bf063280e94fb051f5dd7b1fc59ce9aac42bb961df8d44b709c9b0ff87a7b4d"
-    "f648657ba6d1189589feab1d5a3c9a9d"
-)  # module 1.5.16: both SDKs (value as in conformance fixture 430)
-MR_SEAM_TDX_2_0_08 = bytes.fromhex(
-    "476a2997c62bccc78370913d0a80b956e3721b24272bc66c4d6307ced4be2865"
-    "c40e26afac75f12df3425b03eb59ea7c"
-)  # module 2.0.08: both SDKs (value as in conformance fixture 430)
-MR_SEAM_ALLOWLIST: tuple[bytes, ...] = (MR_SEAM_TDX_1_5_08, MR_SEAM_TDX_1_5_16, MR_SEAM_TDX_2_0_08)
+from attestation.tdx.policy_data import production_table
 
-# --- Tinfoil production pins (A.3.4) -----------------------------------------------------------
-TD_ATTRIBUTES_SEPT_VE_DISABLE_ONLY = bytes.fromhex("0000001000000000")
-XFAM_TINFOIL = bytes.fromhex("e702060000000000")
-MIN_TEE_TCB_SVN_TINFOIL = bytes.fromhex("03010200000000000000000000000000")
+_log = logging.getLogger(__name__)
+
+# --- Tinfoil production values: data with provenance, see trustdata/tdx_policy.json -------------
+_TABLE = production_table()
+MR_SEAM_ALLOWLIST: tuple[bytes, ...] = tuple(m.mr_seam for m in _TABLE.accepted)
+TD_ATTRIBUTES_SEPT_VE_DISABLE_ONLY = _TABLE.td_attributes
+XFAM_TINFOIL = _TABLE.xfam
+MIN_TEE_TCB_SVN_TINFOIL = _TABLE.min_tee_tcb_svn
+# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (A.3.3 §6): guards against the
+# replay of older collateral. PCS serves the newest, so a live platform always meets it.
+MIN_TCB_EVALUATION_DATA_NUMBER = _TABLE.min_tcb_evaluation_data_number
+
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 ZERO_48 = bytes(48)
 ZERO_8 = bytes(8)
-
-# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (A.3.3 §6). tinfoil-python uses 19,
-# the Go verifier 18; 18 is the number of the newest collateral we can verify offline (A.9). PCS
-# serves the newest collateral, so this floor only guards against replay of older collateral.
-MIN_TCB_EVALUATION_DATA_NUMBER = 18
 
 # TCB statuses accepted by default (SPEC §4.7.7, A.3.3 §12).
 ACCEPTED_TCB_STATUSES: frozenset[str] = frozenset(
@@ -53,11 +43,13 @@ class TdxPolicy:
 
     * ``tcb_evaluation_required``: evaluate collateral (CRLs, TCB Info, QE Identity). Only the
       conformance "structural" fixtures turn it off; production never does.
-    * ``accepted_tcb_statuses``: platform TCB statuses accepted (others: QV_RESULT_OUT_OF_DATE /
-      TCB_REVOKED / QV_RESULT_NOT_ACCEPTED_BY_POLICY).
+    * ``accepted_tcb_statuses``: platform TCB statuses accepted (others:
+      QV_RESULT_NOT_ACCEPTED_BY_POLICY, or TCB_REVOKED for Revoked).
     * ``accepted_qv_results``: optional narrowing by qv_result name (``"OK"`` …).
     * ``enforce_spec_defaults``: the always-on XFAM / TD_ATTRIBUTES bit rules (A.3.4).
     * ``expected_*`` / ``mr_seam_allowlist`` / ``min_tee_tcb_svn``: exact pins, ``None`` = none.
+    * ``second_verifier_required``: a TDX quote is accepted only when an independent second
+      verifier (``attestation.tdx.second_verdict``) also accepts it with the same TCB status.
     """
 
     tcb_evaluation_required: bool = True
@@ -79,6 +71,7 @@ class TdxPolicy:
     min_tee_tcb_svn: bytes | None = MIN_TEE_TCB_SVN_TINFOIL
     expected_qe_vendor_id: bytes | None = INTEL_QE_VENDOR_ID
     expected_fmspc: bytes | None = None
+    second_verifier_required: bool = True
 
     def __post_init__(self) -> None:
         sizes = {
@@ -106,9 +99,26 @@ class TdxPolicy:
             raise ValueError("TdxPolicy.min_tcb_evaluation_data_number must be >= 0")
 
     @classmethod
-    def production(cls) -> TdxPolicy:
-        """The Tinfoil production policy (A.3.4 pins, SPEC §4.7.7 statuses, eval# ≥ 18)."""
-        return cls()
+    def production(cls, extra_mr_seams: Iterable[bytes] = ()) -> TdxPolicy:
+        """The Tinfoil production policy from the shipped table, plus operator-added modules.
+
+        ``extra_mr_seams`` (``--tdx-mr-seam-allow``) lets an operator accept a TDX module the
+        shipped table does not list yet, without a release. Each one is logged at WARNING:
+        it widens what the proxy trusts beyond the published policy.
+        """
+        extra = tuple(bytes(m) for m in extra_mr_seams)
+        for mr_seam in extra:
+            if len(mr_seam) != 48:
+                raise ValueError("an added MR_SEAM must be 48 bytes (96 hex digits)")
+            if mr_seam not in MR_SEAM_ALLOWLIST:
+                _log.warning(
+                    "TDX policy widened by operator configuration: MR_SEAM %s (%s) is accepted"
+                    " although the shipped production policy does not list it",
+                    mr_seam.hex(),
+                    _TABLE.describe(mr_seam),
+                )
+        allow = MR_SEAM_ALLOWLIST + tuple(m for m in extra if m not in MR_SEAM_ALLOWLIST)
+        return cls(mr_seam_allowlist=allow)
 
     @classmethod
     def unpinned(cls) -> TdxPolicy:
@@ -131,6 +141,7 @@ class TdxPolicy:
             expected_rtmr3=None,
             min_tee_tcb_svn=None,
             expected_qe_vendor_id=None,
+            second_verifier_required=False,
         )
 
 

@@ -26,6 +26,9 @@ QV_RESULTS: dict[str, str] = {
 }
 _OUT_OF_DATE = frozenset({"OutOfDate", "OutOfDateConfigurationNeeded"})
 _REVOKED = "Revoked"
+# OutOfDate is terminal under the TCB status policy (an out-of-date platform, module or QE is
+# refused), and the conformance schema's code for a status the policy refuses is this one.
+_OUT_OF_DATE_CODE = Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ def _reject_bad_isv_status(status: str, what: str) -> None:
     if status == _REVOKED:
         raise HardwareError(Code.TCB_REVOKED, f"{what} TCB level is Revoked")
     if status in _OUT_OF_DATE:
-        raise HardwareError(Code.QV_RESULT_OUT_OF_DATE, f"{what} TCB level is {status}")
+        raise HardwareError(_OUT_OF_DATE_CODE, f"{what} TCB level is {status}")
     if status not in QV_RESULTS:
         raise HardwareError(Code.QV_RESULT_TERMINAL_UNSPECIFIED, f"{what} status {status!r}")
 
@@ -86,13 +89,21 @@ def _check_module_fields(quote: TdxQuote, module: ModuleIdentity) -> None:
         )
 
 
+def module_identity_id(major_svn: int) -> str:
+    """The TCB Info ``tdxModuleIdentities`` id for TEE_TCB_SVN[1]: two uppercase hex digits.
+
+    Intel's QVL formats it as ``TDX_%02X``; decimal would diverge from SVN 10 on.
+    """
+    return f"TDX_{major_svn:02X}"
+
+
 def check_module_identity(quote: TdxQuote, tcb_info: TcbInfo) -> None:
-    """Step 10: the TDX module identity `TDX_%02d` % TEE_TCB_SVN[1], or ``tdxModule`` for 0."""
+    """Step 10: the TDX module identity ``TDX_%02X`` % TEE_TCB_SVN[1], or ``tdxModule`` for 0."""
     svn = quote.body.tee_tcb_svn
     if svn[1] == 0:
         _check_module_fields(quote, tcb_info.module)
         return
-    module_id = f"TDX_{svn[1]:02d}"
+    module_id = module_identity_id(svn[1])
     module = next((m for m in tcb_info.module_identities if m.id == module_id), None)
     if module is None:
         raise HardwareError(
@@ -102,7 +113,7 @@ def check_module_identity(quote: TdxQuote, tcb_info: TcbInfo) -> None:
     level = _first_isv_level(module.levels, svn[0])
     if level is None:
         raise HardwareError(
-            Code.QV_RESULT_OUT_OF_DATE, f"TDX module SVN {svn[0]} is below every {module_id} level"
+            _OUT_OF_DATE_CODE, f"TDX module SVN {svn[0]} is below every {module_id} level"
         )
     _reject_bad_isv_status(level.status, f"TDX module {module_id}")
 
@@ -125,7 +136,7 @@ def check_qe_identity(quote: TdxQuote, qe_identity: QeIdentity) -> None:
     level = _first_isv_level(qe_identity.levels, report.isv_svn)
     if level is None:
         raise HardwareError(
-            Code.QV_RESULT_OUT_OF_DATE, f"QE ISVSVN {report.isv_svn} is below every QE level"
+            _OUT_OF_DATE_CODE, f"QE ISVSVN {report.isv_svn} is below every QE level"
         )
     _reject_bad_isv_status(level.status, "QE")
 
@@ -136,10 +147,8 @@ def apply_status_policy(status: str, policy: TdxPolicy) -> TcbVerdict:
     if qv_result is None:
         raise HardwareError(Code.QV_RESULT_TERMINAL_UNSPECIFIED, f"unknown TCB status {status!r}")
     if status not in policy.accepted_tcb_statuses:
-        code = Code.QV_RESULT_OUT_OF_DATE if status in _OUT_OF_DATE else None
         raise HardwareError(
-            code or Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY,
-            f"TCB status {status} is not accepted by policy",
+            Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY, f"TCB status {status} is not accepted by policy"
         )
     if policy.accepted_qv_results is not None and qv_result not in policy.accepted_qv_results:
         raise HardwareError(
@@ -170,4 +179,5 @@ __all__ = [
     "check_qe_identity",
     "evaluate_tcb",
     "match_platform_level",
+    "module_identity_id",
 ]

@@ -10,6 +10,7 @@ from attestation.errors import Code, HardwareError
 from attestation.tdx.abi import TdxQuote
 from attestation.tdx.certs import PckExtensions
 from attestation.tdx.policy import TdxPolicy
+from attestation.tdx.policy_data import production_table
 
 TD_ATTR_DEBUG = 1 << 0
 # Bits a TD may set: DEBUG (0, rejected separately), SEPT_VE_DISABLE (28), PKS (30), PERFMON (63).
@@ -73,8 +74,10 @@ def check_td_policy(quote: TdxQuote, pck: PckExtensions, policy: TdxPolicy) -> N
         "SEAM_ATTRIBUTES",
     )
     if policy.mr_seam_allowlist is not None and body.mr_seam not in policy.mr_seam_allowlist:
+        name = production_table().describe(body.mr_seam)
         raise HardwareError(
-            Code.MR_SEAM_NOT_ALLOWED, f"MR_SEAM {body.mr_seam.hex()} is not an allowed TDX module"
+            Code.MR_SEAM_NOT_ALLOWED,
+            f"MR_SEAM {body.mr_seam.hex()} ({name}) is not an allowed TDX module",
         )
     _pin(body.mr_td, policy.expected_mrtd, Code.MRTD_MISMATCH, "MRTD")
     _pin(

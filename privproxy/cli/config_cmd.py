@@ -34,8 +34,10 @@ def effective_config(settings: Settings) -> dict[str, Any]:
             out[name] = MASK
         elif isinstance(value, Path):
             out[name] = str(value)
+        elif isinstance(value, bytes):
+            out[name] = value.hex()
         elif isinstance(value, tuple):
-            out[name] = [str(v) for v in value]
+            out[name] = [v.hex() if isinstance(v, bytes) else str(v) for v in value]
         else:
             out[name] = value
     return out

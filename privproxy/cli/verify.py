@@ -1,11 +1,13 @@
 """`privproxy verify`: fetch the gateway's attestation bundle, verify it, print each step.
 
     privproxy verify [--api-base URL] [--json] [--amd-cert-chain FILE]... [--cache-dir DIR]
+                     [--tdx-mr-seam-allow HEX]... [--sigstore-trust-root FILE]
 
 Exit codes: 0 verified, 10 attestation rejected (the evidence failed a check), 1 any other
-error (network, trust-root configuration, internal). Nothing is sent anywhere except
-``GET {api-base}/private/attestation`` and, when the AMD chain is neither given nor cached,
-``GET https://kdsintf.amd.com/vcek/v1/{product}/cert_chain``.
+error (network, trust-root configuration, internal). The AMD roots, the Sigstore root and the
+TDX policy ship with the package. Nothing is sent anywhere except
+``GET {api-base}/private/attestation``; for a TDX router Intel PCS collateral and the
+hardware-measurements table; and AMD KDS only for a bundle that carries no VCEK.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import IO, Any
 
 from attestation.errors import AttestationError, FetchError, Step, TrustError
 from attestation.models import StepResult, VerifiedEnclave
+from attestation.sdk import verifiers
+from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 EXIT_VERIFIED = 0
 EXIT_ERROR = 1
@@ -47,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="AMD KDS cert_chain PEM (ASK+ARK), checked against the pinned fingerprints; "
-        "repeatable "
-        "(env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
+        help="override a shipped AMD cert_chain PEM (ASK+ARK); must match the pinned "
+        "fingerprints; repeatable (env PRIVPROXY_AMD_CERT_CHAIN, os.pathsep-separated)",
     )
+    add_trust_flags(p)
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -80,6 +84,8 @@ def enclave_json(enclave: VerifiedEnclave) -> dict[str, Any]:
         "tls_key_fingerprint": enclave.tls_key_fingerprint,
         "tcb": enclave.tcb,
         "verified_at": enclave.verified_at.isoformat(),
+        "verdicts": list(enclave.verifiers),
+        "verifiers": verifiers(),
     }
 
 
@@ -102,9 +108,15 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
     env_cache = os.environ.get("PRIVPROXY_CACHE_DIR", "").strip()
     cache_dir = args.cache_dir or (Path(env_cache) if env_cache else user_cache_dir())
     files = [Path(f) for f in args.amd_cert_chain] + amd_chain_files_from_env()
+    trust = trust_values(args)
     async with AiohttpFetcher() as fetcher:
         attestor = Attestor.production(
-            fetcher, cache_dir=cache_dir, amd_chain_files=files, timeout=args.timeout
+            fetcher,
+            cache_dir=cache_dir,
+            amd_chain_files=files,
+            timeout=args.timeout,
+            sigstore_trust_root=trust.get("sigstore_trust_root"),
+            tdx_mr_seam_allow=trust.get("tdx_mr_seam_allow", ()),
         )
         # sigstore's imports (~0.2 s) overlap the network round trip instead of following it.
         warm = asyncio.create_task(attestor.warm_up())
@@ -129,6 +141,11 @@ def _print_enclave(out: IO[str], enclave: VerifiedEnclave) -> None:
         f"  HPKE public key   {enclave.hpke_public_key_hex}\n"
         f"  TLS key (sha256)  {enclave.tls_key_fingerprint}\n"
     )
+    for verdict in enclave.verifiers:
+        out.write(f"  verifier          {verdict}\n")
+    for info in verifiers():
+        version = info["version"] or "not installed"
+        out.write(f"  uses              {info['name']} {version}: {info['verifies']}\n")
 
 
 def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int:

@@ -467,6 +467,8 @@ def _default_attestor(settings: Settings, clock: Clock) -> tuple[Verifier, Any]:
         cache_dir=settings.cache_dir,
         clock=clock.now,
         amd_chain_files=settings.amd_cert_chain,
+        sigstore_trust_root=settings.sigstore_trust_root,
+        tdx_mr_seam_allow=settings.tdx_mr_seam_allow,
     )
     return attestor, fetcher
 

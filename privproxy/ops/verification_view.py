@@ -12,6 +12,7 @@ from typing import Any
 
 from attestation.errors import Step
 from attestation.models import Measurement, VerifiedEnclave
+from attestation.sdk import verifiers
 from privproxy import __version__
 from privproxy.enclave.status import AttestationStatus
 from privproxy.server.config import Settings
@@ -66,6 +67,7 @@ def enclave_json(v: VerifiedEnclave) -> dict[str, Any]:
         "hpke_key_fingerprint": v.hpke_key_fingerprint,
         "tls_key_fingerprint": v.tls_key_fingerprint,
         "tcb": dict(v.tcb),
+        "verdicts": list(v.verifiers),
     }
 
 
@@ -95,6 +97,7 @@ def verification_json(status: AttestationStatus, settings: Settings) -> dict[str
         if change is None
         else {"at": iso(change.at), "old": change.old, "new": change.new},
         "verifier": {"name": VERIFIER_NAME, "version": __version__},
+        "verifiers": verifiers(),
         "policy": {
             "reattest_interval_seconds": settings.reattest_interval,
             "attestation_max_age_seconds": settings.attestation_max_age,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from privproxy.errors import ProxyError
 from privproxy.server.router_options import ROUTER_OPTIONS
+from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
@@ -76,6 +77,10 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_STATE_HOME"))
     cache_dir: Path = Field(default_factory=lambda: _default_dir(os.environ, "XDG_CACHE_HOME"))
     amd_cert_chain: tuple[Path, ...] = ()
+    # Trust beyond the shipped defaults (see add_trust_flags): TDX modules an operator accepts
+    # in addition to the shipped policy table, and an updated Sigstore trusted_root.json.
+    tdx_mr_seam_allow: tuple[bytes, ...] = ()
+    sigstore_trust_root: Path | None = None
     reattest_interval: float = Field(3600.0, gt=0)
     attestation_max_age: float = Field(86400.0, gt=0)
 
@@ -122,6 +127,13 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("tdx_mr_seam_allow")
+    @classmethod
+    def _check_mr_seams(cls, value: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        if any(len(v) != 48 for v in value):
+            raise ValueError("a TDX MR_SEAM is 48 bytes (96 hex characters)")
         return value
 
     @field_validator("unsafe_hpke_key")
@@ -189,6 +201,10 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
         values["api_key"] = _read_key_file(args.api_key_file)
     if args.amd_cert_chain:
         values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
+    try:
+        values.update(trust_values(args))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     if args.allowed_origin:
         values["allowed_origins"] = tuple(args.allowed_origin)
     if args.allowed_host:
@@ -328,6 +344,7 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    add_trust_flags(p)
     # Operations: configuration file, log format, router-side options.
     p.add_argument("--config", metavar="FILE", help="TOML settings file (env PRIVPROXY_CONFIG)")
     p.add_argument(

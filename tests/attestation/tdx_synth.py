@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
 from attestation.tdx import IntelTrust, PckCa, TdxCollateral
-from attestation.tdx.policy import INTEL_QE_VENDOR_ID, MR_SEAM_TDX_2_0_08
+from attestation.tdx.policy import INTEL_QE_VENDOR_ID
+from attestation.tdx.policy_data import production_table
 
 NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
 FMSPC = bytes.fromhex("90c06f000000")
@@ -167,7 +168,7 @@ def body_fields() -> dict[str, bytes]:
     """A Tinfoil-production-conformant TD quote body (A.3.4 pins), field by field."""
     return {
         "tee_tcb_svn": TEE_TCB_SVN,
-        "mr_seam": MR_SEAM_TDX_2_0_08,
+        "mr_seam": production_table().mr_seam("2.0.08"),
         "mr_signer_seam": bytes(48),
         "seam_attributes": bytes(8),
         "td_attributes": bytes.fromhex("0000001000000000"),
@@ -242,7 +243,7 @@ def tcb_info_body() -> dict[str, Any]:
         "fmspc": FMSPC.hex(),
         "pceId": "0000",
         "tcbType": 0,
-        "tcbEvaluationDataNumber": 18,
+        "tcbEvaluationDataNumber": 19,
         "tdxModule": {"mrsigner": "00" * 48, "attributes": "00" * 8, "attributesMask": "FF" * 8},
         "tdxModuleIdentities": [
             {
@@ -273,7 +274,7 @@ def qe_identity_body() -> dict[str, Any]:
         "version": 2,
         "issueDate": "2026-01-01T00:00:00Z",
         "nextUpdate": "2026-02-01T00:00:00Z",
-        "tcbEvaluationDataNumber": 18,
+        "tcbEvaluationDataNumber": 19,
         "miscselect": "00000000",
         "miscselectMask": "FFFFFFFF",
         "attributes": "11" + "00" * 15,
@@ -284,13 +285,28 @@ def qe_identity_body() -> dict[str, Any]:
     }
 
 
-def crl(issuer_cn: str, key: ec.EllipticCurvePrivateKey, revoked: tuple[int, ...] = ()) -> bytes:
+CRL_THIS_UPDATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def crl(
+    issuer_cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    revoked: tuple[int, ...] = (),
+    this_update: dt.datetime = CRL_THIS_UPDATE,
+    *,
+    extensions: bool = True,
+) -> bytes:
+    """A CRL as Intel issues them: with a CRL Number and the issuer's key identifier."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(_name(issuer_cn))
-        .last_update(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .last_update(this_update)
         .next_update(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     )
+    if extensions:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
+        builder = builder.add_extension(x509.CRLNumber(1), critical=False)
+        builder = builder.add_extension(aki, critical=False)
     for serial in revoked:
         entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW)
         builder = builder.add_revoked_certificate(entry.build())

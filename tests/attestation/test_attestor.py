@@ -14,8 +14,7 @@ from attestation.attestor import Attestor
 from attestation.errors import AttestationError, Code, FetchError, Step
 from attestation.fetch import AiohttpFetcher, BaseFetcher, Fetcher
 from attestation.policy import Policy
-from attestation.sev.abi import Product
-from attestation.sev.roots import AmdTrust, cache_file
+from attestation.sev.roots import AmdTrust
 from attestation.trust import Trust
 from tests.attestation.fakes import FakeFetcher
 from tests.attestation.realdata import FIXED_NOW, amd_chain_files, real_bundle_bytes
@@ -60,43 +59,22 @@ async def test_fetch_and_verify_real_bundle(
     assert enclave.verified_at == FIXED_NOW
 
 
-KDS_GENOA = "https://kdsintf.amd.com/vcek/v1/Genoa/cert_chain"
+def _attestor(fetcher: Fetcher, amd: AmdTrust) -> Attestor:
+    return Attestor(fetcher, policy=Policy.production(), trust=_trust(amd), clock=lambda: FIXED_NOW)
 
 
-def _kds() -> FakeFetcher:
-    """Serves the KDS cert_chain from ../shared; any other URL fails the test."""
-    return FakeFetcher({KDS_GENOA: _genoa_file().read_bytes()})
+async def test_shipped_roots_need_no_network() -> None:
+    fetcher = FakeFetcher()  # any GET fails the test
+    await _attestor(fetcher, AmdTrust.shipped()).verify(real_bundle_bytes())
+    assert fetcher.urls == []
 
 
-def _attestor(fetcher: Fetcher, amd: AmdTrust, cache_dir: Path | None = None) -> Attestor:
-    return Attestor(
-        fetcher,
-        policy=Policy.production(),
-        trust=_trust(amd),
-        clock=lambda: FIXED_NOW,
-        cache_dir=cache_dir,
-    )
-
-
-async def test_amd_roots_fetched_on_first_need_then_cached(tmp_path: Path) -> None:
-    fetcher = _kds()
-    attestor = _attestor(fetcher, AmdTrust([], pinned=True), tmp_path)
-    await attestor.verify(real_bundle_bytes())
-    await attestor.verify(real_bundle_bytes())
-    assert fetcher.urls == [KDS_GENOA]  # second verification reuses the loaded chain
-    assert cache_file(tmp_path / "amd", Product.GENOA).exists()
-    # A new attestor (new process) finds it in the cache and needs no download.
-    fresh = _kds()
-    await _attestor(fresh, AmdTrust([], pinned=True), tmp_path).verify(real_bundle_bytes())
-    assert fresh.urls == []
-
-
-async def test_unpinned_trust_never_downloads(tmp_path: Path) -> None:
-    fetcher = _kds()
-    attestor = _attestor(fetcher, AmdTrust([], pinned=False), tmp_path)
+async def test_missing_root_fails_closed_without_download() -> None:
+    fetcher = FakeFetcher()
+    attestor = _attestor(fetcher, AmdTrust([], pinned=True))
     with pytest.raises(AttestationError) as exc:
         await attestor.verify(real_bundle_bytes())
-    assert exc.value.step is Step.TRUST
+    assert exc.value.step is Step.TRUST and exc.value.code is Code.TRUST_ROOT_INVALID
     assert fetcher.urls == []
 
 
@@ -121,10 +99,8 @@ def test_clock_default_is_aware() -> None:
 
 
 async def test_production_wiring_verifies_real_bundle(tmp_path: Path) -> None:
-    fetcher = _kds()  # would serve KDS; must not be needed with the chain file given
-    attestor = Attestor.production(
-        fetcher, cache_dir=tmp_path, clock=lambda: FIXED_NOW, amd_chain_files=[_genoa_file()]
-    )
+    fetcher = FakeFetcher()  # any GET fails the test: roots ship with the package
+    attestor = Attestor.production(fetcher, cache_dir=tmp_path, clock=lambda: FIXED_NOW)
     assert attestor.trust.amd.pinned
     enclave = await attestor.verify(real_bundle_bytes())
     assert enclave.repository == "tinfoilsh/confidential-model-router"
@@ -143,11 +119,11 @@ async def test_warm_up_builds_the_verifier_in_a_thread_and_never_raises(
         raise RuntimeError("library refuses this root")
 
     monkeypatch.setattr(SigstoreTrust, "verifier", refusing_verifier)
-    attestor = _attestor(_kds(), AmdTrust([], pinned=True))
+    attestor = _attestor(FakeFetcher(), AmdTrust([], pinned=True))
     await attestor.warm_up()  # the refusal is left for verify() to report with its code
     assert len(threads) == 1 and threads[0] != threading.get_ident()
     no_sigstore = Attestor(
-        _kds(), policy=Policy.production(), trust=Trust(amd=AmdTrust([], pinned=True))
+        FakeFetcher(), policy=Policy.production(), trust=Trust(amd=AmdTrust([], pinned=True))
     )
     await no_sigstore.warm_up()
     assert len(threads) == 1

@@ -48,9 +48,12 @@ async def _serve(aiohttp_server: Any, body: bytes) -> TestServer:
     return server
 
 
-async def _verify(aiohttp_server: Any, body: bytes, *extra: str) -> tuple[int, str]:
+async def _verify(
+    aiohttp_server: Any, body: bytes, *extra: str, chains_given: bool = True
+) -> tuple[int, str]:
     server = await _serve(aiohttp_server, body)
-    chains = [a for p in amd_chain_files() for a in ("--amd-cert-chain", str(p))]
+    files = amd_chain_files() if chains_given else []
+    chains = [a for p in files for a in ("--amd-cert-chain", str(p))]
     out = io.StringIO()
     argv = ["--api-base", str(server.make_url("")).rstrip("/"), *chains, *extra]
     # main() runs its own event loop; run it in a worker thread while the server serves here.
@@ -66,6 +69,35 @@ async def test_real_bundle_verifies(aiohttp_server: Any) -> None:
     assert REAL_DIGEST in out and REAL_MEASUREMENT in out
     for step in ("fetch", "parse", "hardware", "provenance", "measurement", "key_binding"):
         assert f"PASS  {step}" in out
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_real_bundle_verifies_with_the_shipped_roots_alone(aiohttp_server: Any) -> None:
+    code, out = await _verify(aiohttp_server, real_bundle_bytes(), chains_given=False)
+    assert code == 0, out
+    assert "VERIFIED inference.tinfoil.sh" in out
+    assert "verifier          privproxy-attestation " in out
+    assert "uses              dcap-qvl 0." in out  # the second TDX verifier, with its version
+    code, out = await _verify(aiohttp_server, real_bundle_bytes(), "--json", chains_given=False)
+    enclave = json.loads(out)["enclave"]
+    assert code == 0 and len(enclave["verdicts"]) == 1  # SEV-SNP: one verifier
+    names = {v["name"]: v["version"] for v in enclave["verifiers"]}
+    assert set(names) == {"privproxy-attestation", "dcap-qvl"} and all(names.values())
+
+
+@pytest.mark.usefixtures("isolated_env")
+async def test_operator_trust_flags_are_applied(aiohttp_server: Any, tmp_path: Path) -> None:
+    bad_root = tmp_path / "trusted_root.json"
+    bad_root.write_text("{}")
+    code, out = await _verify(
+        aiohttp_server, real_bundle_bytes(), "--sigstore-trust-root", str(bad_root)
+    )
+    assert code == 1 and "TRUST_ROOT_INVALID" in out
+    code, out = await _verify(aiohttp_server, real_bundle_bytes(), "--tdx-mr-seam-allow", "zz")
+    assert code == 1 and "--tdx-mr-seam-allow must be hex" in out
+    seam = "7bf063280e94fb051f5dd7b1fc59ce9aac42bb961df8d44b709c9b0ff87a7b4d" + "ab" * 16
+    code, out = await _verify(aiohttp_server, real_bundle_bytes(), "--tdx-mr-seam-allow", seam)
+    assert code == 0, out
 
 
 @pytest.mark.usefixtures("isolated_env")

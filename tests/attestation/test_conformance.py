@@ -29,14 +29,18 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
-from attestation.conformance.cli import main
+from attestation.conformance.base import RejectionContract, SubstageRejection
+from attestation.conformance.cli import discover_stages, main
+from attestation.errors import Code, HardwareError
 from tests.attestation.test_tdx_vectors import KNOWN_FAILURES as TDX_KNOWN_FAILURES
 from tests.attestation.test_tdx_vectors import PUBLIC_API_VARIANTS as TDX_PUBLIC_API
 from tests.conftest import DATA, REPO
 
 VECTORS = DATA / "conformance" / "vectors"
-AMD_CHAINS = DATA / "trust" / "amd"
+SCHEMAS = DATA / "conformance" / "schemas"
+TERMINAL = "QV_RESULT_TERMINAL_UNSPECIFIED"
 PUBLIC_API_CAPABILITY = {
     "verify-attestation-sev": "attestation_sev.public_api_hooks_supported",
     "verify-attestation-tdx": "attestation_tdx.public_api_hooks_supported",
@@ -76,10 +80,23 @@ def _cases() -> list[Any]:
 
 @pytest.fixture
 def conformance_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Pinned AMD chains from ../shared (no network), an empty cache dir, no home writes."""
-    chains = sorted(str(p) for p in AMD_CHAINS.glob("*_cert_chain.pem"))
-    monkeypatch.setenv("PRIVPROXY_AMD_CERT_CHAIN", os.pathsep.join(chains))
+    """As on a clean machine: no root configuration in the environment, an empty cache."""
+    monkeypatch.delenv("PRIVPROXY_AMD_CERT_CHAIN", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@functools.cache
+def _schema_validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / name).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def assert_schema_valid(stage: str, document: Any) -> None:
+    """Every stdout document of the CLI must validate against the suite's schema for it."""
+    name = "capabilities.schema.json" if stage == "capabilities" else f"{stage}.output.schema.json"
+    errors = sorted(_schema_validator(name).iter_errors(document), key=str)
+    assert not errors, f"{stage} output violates {name}: {[e.message for e in errors[:5]]}"
 
 
 def _run(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
@@ -93,6 +110,7 @@ def _capabilities() -> dict[str, Any]:
     code, out, err = _run(["capabilities"])
     assert code == 0, err
     caps: dict[str, Any] = json.loads(out)
+    assert_schema_valid("capabilities", caps)
     return caps
 
 
@@ -162,6 +180,7 @@ def test_vector(vector: Path | None, mode: str) -> None:
     if code not in (0, 10):
         return
     result = json.loads(out)
+    assert_schema_valid(stage, result)
     assert result["stage"] == stage
     assert result["accepted"] is (code == 0)
     if "rejection_code" in expects:
@@ -217,6 +236,96 @@ def _subprocess(
         timeout=120,
         check=False,
     )
+
+
+def test_subprocess_on_a_clean_machine(tmp_path: Path) -> None:
+    """No environment beyond PATH, an empty HOME: no root configuration, no cache, so the
+    real SEV-SNP vectors pass only because the AMD roots ship with the package."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    caps = _subprocess(["capabilities"], "", env)
+    assert caps.returncode == 0, caps.stderr
+    assert_schema_valid("capabilities", json.loads(caps.stdout))
+    assert json.loads(caps.stdout)["sdk"] == "privproxy-attestation"
+    happy = VECTORS / "attestation-sev" / "200-real-sev-snp-happy" / "input.json"
+    assert "amd_root_ca_pem" not in json.loads(happy.read_text())  # nothing injected
+    accept = _subprocess(["verify-attestation-sev"], happy.read_text(), env)
+    assert accept.returncode == 0, accept.stderr
+    result = json.loads(accept.stdout)
+    assert_schema_valid("verify-attestation-sev", result)
+    assert result["outputs"]["measurement"]["registers"][0].startswith("09ef32ac")
+    flipped = VECTORS / "attestation-sev" / "220-signature-byte-flipped" / "input.json"
+    reject = _subprocess(["verify-attestation-sev"], flipped.read_text(), env)
+    assert reject.returncode == 10
+    rejection = json.loads(reject.stdout)
+    assert_schema_valid("verify-attestation-sev", rejection)
+    assert rejection["rejection"] == {"code": "REPORT_SIGNATURE_INVALID"}
+    assert "REPORT_SIGNATURE_INVALID" in reject.stderr  # the message goes to stderr
+    assert list(tmp_path.iterdir()) == []  # nothing cached or written
+
+
+def _schema_rejection(stage: str) -> dict[str, Any]:
+    schema = json.loads((SCHEMAS / f"{stage}.output.schema.json").read_text())
+    rejection: dict[str, Any] = schema["properties"]["rejection"]
+    return rejection
+
+
+@pytest.mark.parametrize("stage", sorted(discover_stages()))
+def test_each_stage_declares_its_schema_rejection_shape(stage: str) -> None:
+    contract: RejectionContract = discover_stages()[stage].REJECTION
+    if not (SCHEMAS / f"{stage}.output.schema.json").exists():
+        pytest.skip(f"tests/data has no output schema for {stage}")
+    schema = _schema_rejection(stage)
+    enum = schema["properties"]["code"].get("enum")
+    assert contract.codes == (frozenset(enum) if enum is not None else None)
+    assert contract.message is ("message" in schema["properties"])
+
+
+def test_verify_full_reports_a_sub_stage_code_as_that_sub_stage_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def reject(data: dict[str, Any]) -> dict[str, Any]:
+        error = HardwareError(Code.FIRMWARE_OUT_OF_DATE, "firmware build 20 < 21")
+        raise SubstageRejection("verify-attestation-sev", error)
+
+    monkeypatch.setattr(discover_stages()["verify-full"], "run", reject)
+    code, out, _ = _run(["verify-full"], "{}")
+    result = json.loads(out)
+    assert_schema_valid("verify-full", result)
+    assert code == 10 and result["rejection"]["code"] == "TCB_OUT_OF_DATE"
+    assert result["rejection"]["stage"] == "verify-attestation-sev"
+
+
+@pytest.mark.parametrize(
+    ("stage", "raised", "reported"),
+    [
+        (
+            "verify-attestation-tdx",
+            Code.TDX_VERIFIER_DISAGREEMENT,
+            "QV_RESULT_TERMINAL_UNSPECIFIED",
+        ),
+        ("verify-attestation-sev", Code.AMD_ROOT_UNPINNED, "ARK_UNTRUSTED"),
+        ("verify-attestation-sev", Code.FIRMWARE_OUT_OF_DATE, "TCB_OUT_OF_DATE"),
+        ("verify-attestation-sev", Code.FETCH_FAILED, TERMINAL),
+        ("verify-full", Code.TDX_VERIFIER_DISAGREEMENT, "TDX_VERIFIER_DISAGREEMENT"),
+        ("verify-measurement", Code.FETCH_FAILED, None),  # no catch-all code: exit 1
+    ],
+)
+def test_codes_outside_a_schema_are_mapped_or_internal(
+    monkeypatch: pytest.MonkeyPatch, stage: str, raised: Code, reported: str | None
+) -> None:
+    def reject(data: dict[str, Any]) -> dict[str, Any]:
+        raise HardwareError(raised, "both verdicts: ours accepted; theirs rejected")
+
+    monkeypatch.setattr(discover_stages()[stage], "run", reject)
+    code, out, err = _run([stage], "{}")
+    assert raised.value in err and "both verdicts" in err
+    if reported is None:
+        assert (code, out) == (1, "")
+        return
+    assert code == 10
+    result = json.loads(out)
+    assert_schema_valid(stage, result)
+    assert result["rejection"]["code"] == reported
 
 
 @pytest.mark.usefixtures("conformance_env")

@@ -1,4 +1,4 @@
-"""AMD root pinning: pinned loading, refusal of other roots, KDS download + cache via a fetcher."""
+"""AMD root pinning: shipped roots, pinned loading and overrides, refusal of other roots."""
 
 from __future__ import annotations
 
@@ -6,19 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from attestation.errors import AttestationError, Code, FetchError
-from attestation.fetch import FetchResult
+from attestation import trustdata
+from attestation.errors import AttestationError, Code
 from attestation.sev.abi import Product
-from attestation.sev.roots import (
-    PINNED_ARK_SHA256,
-    AmdTrust,
-    cache_file,
-    check_pins,
-    fetch_cert_chain,
-    load_cached,
-    parse_chain_pem,
-)
-from tests.attestation.fakes import NOT_FOUND, FakeFetcher
+from attestation.sev.roots import PINNED_ARK_SHA256, AmdTrust, check_pins, parse_chain_pem
+from attestation.trust import Trust
 from tests.attestation.realdata import amd_chain_files, synth_amd
 from tests.conftest import data_path
 
@@ -78,38 +70,43 @@ def test_missing_product_fails_closed() -> None:
     assert exc.value.code is Code.TRUST_ROOT_INVALID
 
 
-async def test_kds_download_is_pinned_and_cached(tmp_path: Path) -> None:
-    pem = next(p for p in amd_chain_files() if p.name.startswith("Turin")).read_bytes()
-    fetcher = FakeFetcher(default=FetchResult(200, {}, pem))
-    chain = await fetch_cert_chain(fetcher, Product.TURIN, cache_dir=tmp_path)
-    assert fetcher.urls == ["https://kdsintf.amd.com/vcek/v1/Turin/cert_chain"]
-    assert chain.product is Product.TURIN
-    assert cache_file(tmp_path, Product.TURIN).read_bytes() == pem
-    cached = load_cached(tmp_path, Product.TURIN)
-    assert cached is not None and cached.ark == chain.ark
-    assert load_cached(tmp_path, Product.MILAN) is None
+def test_shipped_roots_cover_every_product_and_equal_amds_files() -> None:
+    shipped = AmdTrust.shipped()
+    assert shipped.pinned and shipped.products() == frozenset(Product)
+    for path in amd_chain_files():
+        chain = parse_chain_pem(path.read_bytes())
+        assert shipped.chain_for(chain.product).ark == chain.ark
+        assert shipped.chain_for(chain.product).ask == chain.ask
 
 
-async def test_kds_download_with_wrong_fingerprint_is_refused_and_not_cached(
-    tmp_path: Path,
-) -> None:
-    fetcher = FakeFetcher(default=FetchResult(200, {}, _synth_chain_pem()))
+def test_a_changed_shipped_file_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Same names as AMD's Genoa chain, other keys: the pins, not the file, decide.
+    real = trustdata.read
+    monkeypatch.setattr(
+        trustdata,
+        "read",
+        lambda name: _synth_chain_pem() if name.startswith("Genoa") else real(name),
+    )
     with pytest.raises(AttestationError) as exc:
-        await fetch_cert_chain(fetcher, Product.GENOA, cache_dir=tmp_path)
+        AmdTrust.shipped()
     assert exc.value.code is Code.AMD_ROOT_UNPINNED
-    assert not cache_file(tmp_path, Product.GENOA).exists()
 
 
-async def test_kds_http_error(tmp_path: Path) -> None:
-    with pytest.raises(FetchError):
-        await fetch_cert_chain(FakeFetcher(default=NOT_FOUND), Product.GENOA, cache_dir=tmp_path)
-
-
-def test_tampered_cache_file_is_refused(tmp_path: Path) -> None:
-    cache_file(tmp_path, Product.GENOA).write_bytes(_synth_chain_pem())
+def test_override_file_must_still_match_the_pins(tmp_path: Path) -> None:
+    synth = tmp_path / "Genoa_cert_chain.pem"
+    synth.write_bytes(_synth_chain_pem())
     with pytest.raises(AttestationError) as exc:
-        load_cached(tmp_path, Product.GENOA)
+        Trust.production(amd_chain_files=[synth])
     assert exc.value.code is Code.AMD_ROOT_UNPINNED
+    genoa = next(p for p in amd_chain_files() if p.name.startswith("Genoa"))
+    trust = Trust.production(amd_chain_files=[genoa])
+    assert trust.amd.pinned and trust.amd.products() == frozenset(Product)
+
+
+def test_pinned_and_unpinned_roots_do_not_mix() -> None:
+    with pytest.raises(AttestationError) as exc:
+        AmdTrust.shipped().overridden_by(synth_amd())
+    assert exc.value.code is Code.TRUST_ROOT_INVALID
 
 
 def test_pins_are_lowercase_sha256_hex() -> None:

@@ -14,9 +14,10 @@ import pytest
 
 from attestation.errors import Code, FetchError, HardwareError
 from attestation.fetch import FetchResult
-from attestation.tdx import IntelTrust, PckCa, TdxPolicy, verify_tdx_evidence
+from attestation.tdx import IntelTrust, PckCa, verify_tdx_evidence
 from attestation.tdx.collateral_source import CollateralSource, collateral_key
 from tests.attestation.fakes import NOT_FOUND, FakeFetcher
+from tests.attestation.test_tdx_real import historic_policy
 from tests.conftest import data_path
 
 JAN_20 = dt.datetime(2026, 1, 20, tzinfo=dt.UTC)
@@ -76,7 +77,7 @@ async def test_fetched_collateral_verifies_the_real_quote(tmp_path: Path) -> Non
     result = verify_tdx_evidence(
         quote,
         collateral=collateral,
-        policy=TdxPolicy.production(),
+        policy=historic_policy(),
         trust=IntelTrust.production(),
         now=JAN_20,
     )

@@ -18,12 +18,24 @@ from attestation.models import TDX_GUEST_V2
 from attestation.tdx import IntelTrust, PckCa, TdxCollateral, TdxPolicy, verify_tdx_evidence
 from attestation.tdx.abi import parse_quote
 from attestation.tdx.certs import PCK_CHAIN_CODES, load_pem_chain, parse_pck_extensions
-from attestation.tdx.policy import MR_SEAM_TDX_1_5_08
+from attestation.tdx.policy_data import production_table
 from attestation.tdx.trust import INTEL_SGX_ROOT_CA_SPKI_SHA256, spki_sha256
 from attestation.tdx.validate import check_td_policy
 from tests.conftest import data_path
 
 JAN_20 = dt.datetime(2026, 1, 20, tzinfo=dt.UTC)  # inside the collateral window
+
+
+def historic_policy() -> TdxPolicy:
+    """Production as it was when the real quote was taken: module 1.5.08 still accepted and
+    Intel's evaluation data number 18 still current (the collateral's). Everything else,
+    including the second verifier, is today's production policy."""
+    return dataclasses.replace(
+        TdxPolicy.production(extra_mr_seams=[production_table().mr_seam("1.5.08")]),
+        min_tcb_evaluation_data_number=18,
+    )
+
+
 TODAY = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)  # TCB Info expired 2026-02-11
 
 
@@ -58,17 +70,17 @@ def _verify(now: dt.datetime, policy: TdxPolicy | None = None, **changes: object
     return verify_tdx_evidence(
         real_quote(),
         collateral=collateral,
-        policy=policy or TdxPolicy.production(),
+        policy=policy or historic_policy(),
         trust=IntelTrust.production(),
         now=now,
     )
 
 
-def test_real_quote_verifies_with_production_policy_on_jan_20() -> None:
+def test_real_quote_verifies_with_the_historic_policy_on_jan_20() -> None:
     result = verify_tdx_evidence(
         real_quote(),
         collateral=real_collateral(),
-        policy=TdxPolicy.production(),
+        policy=historic_policy(),
         trust=IntelTrust.production(),
         now=JAN_20,
     )
@@ -133,7 +145,7 @@ def test_other_root_is_untrusted() -> None:
         verify_tdx_evidence(
             real_quote(),
             collateral=real_collateral(),
-            policy=TdxPolicy.production(),
+            policy=historic_policy(),
             trust=IntelTrust.from_root_pem(signing_cert_only),
             now=JAN_20,
         )
@@ -141,7 +153,8 @@ def test_other_root_is_untrusted() -> None:
 
 
 def test_production_eval_number_floor_is_enforced() -> None:
-    policy = dataclasses.replace(TdxPolicy.production(), min_tcb_evaluation_data_number=19)
+    assert TdxPolicy.production().min_tcb_evaluation_data_number == 19
+    policy = dataclasses.replace(historic_policy(), min_tcb_evaluation_data_number=19)
     with pytest.raises(HardwareError) as err:
         _verify(JAN_20, policy)
     assert err.value.code is Code.TCB_EVAL_DATA_NUMBER_TOO_LOW
@@ -149,7 +162,7 @@ def test_production_eval_number_floor_is_enforced() -> None:
 
 def test_narrowed_qv_results_reject() -> None:
     policy = dataclasses.replace(
-        TdxPolicy.production(), accepted_qv_results=frozenset({"SW_HARDENING_NEEDED"})
+        historic_policy(), accepted_qv_results=frozenset({"SW_HARDENING_NEEDED"})
     )
     with pytest.raises(HardwareError) as err:
         _verify(JAN_20, policy)
@@ -173,12 +186,12 @@ def _body_change(**changes: bytes) -> None:
     quote = parse_quote(real_quote())
     quote = dataclasses.replace(quote, body=dataclasses.replace(quote.body, **changes))  # type: ignore[arg-type]
     pck = parse_pck_extensions(load_pem_chain(quote.pck_chain_pem, PCK_CHAIN_CODES)[0])
-    check_td_policy(quote, pck, TdxPolicy.production())
+    check_td_policy(quote, pck, historic_policy())
 
 
 def test_production_policy_accepts_the_real_body() -> None:
     _body_change()
-    assert parse_quote(real_quote()).body.mr_seam == MR_SEAM_TDX_1_5_08
+    assert parse_quote(real_quote()).body.mr_seam == production_table().mr_seam("1.5.08")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from attestation.errors import Code, HardwareError
 from attestation.tdx import TdxCollateral, TdxPolicy, VerifiedTdxQuote, verify_tdx_evidence
 from tests.attestation import tdx_synth as synth
 
+# The full production policy: every accepted quote here is accepted by both TDX verifiers.
 PRODUCTION = TdxPolicy.production()
 
 
@@ -99,8 +100,8 @@ def _status(status: str) -> synth.Mutator:
     ("status", "code"),
     [
         ("Revoked", Code.TCB_REVOKED),
-        ("OutOfDate", Code.QV_RESULT_OUT_OF_DATE),
-        ("OutOfDateConfigurationNeeded", Code.QV_RESULT_OUT_OF_DATE),
+        ("OutOfDate", Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY),
+        ("OutOfDateConfigurationNeeded", Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY),
         ("TDRelaunchAdvised", Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY),
         ("SomethingNew", Code.QV_RESULT_TERMINAL_UNSPECIFIED),
     ],
@@ -196,7 +197,8 @@ def test_module_attributes_mismatch_under_mask(pki: synth.Pki) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module_svn", "code"), [(3, Code.QV_RESULT_OUT_OF_DATE), (1, Code.QV_RESULT_OUT_OF_DATE)]
+    ("module_svn", "code"),
+    [(3, Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY), (1, Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY)],
 )
 def test_module_out_of_date(pki: synth.Pki, module_svn: int, code: Code) -> None:
     # svn 3 matches the OutOfDate level (isvsvn 2); svn 1 is below every level
@@ -222,7 +224,10 @@ def test_qe_identity_checks(pki: synth.Pki) -> None:
     assert (
         _run(pki, quote=synth.build_quote(pki, qe_attributes=b"\x15" + bytes(15))).qv_result == "OK"
     )
-    assert _code(pki, quote=synth.build_quote(pki, qe_isv_svn=3)) is Code.QV_RESULT_OUT_OF_DATE
+    assert (
+        _code(pki, quote=synth.build_quote(pki, qe_isv_svn=3))
+        is Code.QV_RESULT_NOT_ACCEPTED_BY_POLICY
+    )
 
 
 def test_qe_level_revoked(pki: synth.Pki) -> None:

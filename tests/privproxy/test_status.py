@@ -63,6 +63,10 @@ async def test_verification_document_shows_what_was_verified(
     assert doc["verified_at"] == "2026-11-22T00:00:00Z"
     assert doc["expires_at"] == "2026-11-23T00:00:00Z"  # + 24 h default max age
     assert doc["verifier"] == {"name": "privproxy", "version": __version__}
+    # both hardware verifiers are named with their versions (dcap-qvl: second TDX verdict)
+    versions = {v["name"]: v["version"] for v in doc["verifiers"]}
+    assert set(versions) == {"privproxy-attestation", "dcap-qvl"} and all(versions.values())
+    assert enclave["verdicts"] == list(v.verifiers)
     assert [s["step"] for s in doc["steps"]] == [
         "fetch",
         "parse",
