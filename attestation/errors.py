@@ -12,6 +12,7 @@ text (ATTESTATION.md, "Risks" 1).
      +-- MeasurementError     (step "measurement": code vs hardware measurement comparison)
      +-- KeyBindingError      (step "key_binding": report_data, enclave certificate SANs)
      +-- TrustError           (step "trust": trust roots missing, unpinned or malformed)
+     +-- PolicyError          (step "policy": v3 signed per-machine platform policy)
      +-- FetchError           (step "fetch": network; not a rejection of the evidence)
 """
 
@@ -30,6 +31,10 @@ class Step(StrEnum):
     MEASUREMENT = "measurement"
     KEY_BINDING = "key_binding"
     TRUST = "trust"
+    # v3 attestation documents only (attestation/v3/)
+    FRESHNESS = "freshness"
+    ENDORSEMENT = "endorsement"
+    POLICY = "policy"
 
 
 class Code(StrEnum):
@@ -162,6 +167,89 @@ class Code(StrEnum):
     # trust roots (ours)
     AMD_ROOT_UNPINNED = "AMD_ROOT_UNPINNED"  # ARK/ASK fingerprints do not match the pins
 
+    # v3 attestation documents (attestation/v3/). The layer is in the name: ENV =
+    # ENVELOPE_REJECTED, PROV = PROVENANCE_REJECTED, QUOTE = QUOTE_REJECTED, POLICY =
+    # POLICY_REJECTED; FETCH/CONFIG/BIND belong to no verdict layer (see v3_layer). A key past
+    # its freshness deadline is not an error code: the proxy stops using it (state "expired").
+    V3_FETCH_HTTP_STATUS = "V3_FETCH_HTTP_STATUS"
+    V3_FETCH_TOO_LARGE = "V3_FETCH_TOO_LARGE"
+    V3_FETCH_NOT_FOUND = "V3_FETCH_NOT_FOUND"
+    V3_CONFIG_BAD_NONCE = "V3_CONFIG_BAD_NONCE"
+    V3_ENV_JSON_INVALID = "V3_ENV_JSON_INVALID"
+    V3_ENV_UNKNOWN_MEMBER = "V3_ENV_UNKNOWN_MEMBER"
+    V3_ENV_DUPLICATE_MEMBER = "V3_ENV_DUPLICATE_MEMBER"
+    V3_ENV_BAD_FORMAT = "V3_ENV_BAD_FORMAT"
+    V3_ENV_BAD_ALGORITHM = "V3_ENV_BAD_ALGORITHM"
+    V3_ENV_BAD_HEX = "V3_ENV_BAD_HEX"
+    V3_ENV_CPU_INCOMPLETE = "V3_ENV_CPU_INCOMPLETE"
+    V3_ENV_SECTION_MISSING = "V3_ENV_SECTION_MISSING"
+    V3_ENV_NONCANONICAL_BASE64 = "V3_ENV_NONCANONICAL_BASE64"
+    V3_ENV_SECTION_FORMAT = "V3_ENV_SECTION_FORMAT"
+    V3_ENV_ITEMS_MISSING = "V3_ENV_ITEMS_MISSING"
+    V3_ENV_ITEM_INCOMPLETE = "V3_ENV_ITEM_INCOMPLETE"
+    V3_ENV_DUPLICATE_ITEM_ID = "V3_ENV_DUPLICATE_ITEM_ID"
+    V3_ENV_KEY_DATA = "V3_ENV_KEY_DATA"
+    V3_ENV_COLLATERAL_INCOMPLETE = "V3_ENV_COLLATERAL_INCOMPLETE"
+    V3_ENV_DUPLICATE_COLLATERAL_ID = "V3_ENV_DUPLICATE_COLLATERAL_ID"
+    V3_ENV_COLLATERAL_ROLE = "V3_ENV_COLLATERAL_ROLE"
+    V3_ENV_NONCE_MISMATCH = "V3_ENV_NONCE_MISMATCH"
+    V3_ENV_CM_HASH_MISMATCH = "V3_ENV_CM_HASH_MISMATCH"
+    V3_ENV_DE_HASH_MISMATCH = "V3_ENV_DE_HASH_MISMATCH"
+    V3_ENV_REPORT_DATA_MISMATCH = "V3_ENV_REPORT_DATA_MISMATCH"
+    V3_ENV_UNSUPPORTED_FORMAT = "V3_ENV_UNSUPPORTED_FORMAT"
+    V3_PROV_CODE_MISSING = "V3_PROV_CODE_MISSING"
+    V3_PROV_PLATFORM_MISSING = "V3_PROV_PLATFORM_MISSING"
+    V3_PROV_COLLATERAL_PARSE = "V3_PROV_COLLATERAL_PARSE"
+    V3_PROV_BUNDLE_MEDIA_TYPE = "V3_PROV_BUNDLE_MEDIA_TYPE"
+    V3_PROV_BUNDLE_LEGACY = "V3_PROV_BUNDLE_LEGACY"
+    V3_PROV_DSSE_SIGNATURE_COUNT = "V3_PROV_DSSE_SIGNATURE_COUNT"
+    V3_PROV_SCT_DUPLICATE_LOG = "V3_PROV_SCT_DUPLICATE_LOG"
+    V3_PROV_SIGSTORE_VERIFY = "V3_PROV_SIGSTORE_VERIFY"
+    V3_PROV_IDENTITY = "V3_PROV_IDENTITY"
+    V3_PROV_PAYLOAD_TYPE = "V3_PROV_PAYLOAD_TYPE"
+    V3_PROV_STATEMENT = "V3_PROV_STATEMENT"
+    V3_PROV_SUBJECT_DIGEST = "V3_PROV_SUBJECT_DIGEST"
+    V3_PROV_SOURCE_REF = "V3_PROV_SOURCE_REF"
+    V3_PROV_PREDICATE = "V3_PROV_PREDICATE"
+    V3_PROV_PLATFORM_REPO = "V3_PROV_PLATFORM_REPO"
+    V3_PROV_ARTIFACT_INVALID = "V3_PROV_ARTIFACT_INVALID"
+    V3_PROV_FRESHNESS_MISSING = "V3_PROV_FRESHNESS_MISSING"
+    V3_PROV_FRESHNESS_IDENTITY = "V3_PROV_FRESHNESS_IDENTITY"
+    V3_PROV_FRESHNESS_STATEMENT = "V3_PROV_FRESHNESS_STATEMENT"
+    V3_PROV_FRESHNESS_NO_TIME = "V3_PROV_FRESHNESS_NO_TIME"
+    V3_PROV_FRESHNESS_FUTURE = "V3_PROV_FRESHNESS_FUTURE"
+    V3_PROV_FRESHNESS_STALE = "V3_PROV_FRESHNESS_STALE"
+    V3_QUOTE_FORMAT_UNSUPPORTED = "V3_QUOTE_FORMAT_UNSUPPORTED"
+    V3_QUOTE_COLLATERAL_MISSING = "V3_QUOTE_COLLATERAL_MISSING"
+    V3_QUOTE_CRL_WINDOW = "V3_QUOTE_CRL_WINDOW"
+    V3_QUOTE_REPORT_FORMAT = "V3_QUOTE_REPORT_FORMAT"
+    V3_QUOTE_SIGNER = "V3_QUOTE_SIGNER"
+    V3_QUOTE_VCEK_INVALID = "V3_QUOTE_VCEK_INVALID"
+    V3_QUOTE_CHAIN = "V3_QUOTE_CHAIN"
+    V3_QUOTE_REVOKED = "V3_QUOTE_REVOKED"
+    V3_QUOTE_SIGNATURE = "V3_QUOTE_SIGNATURE"
+    V3_QUOTE_PCS_MISSING_CAPTURE = "V3_QUOTE_PCS_MISSING_CAPTURE"
+    V3_QUOTE_TDX_COLLATERAL = "V3_QUOTE_TDX_COLLATERAL"
+    V3_QUOTE_TCB_NOT_UPTODATE = "V3_QUOTE_TCB_NOT_UPTODATE"
+    V3_QUOTE_IDENTITY = "V3_QUOTE_IDENTITY"
+    V3_POLICY_NOT_ENDORSED = "V3_POLICY_NOT_ENDORSED"
+    V3_POLICY_PLATFORM_MISMATCH = "V3_POLICY_PLATFORM_MISMATCH"
+    V3_POLICY_PRODUCT_RULE = "V3_POLICY_PRODUCT_RULE"
+    V3_POLICY_CODE_MEASUREMENT = "V3_POLICY_CODE_MEASUREMENT"
+    V3_POLICY_SHAPE_NO_MATCH = "V3_POLICY_SHAPE_NO_MATCH"
+    V3_POLICY_PLATFORM_MEASUREMENT = "V3_POLICY_PLATFORM_MEASUREMENT"
+    V3_POLICY_REPORT_DATA = "V3_POLICY_REPORT_DATA"
+    V3_POLICY_MEASUREMENT = "V3_POLICY_MEASUREMENT"
+    V3_POLICY_GUEST_POLICY = "V3_POLICY_GUEST_POLICY"
+    V3_POLICY_PLATFORM_INFO = "V3_POLICY_PLATFORM_INFO"
+    V3_POLICY_TCB = "V3_POLICY_TCB"
+    V3_POLICY_FIELDS = "V3_POLICY_FIELDS"
+    V3_POLICY_ID_BLOCK = "V3_POLICY_ID_BLOCK"
+    V3_POLICY_TDX_FIELD = "V3_POLICY_TDX_FIELD"
+    V3_POLICY_EVAL_NUMBER = "V3_POLICY_EVAL_NUMBER"
+    V3_BIND_NO_TLS_KEY = "V3_BIND_NO_TLS_KEY"
+    V3_BIND_NO_HPKE_KEY = "V3_BIND_NO_HPKE_KEY"
+
 
 class AttestationError(Exception):
     """Root of every error raised by `attestation`.
@@ -222,6 +310,23 @@ class TrustError(AttestationError):
     default_step = Step.TRUST
 
 
+class PolicyError(AttestationError):
+    """A v3 document's evidence does not satisfy the signed platform policy of its machine."""
+
+    default_step = Step.POLICY
+
+
+def v3_layer(code: Code) -> str | None:
+    """Tinfoil's layer name for a v3 code (``ENVELOPE_REJECTED``...); None outside the layers."""
+    prefixes = {
+        "V3_ENV_": "ENVELOPE_REJECTED",
+        "V3_PROV_": "PROVENANCE_REJECTED",
+        "V3_QUOTE_": "QUOTE_REJECTED",
+        "V3_POLICY_": "POLICY_REJECTED",
+    }
+    return next((v for k, v in prefixes.items() if code.value.startswith(k)), None)
+
+
 class FetchError(AttestationError):
     """Evidence could not be fetched (network, HTTP status, size). Not a verdict on evidence."""
 
@@ -236,7 +341,9 @@ __all__ = [
     "HardwareError",
     "KeyBindingError",
     "MeasurementError",
+    "PolicyError",
     "ProvenanceError",
     "Step",
     "TrustError",
+    "v3_layer",
 ]

@@ -67,6 +67,16 @@ class VerifiedEnclave:
     steps: tuple[StepResult, ...] = ()
     # every hardware verifier that accepted the evidence, with its version (TDX: two)
     verifiers: tuple[str, ...] = ()
+    # Which attestation format proved this: "v2" (bundle) or "v3" (nonce-bound document).
+    attestation_format: str = "v2"
+    # v3 only: the verification is void from this instant (earliest witness time + 7 days).
+    freshness_expires_at: dt.datetime | None = None
+    # v3 only: sha256 of the device_evidence section, bound into REPORT_DATA. The GPU
+    # evidence itself is NOT verified client-side (only its hash is bound).
+    device_evidence_hash: str | None = None
+    device_items: int = 0
+    # v3 only: platform-endorsements policy name the machine is endorsed under.
+    platform_policy: str | None = None
 
     @property
     def hpke_public_key_hex(self) -> str:

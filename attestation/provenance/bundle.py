@@ -231,6 +231,18 @@ def _timestamp_count(material: dict[str, Any]) -> int:
     return len(stamps)
 
 
+def check_tlog_count(count: int, tlog_entries_min: int, tlog_entries_max: int | None) -> None:
+    """TLOG_COUNT_OUT_OF_RANGE unless ``count`` is within the bounds (capped by the maximum)."""
+    upper = (
+        MAX_TLOG_ENTRIES if tlog_entries_max is None else min(tlog_entries_max, MAX_TLOG_ENTRIES)
+    )
+    if count < tlog_entries_min or count > upper:
+        raise ProvenanceError(
+            Code.TLOG_COUNT_OUT_OF_RANGE,
+            f"{count} transparency-log entries, need {tlog_entries_min}..{upper}",
+        )
+
+
 def parse_bundle(
     data: bytes, *, tlog_entries_min: int = 1, tlog_entries_max: int | None = None
 ) -> ParsedBundle:
@@ -255,15 +267,7 @@ def parse_bundle(
     entries_raw = material.get("tlogEntries", [])
     if not isinstance(entries_raw, list):
         raise _malformed("tlogEntries is not a list")
-    count = len(entries_raw)
-    upper = (
-        MAX_TLOG_ENTRIES if tlog_entries_max is None else min(tlog_entries_max, MAX_TLOG_ENTRIES)
-    )
-    if count < tlog_entries_min or count > upper:
-        raise ProvenanceError(
-            Code.TLOG_COUNT_OUT_OF_RANGE,
-            f"{count} transparency-log entries, need {tlog_entries_min}..{upper}",
-        )
+    check_tlog_count(len(entries_raw), tlog_entries_min, tlog_entries_max)
     return ParsedBundle(
         raw=bundle,
         leaf=leaf,
@@ -280,5 +284,6 @@ __all__ = [
     "InclusionProof",
     "ParsedBundle",
     "TlogEntry",
+    "check_tlog_count",
     "parse_bundle",
 ]

@@ -133,6 +133,14 @@ class LibraryIdentityPolicy:
         check_identity(cert, self._policy)
 
 
+def der_utf8_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    """A Fulcio extension holding a DER UTF8String (``None`` when absent).
+
+    Raises :class:`UndecodableExtensionError` when present but not exactly one UTF8String.
+    """
+    return _der_utf8(raw_extension(cert, oid))
+
+
 __all__ = [
     "OID_BUILD_SIGNER_URI",
     "OID_ISSUER_V1",
@@ -142,5 +150,6 @@ __all__ = [
     "LibraryIdentityPolicy",
     "SignerIdentity",
     "check_identity",
+    "der_utf8_extension",
     "signer_identity",
 ]

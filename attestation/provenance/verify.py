@@ -112,14 +112,28 @@ def _library_verify(
 
 
 def verify_statement(
-    bundle_json: bytes, *, expected_digest: str, policy: SigstorePolicy, trust: SigstoreTrust
+    bundle_json: bytes,
+    *,
+    expected_digest: str,
+    policy: SigstorePolicy,
+    trust: SigstoreTrust,
+    parsed: bundle_mod.ParsedBundle | None = None,
 ) -> VerifiedStatement:
-    """Verify a Sigstore DSSE bundle and its in-toto statement (not the predicate body)."""
-    parsed = bundle_mod.parse_bundle(
-        bundle_json,
-        tlog_entries_min=policy.tlog_entries_min,
-        tlog_entries_max=policy.tlog_entries_max,
-    )
+    """Verify a Sigstore DSSE bundle and its in-toto statement (not the predicate body).
+
+    ``parsed`` is ``bundle_mod.parse_bundle(bundle_json)`` when the caller already has it
+    (the entry-count bounds of ``policy`` are still applied here).
+    """
+    if parsed is None:
+        parsed = bundle_mod.parse_bundle(
+            bundle_json,
+            tlog_entries_min=policy.tlog_entries_min,
+            tlog_entries_max=policy.tlog_entries_max,
+        )
+    else:
+        bundle_mod.check_tlog_count(
+            len(parsed.tlog_entries), policy.tlog_entries_min, policy.tlog_entries_max
+        )
     times = _signing_times(parsed, policy)
     material = trust.material
     check_validity_at(parsed.leaf, times)

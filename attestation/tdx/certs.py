@@ -154,6 +154,7 @@ class PckExtensions:
     pce_svn: int
     cpu_svn: bytes  # 16 bytes
     sgx_tcb_components: tuple[int, ...]  # 16 SVNs
+    ppid: bytes = b""  # 16 bytes when present: the platform identity v3 endorsements key on
 
 
 def _tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
@@ -235,12 +236,14 @@ def parse_pck_extensions(leaf: x509.Certificate) -> PckExtensions:
         fmspc, pce_id, cpu_svn = top[f"{_SGX}.4"][1], top[f"{_SGX}.3"][1], tcb[f"{_SGX}.2.18"][1]
         if len(fmspc) != 6 or len(pce_id) != 2 or len(cpu_svn) != 16:
             raise ValueError("SGX extension field of wrong size")
+        ppid = top[f"{_SGX}.1"][1] if f"{_SGX}.1" in top else b""
         return PckExtensions(
             fmspc=fmspc,
             pce_id=pce_id,
             pce_svn=_int(tcb[f"{_SGX}.2.17"][1]),
             cpu_svn=cpu_svn,
             sgx_tcb_components=components,
+            ppid=ppid,
         )
     except (KeyError, ValueError) as exc:  # UndecodableExtensionError is a ValueError
         raise HardwareError(Code.PCK_CHAIN_INVALID, f"PCK SGX extension invalid: {exc}") from exc

@@ -53,6 +53,23 @@ def _first_isv_level(levels: tuple[IsvLevel, ...], isv_svn: int) -> IsvLevel | N
     return next((lv for lv in levels if lv.isv_svn <= isv_svn), None)
 
 
+def module_level_status(quote: TdxQuote, tcb_info: TcbInfo) -> str | None:
+    """Status of the TDX module identity level the quote matches (None: no module level)."""
+    svn = quote.body.tee_tcb_svn
+    if svn[1] == 0:
+        return None
+    wanted = module_identity_id(svn[1])
+    module = next((m for m in tcb_info.module_identities if m.id == wanted), None)
+    level = None if module is None else _first_isv_level(module.levels, svn[0])
+    return None if level is None else level.status
+
+
+def qe_level_status(quote: TdxQuote, qe_identity: QeIdentity) -> str | None:
+    """Status of the QE identity level the quote's QE matches."""
+    level = _first_isv_level(qe_identity.levels, quote.qe_report.isv_svn)
+    return None if level is None else level.status
+
+
 def match_platform_level(quote: TdxQuote, pck: PckExtensions, tcb_info: TcbInfo) -> TcbLevel:
     """Step 9: the first (newest) TCB level the platform meets or exceeds."""
     svn = quote.body.tee_tcb_svn
@@ -180,4 +197,6 @@ __all__ = [
     "evaluate_tcb",
     "match_platform_level",
     "module_identity_id",
+    "module_level_status",
+    "qe_level_status",
 ]

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="debug logging (metadata only)")
     parser.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        default="v2",
+        help="attestation format the simulated enclave is verified with (default v2)",
+    )
+    parser.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="log lines (default text)"
     )
     return parser
@@ -140,7 +146,9 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
     async with simulated_stack(
         settings, gateway=SimulatedGateway(world), gateway_port=gateway_port
     ) as stack:
-        _log.info("Simulated PPQ gateway on %s", stack.gateway_url)
+        _log.info(
+            "Simulated PPQ gateway on %s (attestation %s)", stack.gateway_url, settings.attestation
+        )
         _log.info("Initializing encrypted connection to secure enclave...")
         if not await _wait_verified(stack.proxy_url):
             _log.error("the proxy did not verify the simulated enclave in %.0f s", READY_TIMEOUT)
@@ -171,6 +179,7 @@ def main(argv: list[str]) -> int:
             debug=args.debug,
             simulated=True,
             log_format=args.log_format,
+            attestation=args.attestation,
         )
     except ValueError as exc:
         print(f"privproxy demo: {exc}", file=sys.stderr)

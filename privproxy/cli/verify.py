@@ -2,6 +2,12 @@
 
     privproxy verify [--api-base URL] [--json] [--amd-cert-chain FILE]... [--cache-dir DIR]
                      [--tdx-mr-seam-allow HEX]... [--sigstore-trust-root FILE]
+    privproxy verify --v3 URL_OR_FILE [--nonce HEX] [--now ISO8601] [--json]
+
+``--v3`` verifies a v3 attestation document instead: fetched from the enclave URL with a fresh
+nonce (or ``--nonce``), or read from a captured file, which needs the ``--nonce`` it was
+requested with. ``--now`` sets the verification time (both formats), to audit captured
+evidence inside its validity window.
 
 Exit codes: 0 verified, 10 attestation rejected (the evidence failed a check), 1 any other
 error (network, trust-root configuration, internal). The AMD roots, the Sigstore root and the
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +43,16 @@ _STEP_ORDER = (
     Step.HARDWARE,
     Step.PROVENANCE,
     Step.MEASUREMENT,
+    Step.KEY_BINDING,
+)
+_V3_STEP_ORDER = (
+    Step.FETCH,
+    Step.PARSE,
+    Step.PROVENANCE,
+    Step.FRESHNESS,
+    Step.ENDORSEMENT,
+    Step.HARDWARE,
+    Step.POLICY,
     Step.KEY_BINDING,
 )
 
@@ -61,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="cache directory (env PRIVPROXY_CACHE_DIR, default $XDG_CACHE_HOME/privproxy)",
     )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds per HTTP request")
+    p.add_argument(
+        "--v3",
+        metavar="URL_OR_FILE",
+        help="verify a v3 document: an enclave URL (fetched with a nonce) or a captured file",
+    )
+    p.add_argument("--nonce", metavar="HEX", help="v3: the 32-byte nonce (64 hex) to bind to")
+    p.add_argument(
+        "--repository",
+        default=None,
+        help="v3: code repository the enclave must run (default: the router)",
+    )
+    p.add_argument("--now", metavar="ISO8601", help="verification time (default: now)")
     return p
 
 
@@ -86,6 +116,10 @@ def enclave_json(enclave: VerifiedEnclave) -> dict[str, Any]:
         "verified_at": enclave.verified_at.isoformat(),
         "verdicts": list(enclave.verifiers),
         "verifiers": verifiers(),
+        "attestation_format": enclave.attestation_format,
+        "freshness_expires_at": None
+        if enclave.freshness_expires_at is None
+        else enclave.freshness_expires_at.isoformat(),
     }
 
 
@@ -109,6 +143,9 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
     cache_dir = args.cache_dir or (Path(env_cache) if env_cache else user_cache_dir())
     files = [Path(f) for f in args.amd_cert_chain] + amd_chain_files_from_env()
     trust = trust_values(args)
+    clock = _clock(args.now)
+    if args.v3:
+        return await _run_v3(args, cache_dir, files, clock, record, trust)
     async with AiohttpFetcher() as fetcher:
         attestor = Attestor.production(
             fetcher,
@@ -117,6 +154,7 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
             timeout=args.timeout,
             sigstore_trust_root=trust.get("sigstore_trust_root"),
             tdx_mr_seam_allow=trust.get("tdx_mr_seam_allow", ()),
+            clock=clock,
         )
         # sigstore's imports (~0.2 s) overlap the network round trip instead of following it.
         warm = asyncio.create_task(attestor.warm_up())
@@ -130,6 +168,73 @@ async def _run(args: argparse.Namespace, out: IO[str], steps: list[StepResult]) 
             return await attestor.verify(bundle, on_step=record)
         finally:
             await warm  # never raises; its thread outlives any early exit anyway
+
+
+class UsageError(Exception):
+    """A flag value that cannot be used (exit 1, like any other non-verdict error)."""
+
+
+def _clock(text: str | None) -> Callable[[], dt.datetime]:
+    if text is None:
+        return lambda: dt.datetime.now(dt.UTC)
+    try:
+        fixed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"--now {text!r} is not an ISO 8601 time") from exc
+    if fixed.tzinfo is None:
+        fixed = fixed.replace(tzinfo=dt.UTC)
+    return lambda: fixed
+
+
+async def _run_v3(
+    args: argparse.Namespace,
+    cache_dir: Path,
+    files: list[Path],
+    clock: Callable[[], dt.datetime],
+    record: Callable[[StepResult], None],
+    trust_flags: dict[str, Any],
+) -> VerifiedEnclave:
+    from attestation.fetch import AiohttpFetcher
+    from attestation.trust import Trust
+    from attestation.v3 import new_nonce, parse_nonce
+    from attestation.v3.attestor import DEFAULT_ENCLAVE_URL, V3Attestor
+    from attestation.v3.fetch import enclave_host
+    from privproxy.server.config import DEFAULT_V3_REPOSITORY
+
+    try:
+        nonce = parse_nonce(args.nonce) if args.nonce is not None else None
+    except AttestationError as exc:
+        raise UsageError(f"--nonce: {exc.message}") from exc
+    source: str = args.v3
+    is_url = source.startswith(("https://", "http://"))
+    if not is_url and nonce is None:
+        raise UsageError("a captured v3 document needs the --nonce it was requested with")
+    del cache_dir  # v3 needs no cache: the document carries its collateral
+    trust = Trust.production(
+        amd_chain_files=files, sigstore_trust_root=trust_flags.get("sigstore_trust_root")
+    )
+    repository = args.repository or DEFAULT_V3_REPOSITORY
+    async with AiohttpFetcher() as fetcher:
+        attestor = V3Attestor(
+            fetcher,
+            trust=trust,
+            repository=repository,
+            enclave_url=source if is_url else DEFAULT_ENCLAVE_URL,
+            clock=clock,
+            timeout=args.timeout,
+        )
+        nonce = nonce if nonce is not None else new_nonce()
+        if is_url:
+            document = await attestor.fetch_document(nonce)
+            where = f"{enclave_host(source)} (nonce {nonce.hex()[:16]}…)"
+        else:
+            try:
+                document = Path(source).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read {source}: {exc.strerror}") from exc
+            where = source
+        record(StepResult(Step.FETCH, True, f"{len(document)} bytes from {where}"))
+        return await attestor.verify(document, nonce, on_step=record)
 
 
 def _print_enclave(out: IO[str], enclave: VerifiedEnclave) -> None:
@@ -146,6 +251,12 @@ def _print_enclave(out: IO[str], enclave: VerifiedEnclave) -> None:
     for info in verifiers():
         version = info["version"] or "not installed"
         out.write(f"  uses              {info['name']} {version}: {info['verifies']}\n")
+    if enclave.freshness_expires_at is not None:
+        out.write(
+            f"  format            v3, fresh until {enclave.freshness_expires_at.isoformat()}\n"
+            f"  platform policy   {enclave.platform_policy}\n"
+            "  GPU evidence      NOT verified (bound by hash only)\n"
+        )
 
 
 def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int:
@@ -170,11 +281,14 @@ def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None) -> int
         else:
             out.write(f"FAIL  {exc.step.value:<12} {exc.code.value}: {exc.message}\n")
             done = {s.step for s in steps} | {exc.step}
-            for step in _STEP_ORDER:
+            for step in _V3_STEP_ORDER if args.v3 else _STEP_ORDER:
                 if step not in done and step is not Step.TRUST:
                     out.write(f"SKIP  {step.value}\n")
             out.write("NOT VERIFIED: no request may be sealed to this enclave.\n")
         return code
+    except UsageError as exc:
+        out.write(f"ERROR {exc}\n")
+        return EXIT_ERROR
     except Exception as exc:  # CLI boundary: anything unexpected is exit 1, with a one-line reason
         out.write(f"ERROR internal: {type(exc).__name__}: {exc}\n")
         return EXIT_ERROR

@@ -34,7 +34,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attestation.errors import AttestationError, Code, FetchError
 from attestation.models import VerifiedEnclave
@@ -60,6 +60,9 @@ BACKOFF_MAX = 300.0  # retries never wait longer than this (or than the re-attes
 INTERVAL_JITTER = 0.1  # periodic re-checks spread +-10 % so many proxies do not align
 CURRENT_WAIT = 10.0  # a request waits at most this long for a verification in flight
 VERIFY_TIMEOUT = 120.0  # one whole fetch + verify attempt; bounds every wait
+# v3: re-verify this long before the freshness deadline (or halfway there, if sooner), so a
+# fresh document is adopted before the old one's witnesses expire.
+FRESHNESS_REFRESH_LEAD = 3600.0
 
 
 class Verifier(Protocol):
@@ -70,6 +73,14 @@ class Verifier(Protocol):
 
     async def verify(self, bundle: bytes) -> VerifiedEnclave:
         """Verify every step; raises `AttestationError` naming the failing step."""
+
+
+@runtime_checkable
+class SelfAttesting(Protocol):
+    """A verifier that fetches and verifies in one step (v3: the nonce binds the two)."""
+
+    async def attest(self) -> VerifiedEnclave:
+        """Fetch fresh evidence and verify it; raises `AttestationError` naming the step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +100,7 @@ class AttestedProvider:
         self,
         settings: Settings,
         *,
-        attestor: Verifier | None = None,
+        attestor: Verifier | SelfAttesting | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         audit: AuditSink | None = None,
@@ -98,7 +109,7 @@ class AttestedProvider:
         self._clock: Clock = clock if clock is not None else SystemClock()
         # Jitter only spreads load; it is not a secret, so a plain PRNG is right here.
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
-        self._attestor = attestor
+        self._attestor: Verifier | SelfAttesting | None = attestor
         self._fetcher: Any = None  # the default attestor's fetcher, closed by `close`
         self._audit: AuditSink = audit if audit is not None else _default_audit(settings)
         self._adopted: _Adopted | None = None
@@ -183,6 +194,10 @@ class AttestedProvider:
             "expires_at": _iso(status.expires_at),
             "enclave": verification.domain if verification else None,
             "hpke_key_fingerprint": verification.hpke_key_fingerprint if verification else None,
+            "attestation_format": verification.attestation_format if verification else None,
+            "freshness_expires_at": _iso(verification.freshness_expires_at)
+            if verification
+            else None,
         }
 
     # -- introspection ----------------------------------------------------------------
@@ -196,6 +211,9 @@ class AttestedProvider:
         expires_at = None
         if verification is not None and verified_at is not None:
             expires_at = verified_at + _seconds(self._settings.attestation_max_age)
+            deadline = verification.freshness_expires_at
+            if deadline is not None:
+                expires_at = min(expires_at, deadline)
         next_in = max(0.0, self._next_check_mono - now_mono)
         return AttestationStatus(
             state=self.state(),
@@ -270,8 +288,11 @@ class AttestedProvider:
         try:
             async with asyncio.timeout(VERIFY_TIMEOUT):
                 verifier = self._verifier()
-                bundle = await verifier.fetch_bundle(self._settings.api_base)
-                verification = await verifier.verify(bundle)
+                if isinstance(verifier, SelfAttesting):
+                    verification = await verifier.attest()
+                else:
+                    bundle = await verifier.fetch_bundle(self._settings.api_base)
+                    verification = await verifier.verify(bundle)
         except asyncio.CancelledError:
             raise
         except AttestationError as exc:
@@ -290,7 +311,7 @@ class AttestedProvider:
             raise err from exc
         return await self._adopt(trigger, verification)
 
-    def _verifier(self) -> Verifier:
+    def _verifier(self) -> Verifier | SelfAttesting:
         if self._attestor is None:
             self._attestor, self._fetcher = _default_attestor(self._settings, self._clock)
         return self._attestor
@@ -305,15 +326,18 @@ class AttestedProvider:
             generation=self._generation,
         )
         now_mono = self._clock.monotonic()
-        self._adopted = _Adopted(
-            target, verification, now_mono, now_mono + self._settings.attestation_max_age
-        )
+        lifetime = self._lifetime(verification)
+        self._adopted = _Adopted(target, verification, now_mono, now_mono + lifetime)
         self._previous = verification
         self._last_error = None
         self._last_check = self._clock.now()
         self._failures = 0
         self.stats.count(trigger, "success")
-        self._schedule(self._jittered(self._settings.reattest_interval))
+        next_check = self._jittered(self._settings.reattest_interval)
+        if verification.freshness_expires_at is not None:
+            ahead = max(lifetime - FRESHNESS_REFRESH_LEAD, lifetime / 2.0)
+            next_check = min(next_check, ahead)
+        self._schedule(next_check)
         old_fp = _measurement_fp(previous) if previous is not None else None
         entry = await self._audit.append(verification, at=self._last_check)
         if old_fp is None:
@@ -327,8 +351,16 @@ class AttestedProvider:
         if rotated:
             self.stats.key_rotations += 1
         line = _success_line(trigger, verification, previous, old_fp if changed else None)
-        log.info("%s (valid for %.0f s)", line, self._settings.attestation_max_age)
+        log.info("%s (valid for %.0f s)", line, lifetime)
         return target
+
+    def _lifetime(self, verification: VerifiedEnclave) -> float:
+        """Seconds a verification may serve: max age, and for v3 never past its deadline."""
+        lifetime = self._settings.attestation_max_age
+        deadline = verification.freshness_expires_at
+        if deadline is not None:
+            lifetime = min(lifetime, max(0.0, (deadline - self._clock.now()).total_seconds()))
+        return lifetime
 
     def _on_failure(self, trigger: str, err: AttestationError) -> None:
         self._failures += 1
@@ -349,9 +381,7 @@ class AttestedProvider:
         self._schedule(delay)
         keeping = ""
         if transient and fresh is not None:
-            until = _iso(
-                fresh.verification.verified_at + _seconds(self._settings.attestation_max_age)
-            )
+            until = _iso(self.status().expires_at)
             keeping = f"; keeping the key verified at {_iso(fresh.verification.verified_at)} "
             keeping += f"until {until}"
         log.warning(
@@ -454,8 +484,8 @@ def _default_audit(settings: Settings) -> AuditSink:
     return AuditLog.in_state_dir(settings.state_dir)
 
 
-def _default_attestor(settings: Settings, clock: Clock) -> tuple[Verifier, Any]:
-    """The production `attestation.Attestor` and its fetcher (imported lazily: heavy)."""
+def _default_attestor(settings: Settings, clock: Clock) -> tuple[Verifier | SelfAttesting, Any]:
+    """The production attestor for `settings.attestation` and its fetcher (imported lazily)."""
     from attestation.attestor import Attestor
     from attestation.fetch import AiohttpFetcher
 
@@ -470,7 +500,20 @@ def _default_attestor(settings: Settings, clock: Clock) -> tuple[Verifier, Any]:
         sigstore_trust_root=settings.sigstore_trust_root,
         tdx_mr_seam_allow=settings.tdx_mr_seam_allow,
     )
-    return attestor, fetcher
+    if settings.attestation == "v2":
+        return attestor, fetcher
+    from attestation.v3.attestor import AutoAttestor, V3Attestor
+
+    v3 = V3Attestor(
+        fetcher,
+        trust=attestor.trust,
+        repository=settings.v3_repository,
+        enclave_url=settings.v3_enclave_url,
+        clock=clock.now,
+    )
+    if settings.attestation == "v3":
+        return v3, fetcher
+    return AutoAttestor(v3=v3, v2=attestor, api_base=settings.api_base), fetcher
 
 
-__all__ = ["AttestedProvider", "Verifier"]
+__all__ = ["AttestedProvider", "SelfAttesting", "Verifier"]

@@ -142,6 +142,10 @@ def audit_record(
         "tls_key_fingerprint": verification.tls_key_fingerprint,
         "measurement_changed": changed,
         "previous_code_measurement": previous_measurement if changed else None,
+        "attestation_format": verification.attestation_format,
+        "freshness_expires_at": None
+        if verification.freshness_expires_at is None
+        else verification.freshness_expires_at.isoformat().replace("+00:00", "Z"),
     }
     # A verification started while handling a request (a 422 key rotation, an expired key)
     # names that request, to correlate with the client's and the proxy's logs.

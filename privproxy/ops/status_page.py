@@ -114,6 +114,18 @@ def _usage(base_url: str, model: str, token_required: bool) -> str:
     return f"<h2>Use the proxy</h2>{note}<pre>{_e(curl)}</pre><pre>{_e(python)}</pre>"
 
 
+def _format_rows(enclave: dict[str, Any], attestation: dict[str, Any]) -> list[str]:
+    """Attestation format, the v3 freshness deadline and what is not verified (GPU)."""
+    rows = [_row("Attestation format", enclave.get("attestation_format"))]
+    if enclave.get("freshness_expires_at"):
+        rows.append(_row("Freshness deadline", enclave.get("freshness_expires_at")))
+    if enclave.get("platform_policy"):
+        rows.append(_row("Platform policy", enclave.get("platform_policy")))
+    if attestation.get("gpu_evidence"):
+        rows.append(_row("GPU evidence", attestation.get("gpu_evidence")))
+    return rows
+
+
 def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bool = False) -> str:
     """The status page for one `/v1/verification` document."""
     state = str(doc.get("state", "unverified"))
@@ -165,6 +177,7 @@ def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bo
             _row("TCB", ", ".join(f"{k}={v}" for k, v in (enclave.get("tcb") or {}).items())),
             _row("Verified at", doc.get("verified_at")),
             _row("Expires at", doc.get("expires_at")),
+            *_format_rows(enclave, doc.get("attestation") or {}),
         ]
     else:
         parts.append(

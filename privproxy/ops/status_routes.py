@@ -21,7 +21,7 @@ from privproxy.enclave.status import AttestationStatus
 from privproxy.gateway.catalog import DEFAULT_MODEL
 from privproxy.ops import status_page as page
 from privproxy.ops.metrics import METRICS_KEY, Metrics, response_headers
-from privproxy.ops.verification_view import unattested_json, verification_json
+from privproxy.ops.verification_view import iso, unattested_json, verification_json
 from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -86,6 +86,10 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     else:
         ready = status.serving
         body = {"ready": ready, "state": status.state.value}
+        v = status.verification
+        if v is not None:  # which format proved the key, and (v3) when it stops counting
+            body["attestation_format"] = v.attestation_format
+            body["freshness_expires_at"] = iso(v.freshness_expires_at)
         if not ready:
             reason = getattr(provider, "unavailable_reason", None)
             body["reason"] = reason() if callable(reason) else None

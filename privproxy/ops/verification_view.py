@@ -18,6 +18,10 @@ from privproxy.enclave.status import AttestationStatus
 from privproxy.server.config import Settings
 
 VERIFIER_NAME = "privproxy"
+GPU_NOT_VERIFIED = (
+    "NVIDIA GPU evidence is NOT verified client-side: a v3 document binds the device_evidence"
+    " section into the attested report by its SHA-256 only; v2 bundles carry none."
+)
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -39,7 +43,10 @@ def steps_json(status: AttestationStatus) -> list[dict[str, Any]]:
     if verification is not None:
         recorded = {r.step for r in verification.steps}
         if Step.FETCH not in recorded:
-            steps.append({"step": Step.FETCH.value, "status": "passed", "detail": "bundle fetched"})
+            fetched = "document fetched" if verification.attestation_format == "v3" else "bundle"
+            steps.append(
+                {"step": Step.FETCH.value, "status": "passed", "detail": f"{fetched} fetched"}
+            )
         steps.extend(
             {"step": r.step.value, "status": "passed" if r.ok else "failed", "detail": r.detail}
             for r in verification.steps
@@ -68,6 +75,23 @@ def enclave_json(v: VerifiedEnclave) -> dict[str, Any]:
         "tls_key_fingerprint": v.tls_key_fingerprint,
         "tcb": dict(v.tcb),
         "verdicts": list(v.verifiers),
+        "attestation_format": v.attestation_format,
+        "freshness_expires_at": iso(v.freshness_expires_at),
+        "platform_policy": v.platform_policy,
+        "device_evidence": None
+        if v.device_evidence_hash is None
+        else {"sha256": v.device_evidence_hash, "items": v.device_items, "verified": False},
+    }
+
+
+def attestation_format_json(status: AttestationStatus, settings: Settings) -> dict[str, Any]:
+    """Which format is configured, which one proved the current key, and its deadline."""
+    v = status.verification
+    return {
+        "configured": settings.attestation,
+        "format": v.attestation_format if v is not None else None,
+        "freshness_expires_at": iso(v.freshness_expires_at) if v is not None else None,
+        "gpu_evidence": GPU_NOT_VERIFIED,
     }
 
 
@@ -82,6 +106,7 @@ def verification_json(status: AttestationStatus, settings: Settings) -> dict[str
         "unsafe": False,
         "simulated": settings.simulated,
         "enclave": enclave_json(v) if v is not None else None,
+        "attestation": attestation_format_json(status, settings),
         "steps": steps_json(status),
         "verified_at": iso(status.verified_at),
         "expires_at": iso(status.expires_at),
@@ -128,6 +153,8 @@ def unattested_json(health: dict[str, Any], settings: Settings) -> dict[str, Any
 
 
 __all__ = [
+    "GPU_NOT_VERIFIED",
+    "attestation_format_json",
     "enclave_json",
     "iso",
     "measurement_json",

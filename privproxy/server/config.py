@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -28,6 +29,8 @@ from privproxy.server.trust_flags import add_trust_flags, trust_values
 DEFAULT_PORT = 8787
 DEFAULT_API_BASE = "https://api.ppq.ai"
 DEFAULT_UNSAFE_ENCLAVE_URL = "https://inference.tinfoil.sh"
+DEFAULT_V3_ENCLAVE_URL = "https://inference.tinfoil.sh"  # the router; v3 is fetched from it
+DEFAULT_V3_REPOSITORY = "tinfoilsh/confidential-model-router"  # code the router must run
 MiB = 1024 * 1024
 
 
@@ -99,6 +102,13 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
+    # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
+    # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
+    attestation: Literal["v2", "v3", "auto"] = "v2"
+    v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
+    v3_repository: str = DEFAULT_V3_REPOSITORY
+
     # Operations: log format, router-side options allowed through (privproxy.server.router_options).
     log_format: Literal["text", "json"] = "text"
     allowed_router_options: tuple[str, ...] = ()
@@ -127,6 +137,16 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        return value
+
+    @field_validator("v3_enclave_url")
+    @classmethod
+    def _check_v3_enclave_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host = urlsplit(value).hostname or ""
+        local_http = value.startswith("http://") and is_loopback_host(host)
+        if not host or not (value.startswith("https://") or local_http):
+            raise ValueError("v3_enclave_url must be https (http only to loopback)")
         return value
 
     @field_validator("tdx_mr_seam_allow")
@@ -235,6 +255,8 @@ _FLAG_FIELDS = frozenset(
         "shutdown_timeout",
         "catalog_ttl",
         "log_format",
+        "attestation",
+        "v3_enclave_url",
     }
 )
 
@@ -272,6 +294,13 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    # `--attestation`/`--v3-enclave-url` (plain flags, in _FLAG_FIELDS) over these.
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        if environ.get(env, "").strip():
+            values[field] = environ[env].strip()
     if environ.get("PRIVPROXY_LOG_FORMAT", "").strip():
         values["log_format"] = environ["PRIVPROXY_LOG_FORMAT"].strip()
     if environ.get("PRIVPROXY_ALLOW_ROUTER_OPTIONS", "").strip():
@@ -345,6 +374,12 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
     add_trust_flags(p)
+    p.add_argument(
+        "--attestation",
+        choices=("v2", "v3", "auto"),
+        help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
+    )
+    p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
     # Operations: configuration file, log format, router-side options.
     p.add_argument("--config", metavar="FILE", help="TOML settings file (env PRIVPROXY_CONFIG)")
     p.add_argument(

@@ -103,6 +103,7 @@ class AmdChain:
     ark: x509.Certificate
     ask: x509.Certificate
     _ask_key: rsa.RSAPrivateKey = field(repr=False)
+    _ark_key: rsa.RSAPrivateKey | None = field(default=None, repr=False)  # signs the CRL
 
     def cert_chain_pem(self) -> bytes:
         """ASK then ARK in PEM, the layout AMD KDS serves at `/vcek/v1/<product>/cert_chain`."""
@@ -126,6 +127,26 @@ class AmdChain:
             builder = builder.add_extension(ext, critical=False)
         cert = builder.sign(self._ask_key, hashes.SHA384(), rsa_padding=_PSS)
         return Vcek(certificate=cert, private_key=key, hwid=hwid, tcb=tcb)
+
+    def crl_der(self, *, now: dt.datetime, revoked: tuple[int, ...] = ()) -> bytes:
+        """The ARK-signed CRL (as KDS serves at `/vcek/v1/<product>/crl`), valid 30 days."""
+        if self._ark_key is None:
+            raise ValueError("this chain was built without its ARK key")
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ark.subject)
+            .last_update(now - _DAY)
+            .next_update(now + 30 * _DAY)
+        )
+        for serial in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(now - _DAY)
+                .build()
+            )
+        crl = builder.sign(self._ark_key, hashes.SHA384(), rsa_padding=_PSS)
+        return crl.public_bytes(serialization.Encoding.DER)
 
 
 def generate_amd_chain(
@@ -162,9 +183,17 @@ def generate_amd_chain(
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(crl_sign=False), critical=True)
+        .add_extension(_crl_point(product), critical=False)
         .sign(ark_key, hashes.SHA384(), rsa_padding=_PSS)
     )
-    return AmdChain(product=product, ark=ark, ask=ask, _ask_key=ask_key)
+    return AmdChain(product=product, ark=ark, ask=ask, _ask_key=ask_key, _ark_key=ark_key)
+
+
+def _crl_point(product: str) -> x509.CRLDistributionPoints:
+    # Real ASKs name KDS's `/vcek/v1/<product>/crl`; v3 verifiers require the `/crl` path.
+    url = f"https://kds.simulated.invalid/vcek/v1/{product}/crl"
+    point = x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+    return x509.CRLDistributionPoints([point])
 
 
 def _key_usage(*, crl_sign: bool) -> x509.KeyUsage:

@@ -49,6 +49,7 @@ class GatewayStats:
     """Counters and a bounded log of chat requests."""
 
     attestation_fetches: int = 0
+    v3_document_fetches: int = 0  # of which for the enclave's v3 endpoint
     chat_requests: int = 0
     opened: int = 0
     key_mismatches: int = 0

@@ -18,12 +18,17 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
 from privproxy.server.config import Settings
 from privproxy.simulator.server import SimulatedGateway, running_gateway
+
+if TYPE_CHECKING:
+    from attestation.attestor import Attestor
+    from attestation.fetch import Fetcher
+    from attestation.v3.attestor import AutoAttestor, V3Attestor
 
 SIMULATED_HEADER: Final = "X-Privproxy-Simulated"
 LOG_PREFIX: Final = "[SIMULATED] "
@@ -71,6 +76,30 @@ class SimulatedStack:
         return f"{self.proxy_url}/v1"
 
 
+def _with_format(
+    settings: Settings,
+    v2: Attestor,
+    gateway: SimulatedGateway,
+    gateway_url: str,
+    fetcher: Fetcher,
+) -> Attestor | V3Attestor | AutoAttestor:
+    """The attestor for `settings.attestation`: the gateway also plays the v3 enclave."""
+    if settings.attestation == "v2":
+        return v2
+    from attestation.v3.attestor import AutoAttestor, V3Attestor
+
+    v3 = V3Attestor(
+        fetcher,
+        trust=gateway.world.trust(),
+        repository=settings.v3_repository,
+        enclave_url=gateway_url,
+        domain=gateway.enclave.domain,
+    )
+    if settings.attestation == "v3":
+        return v3
+    return AutoAttestor(v3=v3, v2=v2, api_base=gateway_url)
+
+
 @contextlib.asynccontextmanager
 async def simulated_stack(
     settings: Settings,
@@ -106,7 +135,9 @@ async def simulated_stack(
         fetcher = await stack.enter_async_context(AiohttpFetcher())
         # The production policy, and the simulator's roots handed over explicitly.
         attestor = Attestor(fetcher, policy=Policy.production(), trust=gateway.world.trust())
-        provider = AttestedProvider(settings, attestor=attestor)
+        provider = AttestedProvider(
+            settings, attestor=_with_format(settings, attestor, gateway, gateway_url, fetcher)
+        )
         app = create_app(settings, provider=provider)
         app.on_response_prepare.append(_mark_response)
         runner = web.AppRunner(app, **runner_options(settings))

@@ -36,6 +36,7 @@ from privproxy.ehbp.protocol import (
 from privproxy.simulator import chat
 from privproxy.simulator.ehbp_server import RequestRejectedError, ResponseSealer, open_request
 from privproxy.simulator.faults import Faults, GatewayStats, ObservedRequest
+from privproxy.simulator.v3 import V3Material, shared_v3
 from privproxy.simulator.world import EnclaveInstance, SimulatedWorld, shared_world
 
 MAX_BODY: Final = 16 * 1024 * 1024
@@ -94,6 +95,10 @@ class SimulatedGateway:
         self.stats = GatewayStats()
         self.script = script
         self.models = tuple(models) if models is not None else default_models()
+        # The enclave's v3 endpoint. `serve_v3 = False` answers 404 (an enclave with v2 only);
+        # `v3_material` replaces the signed reference values (e.g. with stale witnesses).
+        self.serve_v3 = True
+        self.v3_material: V3Material | None = None
 
     # -- control --
 
@@ -112,6 +117,7 @@ class SimulatedGateway:
         """The aiohttp application."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_get("/private/attestation", self._attestation)
+        app.router.add_get("/.well-known/tinfoil-attestation", self._attestation_v3)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/private/v1/chat/completions", self._chat)
         return app
@@ -124,6 +130,19 @@ class SimulatedGateway:
         if status is not None:
             return _plaintext(status, "attestation unavailable", "server_error")
         return web.Response(body=self.enclave.bundle_json, content_type="application/json")
+
+    async def _attestation_v3(self, request: web.Request) -> web.Response:
+        # What the enclave itself answers (the simulator plays gateway and enclave).
+        self.stats.attestation_fetches += 1
+        self.stats.v3_document_fetches += 1
+        if not self.serve_v3:
+            return _plaintext(404, "not found", "not_found")
+        nonce = request.query.get("nonce", "")
+        if len(nonce) != 64 or any(c not in "0123456789abcdef" for c in nonce):
+            return _plaintext(400, "nonce must be 64 lowercase hex characters", "invalid_request")
+        material = self.v3_material or shared_v3(self.world)
+        body = material.document(self.enclave, bytes.fromhex(nonce))
+        return web.Response(body=body, content_type="application/json")
 
     async def _models(self, request: web.Request) -> web.Response:
         from privproxy.gateway.catalog import model_info

@@ -45,6 +45,8 @@ async def test_first_write_creates_private_dir_and_file(tmp_path: Path) -> None:
         "tls_key_fingerprint": v.tls_key_fingerprint,
         "measurement_changed": False,
         "previous_code_measurement": None,
+        "attestation_format": "v2",
+        "freshness_expires_at": None,
     }
     assert key_for("k1").hex() not in log.path.read_text()  # fingerprints only
 

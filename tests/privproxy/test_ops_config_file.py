@@ -125,3 +125,13 @@ def test_config_print_shows_unset_values_as_comments() -> None:
 
     text = render(effective_config(Settings(state_dir="/tmp/s", cache_dir="/tmp/c")))
     assert "# require_token: not set" in text and "# api_key: not set" in text
+
+
+def test_attestation_format_from_file_env_flag(tmp_path: Path) -> None:
+    cfg = _write(tmp_path, 'attestation = "v3"\n')
+    s = Settings.from_env_and_args(_env(tmp_path), ["--config", str(cfg)])
+    assert s.attestation == "v3"
+    env = _env(tmp_path, PRIVPROXY_ATTESTATION="auto")
+    assert Settings.from_env_and_args(env, ["--config", str(cfg)]).attestation == "auto"
+    flags = ["--config", str(cfg), "--attestation", "v2"]
+    assert Settings.from_env_and_args(env, flags).attestation == "v2"

@@ -99,7 +99,12 @@ async def test_readiness_follows_the_state_machine(
     await settle()
     resp = await client.get("/readyz")
     assert resp.status == 200
-    assert await resp.json() == {"ready": True, "state": "verified"}
+    assert await resp.json() == {
+        "ready": True,
+        "state": "verified",
+        "attestation_format": "v2",
+        "freshness_expires_at": None,
+    }
     health = await (await client.get("/health")).json()
     assert health["attestation"] is True
     assert health["state"] == "verified"
