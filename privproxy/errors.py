@@ -1,7 +1,8 @@
 """One exception hierarchy for the proxy; each error knows its HTTP status and OpenAI shape.
 
 Errors raised before the response headers are sent become an OpenAI-style JSON error
-`{"error": {"message", "type", "code"}}` with `http_status`; after headers they become an
+`{"error": {"message", "type", "code"}}` with `http_status` (Anthropic's
+`{"type":"error","error":{"type","message"}}` on the Messages routes); after headers they become an
 SSE error event (see `respond.py`). `type` keeps the Node proxy's values where the Node
 proxy had one (`invalid_request_error`, `authentication_error`, `proxy_error`).
 """
@@ -33,6 +34,45 @@ class ProxyError(Exception):
             error["request_id"] = rid
         return {"error": error}
 
+    def to_anthropic_json(self) -> dict[str, Any]:
+        """Anthropic error shape, for the Messages routes: the type follows the status."""
+        return anthropic_error(self.status, self.message)
+
+
+# Anthropic's error types by HTTP status; other 4xx are invalid requests, other 5xx api errors.
+_ANTHROPIC_TYPES: dict[int, str] = {
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+ANTHROPIC_ROUTE: str = "/v1/messages"
+"""The Anthropic Messages routes (this path and below) answer errors in Anthropic's shape."""
+
+
+def wants_anthropic_errors(path: str) -> bool:
+    """True for the Messages routes, whose clients parse Anthropic's error shape."""
+    return path.startswith(ANTHROPIC_ROUTE) and (
+        len(path) == len(ANTHROPIC_ROUTE) or path[len(ANTHROPIC_ROUTE)] == "/"
+    )
+
+
+def anthropic_error(status: int, message: str) -> dict[str, Any]:
+    """`{"type":"error","error":{"type":...,"message":...}}` for an HTTP status."""
+    kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    rid = REQUEST_ID.get()
+    if rid is not None:  # top level, where Anthropic's own answers carry theirs
+        body["request_id"] = rid
+    return body
+
 
 class AttestationUnavailableError(ProxyError):
     """No verified enclave key right now; the message names the failing step."""
@@ -42,4 +82,10 @@ class AttestationUnavailableError(ProxyError):
     code = "attestation_unavailable"
 
 
-__all__ = ["AttestationUnavailableError", "ProxyError"]
+__all__ = [
+    "ANTHROPIC_ROUTE",
+    "AttestationUnavailableError",
+    "ProxyError",
+    "anthropic_error",
+    "wants_anthropic_errors",
+]

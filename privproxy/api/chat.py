@@ -14,16 +14,15 @@ import time
 
 from aiohttp import web
 
-from privproxy.ehbp import seal_request
-from privproxy.errors import ProxyError
-from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
-from privproxy.ops import metrics, status_routes
+from privproxy.api.sealed_chat import forward_with_rotation
+from privproxy.errors import ProxyError, anthropic_error, wants_anthropic_errors
+from privproxy.gateway.forward import Upstream
+from privproxy.ops import status_routes
 from privproxy.ops.access_facts import FACTS_KEY, RequestFacts
-from privproxy.ops.metrics import METRICS_KEY
 from privproxy.ops.request_id import current_request_id
 from privproxy.ops.tracing import TRACER_KEY, usage_from_body
-from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
-from privproxy.server.receive import Inbound, receive
+from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
+from privproxy.server.receive import receive
 from privproxy.server.respond import error_response, relay
 
 _log = logging.getLogger("privproxy")
@@ -113,7 +112,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 str(inbound.stream).lower(),
                 len(inbound.payload),
             )
-        upstream = await _forward_with_rotation(app, inbound, facts.phases)
+        upstream = await forward_with_rotation(app, inbound, facts.phases)
         facts.upstream_first_byte_ms = (time.monotonic() - started) * 1000
         if _debug(logging.DEBUG):
             _log.debug(
@@ -157,60 +156,15 @@ async def _traced_relay(
     return response
 
 
-async def _forward_with_rotation(
-    app: web.Application, inbound: Inbound, phases: list[tuple[str, int, int]] | None = None
-) -> Upstream:
-    """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
-    attempts: every await level is resumed again on each wake-up of the request. With
-    `phases` (tracing on), the attestation wait, seal and time to first byte are recorded."""
-    provider = app[PROVIDER_KEY]
-    pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
-    mark = time.time_ns() if phases is not None else 0
-    target = await provider.current()
-    for attempt in (1, 2):
-        if phases is not None:
-            now = time.time_ns()
-            phases.append(("privproxy.attestation_wait", mark, now))
-            mark = now
-        sealed = seal_request(target.hpke_public_key, inbound.payload)
-        if phases is not None:
-            now = time.time_ns()
-            phases.append(("privproxy.seal", mark, now))
-            mark = now
-        try:
-            return await send(
-                pool,
-                settings,
-                target,
-                sealed,
-                private_model=inbound.private_model,
-                api_key=inbound.api_key,
-                observe=observer,
-            )
-        except KeyConfigMismatchError:
-            if attempt == 2:
-                raise
-            _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
-            metrics.count_stream_event(app, "key_config_retry")
-        finally:
-            if phases is not None:
-                now = time.time_ns()
-                phases.append(("privproxy.gateway_first_byte", mark, now))
-                mark = now
-        target = await provider.refresh(target)
-    raise AssertionError("unreachable")  # both attempts return or raise
-
-
 def unknown_endpoint(request: web.Request) -> web.Response:
     """Node's JSON 404 for every unrouted method/path (query string ignored)."""
     path = request.raw_path.split("?", 1)[0]
     if len(path) > 200:
         path = path[:200] + "…"
-    error = {
-        "message": f"Unknown endpoint: {request.method} {path}",
-        "type": "invalid_request_error",
-    }
+    message = f"Unknown endpoint: {request.method} {path}"
+    if wants_anthropic_errors(path):
+        return web.json_response(anthropic_error(404, message), status=404, dumps=_compact)
+    error = {"message": message, "type": "invalid_request_error"}
     rid = current_request_id()
     if rid is not None:
         error["request_id"] = rid
@@ -224,7 +178,7 @@ def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None
     if isinstance(exc, ProxyError):
         if exc.status >= 500 or exc.status in (401, 402, 429):
             _log.warning("Request error: %s (%d)", exc.code, exc.status)
-        return error_response(exc)
+        return error_response(exc, anthropic=wants_anthropic_errors(request.path))
     if isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed):
         return unknown_endpoint(request)
     return None

@@ -1,4 +1,4 @@
-"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|openclaw-config|config ...`.
+"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|client-config|config ...`.
 
 Exit codes (STYLE 15): 0 ok, 1 internal or runtime failure (e.g. the port is taken),
 2 usage or configuration error (including a subcommand missing from this build),
@@ -25,7 +25,8 @@ EXIT_ATTESTATION = 10
 SUBCOMMANDS: dict[str, str] = {
     "verify": "privproxy.cli.verify",
     "demo": "privproxy.cli.demo",
-    "openclaw-config": "privproxy.cli.openclaw",
+    "client-config": "privproxy.cli.client_config",
+    "openclaw-config": "privproxy.cli.openclaw",  # alias of `client-config openclaw`
     "config": "privproxy.cli.config_cmd",
 }
 
@@ -84,7 +85,8 @@ def serve(argv: list[str]) -> int:
 
     parser = build_parser()
     parser.epilog = (
-        "Other commands: privproxy verify | demo | openclaw-config | config (each has --help)."
+        "Other commands: privproxy verify | demo | client-config openclaw|codex|claude | "
+        "config --print (each has --help; openclaw-config = client-config openclaw)."
     )
     namespace = parser.parse_args(argv)
     try:

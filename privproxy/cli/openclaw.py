@@ -1,10 +1,12 @@
-"""`privproxy openclaw-config`: an OpenClaw custom provider that points at this proxy.
+"""OpenClaw custom provider for this proxy (`privproxy client-config openclaw`, alias
+`privproxy openclaw-config`; the command line is in `privproxy.cli.client_config`).
 
 OpenClaw only needs an OpenAI-compatible server (PROTOCOL.md 6): a `models.providers.<id>`
 entry with a `baseUrl` that **includes `/v1`** (the Node plugin registered
 `http://127.0.0.1:<port>` without it, so OpenClaw's requests hit `/chat/completions` and got
 404), a non-empty `apiKey`, `api: "openai-completions"`, and the model list with context
-window, max tokens, reasoning, input types and cost (from `privproxy.gateway.catalog.MODELS`).
+window, max tokens, reasoning, input types and cost (`privproxy.gateway.catalog.model_info`
+for each model of the live catalog).
 
 Without `--write` the provider snippet is printed. With `--write PATH` it is merged into an
 existing `openclaw.json`: the file is first copied to `PATH.bak-<UTC timestamp>`, then
@@ -15,22 +17,19 @@ is not plain JSON (OpenClaw also reads JSON5) is refused rather than rewritten.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
 import shutil
-import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from privproxy.gateway.catalog import DEFAULT_MODEL, MODELS, ModelInfo
-from privproxy.server.config import DEFAULT_PORT
+from privproxy.gateway.catalog import MODELS, ModelInfo
 
 DEFAULT_PROVIDER_ID: Final = "privproxy"
 DEFAULT_API_KEY: Final = "privproxy-local"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class ConfigFileError(Exception):
@@ -55,20 +54,22 @@ def model_entry(model: ModelInfo) -> dict[str, Any]:
     }
 
 
-def provider_entry(*, host: str, port: int, api_key: str) -> dict[str, Any]:
+def provider_entry(
+    *, host: str, port: int, api_key: str, models: Sequence[ModelInfo] = MODELS
+) -> dict[str, Any]:
     """The `models.providers.<id>` value for a proxy on `host:port`."""
     shown = f"[{host}]" if ":" in host else host
     return {
         "baseUrl": f"http://{shown}:{port}/v1",
         "apiKey": api_key,
         "api": "openai-completions",
-        "models": [model_entry(m) for m in MODELS],
+        "models": [model_entry(m) for m in models],
     }
 
 
-def model_refs(provider_id: str) -> list[str]:
-    """OpenClaw model refs (`provider/model`) for every private model."""
-    return [f"{provider_id}/{m.id}" for m in MODELS]
+def model_refs(provider_id: str, provider: dict[str, Any]) -> list[str]:
+    """OpenClaw model refs (`provider/model`) for every model of `provider`."""
+    return [f"{provider_id}/{m['id']}" for m in provider["models"]]
 
 
 def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -86,10 +87,10 @@ def merge_config(config: dict[str, Any], provider_id: str, provider: dict[str, A
     defaults = agents.get("defaults") if isinstance(agents, dict) else None
     allow = defaults.get("models") if isinstance(defaults, dict) else None
     if isinstance(allow, dict):
-        for ref in model_refs(provider_id):
+        for ref in model_refs(provider_id, provider):
             allow.setdefault(ref, {})
     elif isinstance(allow, list):
-        allow.extend(r for r in model_refs(provider_id) if r not in allow)
+        allow.extend(r for r in model_refs(provider_id, provider) if r not in allow)
 
 
 def write_merged(path: Path, provider_id: str, provider: dict[str, Any]) -> Path | None:
@@ -125,56 +126,11 @@ def write_merged(path: Path, provider_id: str, provider: dict[str, Any]) -> Path
     return backup
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Flags of `privproxy openclaw-config`."""
-    parser = argparse.ArgumentParser(
-        prog="privproxy openclaw-config",
-        description="Print, or merge into openclaw.json, an OpenClaw provider for this proxy.",
-    )
-    parser.add_argument("--write", metavar="PATH", type=Path, help="merge into this openclaw.json")
-    parser.add_argument("--provider-id", default=DEFAULT_PROVIDER_ID, help="provider id")
-    parser.add_argument("--host", default="127.0.0.1", help="proxy address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="proxy port (default $PORT or 8787)")
-    parser.add_argument(
-        "--api-key",
-        default=DEFAULT_API_KEY,
-        help="value OpenClaw sends as Bearer: the proxy's local token when it requires one",
-    )
-    return parser
-
-
-def _port(value: int | None) -> int:
-    if value is not None:
-        return value
-    env = os.environ.get("PORT", "").strip()
-    return int(env) if env.isdigit() else DEFAULT_PORT
-
-
 def main(argv: list[str]) -> int:
-    """Entry point (dispatched by `privproxy.cli.main`)."""
-    args = build_parser().parse_args(argv)
-    port = _port(args.port)
-    if not 0 < port < 65536 or not args.provider_id or "/" in args.provider_id:
-        print("privproxy openclaw-config: invalid --port or --provider-id", file=sys.stderr)
-        return EXIT_USAGE
-    provider = provider_entry(host=args.host, port=port, api_key=args.api_key)
-    if args.write is None:
-        snippet = {"models": {"providers": {args.provider_id: provider}}}
-        print(json.dumps(snippet, indent=2))
-    else:
-        try:
-            backup = write_merged(args.write, args.provider_id, provider)
-        except (ConfigFileError, OSError) as exc:
-            print(f"privproxy openclaw-config: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
-        saved = f" (previous file saved as {backup})" if backup else ""
-        print(f"Wrote provider {args.provider_id!r} to {args.write}{saved}", file=sys.stderr)
-    print(
-        f"Model refs: {args.provider_id}/<id>, e.g. "
-        f"`openclaw models set {args.provider_id}/{DEFAULT_MODEL}`",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+    """`privproxy openclaw-config`: an alias of `privproxy client-config openclaw`."""
+    from privproxy.cli.client_config import main as client_config
+
+    return client_config(["openclaw", *argv])
 
 
 __all__ = [

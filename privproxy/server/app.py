@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from privproxy.api import messages, responses
 from privproxy.api.chat import add_routes, map_error
 from privproxy.enclave.provider import EnclaveProvider
 from privproxy.gateway.catalog import Catalog
@@ -59,6 +60,8 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     app[SETTINGS_KEY] = settings
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)
+    messages.add_routes(app)
+    responses.add_routes(app)
     status_routes.add_routes(app)
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_provider_ctx)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from privproxy.errors import ProxyError
+from privproxy.server.model_alias import parse_aliases
 from privproxy.server.router_options import ROUTER_OPTIONS
 from privproxy.server.trust_flags import add_trust_flags, trust_values
 
@@ -102,6 +103,13 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Model aliases (`--model-alias NAME=private/ID`, PRIVPROXY_MODEL_ALIASES): model names
+    # clients send that map to a private model (privproxy.server.model_alias).
+    model_aliases: tuple[tuple[str, str], ...] = ()
+    # Responses API: an in-memory store for `previous_response_id` (0 = off: nothing kept).
+    responses_store_seconds: float = Field(0.0, ge=0, le=7 * 86400)
+    responses_store_max_entries: int = Field(1000, gt=0)
+    responses_store_max_bytes: int = Field(64 * MiB, gt=0)
     # Attestation format: "v2" verifies the bundle the gateway relays (default); "v3" a
     # nonce-bound document fetched from `v3_enclave_url`; "auto" v3, and the v2 bundle only
     # when that enclave has no v3 endpoint (HTTP 404), never after a v3 rejection.
@@ -229,6 +237,8 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
         values["allowed_origins"] = tuple(args.allowed_origin)
     if args.allowed_host:
         values["allowed_hosts"] = tuple(args.allowed_host)
+    if getattr(args, "model_alias", None):
+        values["model_aliases"] = _aliases(args.model_alias)
     if getattr(args, "allow_router_option", None):
         values["allowed_router_options"] = tuple(args.allow_router_option)
     return values
@@ -254,6 +264,9 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        "responses_store_seconds",
+        "responses_store_max_entries",
+        "responses_store_max_bytes",
         "log_format",
         "attestation",
         "v3_enclave_url",
@@ -294,6 +307,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["amd_cert_chain"] = tuple(Path(p) for p in parts if p)
     if environ.get("PRIVPROXY_TOKEN", "").strip():
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
+    if environ.get("PRIVPROXY_MODEL_ALIASES", "").strip():
+        values["model_aliases"] = _aliases(environ["PRIVPROXY_MODEL_ALIASES"].split(","))
     # `--attestation`/`--v3-enclave-url` (plain flags, in _FLAG_FIELDS) over these.
     for field, env in (
         ("attestation", "PRIVPROXY_ATTESTATION"),
@@ -307,6 +322,14 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         parts = environ["PRIVPROXY_ALLOW_ROUTER_OPTIONS"].split(",")
         values["allowed_router_options"] = tuple(p.strip() for p in parts if p.strip())
     return values
+
+
+def _aliases(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Parse `NAME=private/ID` specs (flags replace the environment's list, as elsewhere)."""
+    try:
+        return parse_aliases(",".join(specs))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _hex_key(text: str) -> bytes:
@@ -373,6 +396,22 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--model-alias",
+        action="append",
+        metavar="NAME=private/ID",
+        help="serve model NAME (a trailing * matches a prefix) with a private model; "
+        "repeatable (env PRIVPROXY_MODEL_ALIASES, comma-separated)",
+    )
+    # Responses API store (off by default: no conversation is kept).
+    p.add_argument(
+        "--responses-store-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="keep Responses answers in memory this long for previous_response_id (default 0)",
+    )
+    p.add_argument("--responses-store-max-entries", type=int, metavar="N")
+    p.add_argument("--responses-store-max-bytes", type=int, metavar="N")
     add_trust_flags(p)
     p.add_argument(
         "--attestation",

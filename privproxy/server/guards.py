@@ -8,8 +8,12 @@ before anything reaches the handler, so a refused request never causes gateway t
 1. Host allowlist (DNS rebinding): loopback names, the bind address, `--allowed-host`. 403.
 2. Origin: a browser request (it carries `Origin`) must be same-origin or come from an
    `--allowed-origin`; CORS headers (never `*`) and preflight answers only for those. 403.
-3. Local token (`privproxy.server.token`): `Authorization: Bearer <token>`, constant time.
-   401 with `WWW-Authenticate`. Health probes and CORS preflights are exempt.
+3. Local token (`privproxy.server.token`): `Authorization: Bearer <token>` or, as Anthropic
+   clients send their key, `x-api-key: <token>`; constant time. 401 with `WWW-Authenticate`.
+   Health probes and CORS preflights are exempt. Accepting `x-api-key` opens no new path:
+   it is not a CORS-safelisted header, so a page can only send it after a preflight, which
+   is answered for allowed origins only; and a header holding the token is never forwarded
+   (`receive.choose_api_key` takes no caller key at all while the token is required).
 4. Content type: anything but GET/HEAD/OPTIONS must be `application/json` (or `+json`).
    The CORS-simple types (`text/plain`, form encodings, none at all) are what a page can send
    without a preflight, so refusing them (415) closes that path even for a mis-set origin.
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from privproxy.errors import ProxyError
+from privproxy.errors import ProxyError, wants_anthropic_errors
 from privproxy.ops import request_id
 from privproxy.server.token import resolve_token
 
@@ -60,12 +64,20 @@ TOKEN_EXEMPT_PATHS: Final = frozenset(
 """GET/HEAD paths answered without the token: liveness probes (container HEALTHCHECK) reveal
 only up/down and attestation state, never content, and still pass the Host/Origin guards."""
 
+X_API_KEY: Final = "x-api-key"
 CORS_ALLOW_METHODS: Final = "GET, POST, OPTIONS"
 # Request headers an allowed origin may send: what OpenAI SDKs send from a browser.
 _CORS_HEADER_NAMES: Final = frozenset(
-    {"authorization", "content-type", "accept", "openai-organization", "openai-project"}
+    {
+        "authorization",
+        "content-type",
+        "accept",
+        "openai-organization",
+        "openai-project",
+        X_API_KEY,
+    }
 )
-_CORS_HEADER_PREFIXES: Final = ("x-stainless-",)
+_CORS_HEADER_PREFIXES: Final = ("x-stainless-", "anthropic-")
 CORS_MAX_AGE: Final = "600"
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _CLOSE_AFTER: Final = frozenset({408, 413})
@@ -174,14 +186,18 @@ class GuardPolicy:
         except ValueError:
             return False
 
-    def token_matches(self, authorization: str | None) -> bool:
-        """Constant-time check of `Authorization: Bearer <token>`."""
+    def token_matches(self, authorization: str | None, x_api_key: str | None = None) -> bool:
+        """Constant-time check of `Authorization: Bearer <token>`, or of `x-api-key: <token>`
+        (where Anthropic clients put their key; see the module docstring)."""
         if self.token is None:
             return True
+        expected = self.token.encode()
         scheme, _, presented = (authorization or "").strip().partition(" ")
         if scheme.lower() != "bearer":
             presented = ""
-        return hmac.compare_digest(presented.strip().encode(), self.token.encode())
+        bearer_ok = hmac.compare_digest(presented.strip().encode(), expected)
+        header_ok = hmac.compare_digest((x_api_key or "").strip().encode(), expected)
+        return bearer_ok | header_ok  # both compared: no timing hint of which one was tried
 
 
 def normalize_origin(origin: str) -> str:
@@ -206,8 +222,10 @@ def _is_unspecified(name: str) -> bool:
         return False
 
 
-def _refuse(exc: GuardRefusalError) -> web.Response:
-    response = web.json_response(exc.to_json(), status=exc.status, headers=exc.headers())
+def _refuse(exc: GuardRefusalError, path: str) -> web.Response:
+    # Anthropic clients parse their own error shape; everyone else gets OpenAI's.
+    body = exc.to_anthropic_json() if wants_anthropic_errors(path) else exc.to_json()
+    response = web.json_response(body, status=exc.status, headers=exc.headers())
     if exc.close_connection:
         response.force_close()
     return response
@@ -345,7 +363,8 @@ def _guard_middleware(
                 HostNotAllowedError(
                     "Host not allowed; add it with --allowed-host if this proxy is reached "
                     "under another name"
-                )
+                ),
+                request.path,
             )
         # 2. Origin: browser requests only from the same origin or an allowed one.
         method = request.method
@@ -359,7 +378,8 @@ def _guard_middleware(
                     return _refuse(
                         OriginNotAllowedError(
                             "Cross-origin request refused; allow the origin with --allowed-origin"
-                        )
+                        ),
+                        request.path,
                     )
                 if method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in headers:
                     return _preflight(request, origin)
@@ -371,10 +391,11 @@ def _guard_middleware(
             method == hdrs.METH_OPTIONS
             or (method in (hdrs.METH_GET, hdrs.METH_HEAD) and path in TOKEN_EXEMPT_PATHS)
         ):
-            if not policy.token_matches(headers.get(hdrs.AUTHORIZATION)):
+            if not policy.token_matches(headers.get(hdrs.AUTHORIZATION), headers.get(X_API_KEY)):
                 refusal = TokenRequiredError(
-                    "Missing or wrong local token: send 'Authorization: Bearer <token>' "
-                    "(the token is in PRIVPROXY_TOKEN or the state directory's 'token' file)"
+                    "Missing or wrong local token: send 'Authorization: Bearer <token>' or "
+                    "'x-api-key: <token>' (the token is in PRIVPROXY_TOKEN or the state "
+                    "directory's 'token' file)"
                 )
         # 4. Content type: bodies must be declared JSON.
         if refusal is None and method not in _BODYLESS_METHODS:
@@ -391,11 +412,13 @@ def _guard_middleware(
                 )
         response: web.StreamResponse
         if refusal is not None:
-            response = _refuse(refusal)
+            response = _refuse(refusal, path)
         elif path in TOKEN_EXEMPT_PATHS:
             response = await call(request, handler)
         elif in_flight >= policy.max_concurrent_requests:
-            response = _refuse(TooManyRequestsError("Too many concurrent requests; retry shortly"))
+            response = _refuse(
+                TooManyRequestsError("Too many concurrent requests; retry shortly"), path
+            )
         else:
             in_flight += 1
             try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.decoder import scanstring as _scan_string  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
@@ -32,7 +32,10 @@ from aiohttp import web
 
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
+from privproxy.jsoncodec import compact_encode
 from privproxy.server.config import Settings
+from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
+from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
 from privproxy.server.router_options import check_router_options
 from privproxy.server.token import token_required
 
@@ -44,6 +47,8 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
 # revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
 _CALLER_KEY = re.compile(r"Bearer\s+(sk-[A-Za-z0-9_-]{8,200})")
+# The same key as Anthropic clients send it (`x-api-key: sk-...`).
+_CALLER_X_API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{8,200}")
 
 
 def _reject_constant(name: str) -> None:
@@ -51,31 +56,9 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# Built once: json.loads/dumps with keyword arguments construct a coder per call.
+# Built once: json.loads with keyword arguments constructs a decoder per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _no_default(obj: object) -> Any:
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _make_encode() -> Callable[[Any], str]:
-    # `JSONEncoder.encode` builds a new C encoder on every call (~1.7 us of a small request);
-    # the same C encoder, built once, gives the identical compact output. No circular-reference
-    # markers: decoded JSON cannot be circular (deep nesting still raises RecursionError).
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode
-    c_encode = make(None, _no_default, encode_basestring, None, ":", ",", False, False, False)
-
-    def encode(obj: Any) -> str:
-        return "".join(c_encode(obj, 0))
-
-    return encode
-
-
-_encode = _make_encode()
+_encode = compact_encode
 # The decoder's own value scanner (C), with its `parse_constant`, and string scanner.
 _SCAN_VALUE = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
 # JSON whitespace, as json.decoder's WHITESPACE; the pattern matches everywhere (maybe empty).
@@ -96,6 +79,10 @@ class UnknownModelError(InvalidRequestError):
     """The model is absent from a successfully fetched catalog."""
 
     code: ClassVar[str] = "model_not_found"
+
+
+class AgentModelError(UnknownModelError):
+    """The model is an agent's default name (Claude, GPT), not a private model."""
 
 
 class BodyTooLargeError(InvalidRequestError):
@@ -131,55 +118,106 @@ class Inbound:
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
-    """The configured key, else a well-formed caller `Bearer sk-...` (only when no local
-    token is required), else 401."""
+    """The configured key, else a well-formed caller key (`Authorization: Bearer sk-...`,
+    or `x-api-key: sk-...` as Anthropic clients send it; only when no local token is
+    required), else 401."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
-    # With the local token in force, `Authorization` carries that token, never a PPQ key:
-    # forwarding it would hand the local secret to the gateway (docs/configuration.md).
-    match = (
-        None
-        if token_required(settings)
-        else _CALLER_KEY.fullmatch(request.headers.get("Authorization", "").strip())
+    # With the local token in force, `Authorization` / `x-api-key` carry that token, never a
+    # PPQ key: forwarding it would hand the local secret to the gateway (docs/configuration.md).
+    if not token_required(settings):
+        headers = request.headers
+        match = _CALLER_KEY.fullmatch(headers.get("Authorization", "").strip())
+        if match is not None:
+            return match.group(1)
+        x_api_key = headers.get("x-api-key", "").strip()
+        if _CALLER_X_API_KEY.fullmatch(x_api_key):
+            return x_api_key
+    raise MissingApiKeyError(
+        "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
+        "'Authorization: Bearer sk-...' (or 'x-api-key: sk-...') with your PPQ key"
     )
-    if match is None:
-        raise MissingApiKeyError(
-            "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
-            "'Authorization: Bearer sk-...' with your PPQ key"
-        )
-    return match.group(1)
 
 
-def resolve_model(value: object, catalog: CatalogView) -> tuple[str, str]:
+def resolve_model(
+    value: object, catalog: CatalogView, aliases: Iterable[Alias] = ()
+) -> tuple[str, str]:
     """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). PROTOCOL 4.3 step 2.
 
+    A name mapped by `aliases` (`--model-alias`) is replaced by its private id first. An
+    agent's default model name (`claude-...`, `gpt-...`) that is not a private model is
+    refused with a message saying how to choose one (`privproxy.server.model_alias`).
     Against a fetched catalog unknown ids get Node's 400; with only the built-in list any
-    well-formed id passes (the enclave answers 404 itself, see docs/configuration.md).
+    other well-formed id passes (the enclave answers 404 itself, see docs/configuration.md).
     """
     if value is None or value == "":
         value = DEFAULT_MODEL
     if not isinstance(value, str):
         raise InvalidRequestError("'model' must be a string")
+    if aliases:
+        value = lookup(aliases, value) or value
     bare = split_model(value)
     private = PRIVATE_PREFIX + bare if bare is not None else None
-    if private is None or (catalog.known and private not in catalog.ids):
+    if private is None or (
+        private not in catalog.ids and (catalog.known or is_agent_default(value))
+    ):
         shown = value if len(value) <= 128 else value[:127] + "…"
-        raise UnknownModelError(f"Unknown model: {shown}. Available: {', '.join(catalog.ids)}")
+        available = ", ".join(catalog.ids)
+        unknown = f"Unknown model: {shown}. Available: {available}"  # Node's message
+        if private is not None and is_agent_default(value):
+            raise AgentModelError(
+                f"{unknown}. {shown!r} is an agent's default model name, not a private model: "
+                "set the model in the client (Claude Code: ANTHROPIC_MODEL and the "
+                "ANTHROPIC_DEFAULT_*_MODEL variables; Codex: `model` in config.toml or -m; "
+                "see `privproxy client-config`), or map the name when starting the proxy: "
+                f"{FLAG} {shown}=private/... (or {ALIAS_ENV_VAR})"
+            )
+        raise UnknownModelError(unknown)
     assert bare is not None
     return private, bare
+
+
+async def read_body(request: web.Request, settings: Settings) -> bytearray:
+    """The whole request body within `max_body_bytes` and `client_read_timeout`."""
+    try:
+        if request.content.is_eof():
+            return await _read_body(request, settings.max_body_bytes)  # buffered: no timer
+        async with asyncio.timeout(settings.client_read_timeout):
+            return await _read_body(request, settings.max_body_bytes)
+    except TimeoutError as exc:
+        raise ClientTimeoutError("Timed out reading the request body") from exc
+
+
+async def receive_json(request: web.Request, settings: Settings) -> dict[str, Any]:
+    """Read one request body that must be a JSON object (the translated client APIs)."""
+    raw = await read_body(request, settings)
+    try:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidRequestError("Request body is not valid JSON") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("Request body is nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError("Request body must be a JSON object")
+    return value
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON of a decoded (or built) body, as the chat path seals it."""
+    try:
+        return _encode(obj).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
+        raise InvalidRequestError("Request body contains invalid Unicode escapes") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("Request body is nested too deeply") from exc
+    except ValueError as exc:  # inf/nan from numbers beyond float range
+        raise InvalidRequestError("Request body contains numbers out of range") from exc
 
 
 async def receive(request: web.Request, settings: Settings, catalog: CatalogView) -> Inbound:
     """Read and validate one `POST /v1/chat/completions` body."""
     api_key = choose_api_key(request, settings)
-    try:
-        if request.content.is_eof():
-            raw = await _read_body(request, settings.max_body_bytes)  # buffered: no timer
-        else:
-            async with asyncio.timeout(settings.client_read_timeout):
-                raw = await _read_body(request, settings.max_body_bytes)
-    except TimeoutError as exc:
-        raise ClientTimeoutError("Timed out reading the request body") from exc
+    raw = await read_body(request, settings)
     parsed: _Parsed | None
     try:
         text = raw.decode("utf-8")
@@ -196,7 +234,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
         raise InvalidRequestError("Request body must be a JSON object")
     body, model_span, spliceable = parsed
     check_router_options(body, settings.allowed_router_options)
-    private, bare = resolve_model(body.get("model"), catalog)
+    private, bare = resolve_model(body.get("model"), catalog, settings.model_aliases)
     value = encode_basestring(bare)
     if model_span is not None and spliceable and not _maybe_surrogate(text):
         payload: bytes | bytearray = raw
@@ -319,6 +357,7 @@ async def _read_body(request: web.Request, limit: int) -> bytearray:
 
 
 __all__ = [
+    "AgentModelError",
     "BodyTooLargeError",
     "ClientTimeoutError",
     "Inbound",
@@ -326,6 +365,9 @@ __all__ = [
     "MissingApiKeyError",
     "UnknownModelError",
     "choose_api_key",
+    "encode_json",
+    "read_body",
     "receive",
+    "receive_json",
     "resolve_model",
 ]

@@ -42,9 +42,11 @@ def _content_type(upstream: Upstream) -> str:
     return value if media in _RELAYED_TYPES else JSON_TYPE
 
 
-def error_response(err: ProxyError) -> web.Response:
-    """The OpenAI-shaped JSON error for a failure before headers were sent."""
-    resp = web.json_response(err.to_json(), status=err.status, dumps=_dumps)
+def error_response(err: ProxyError, *, anthropic: bool = False) -> web.Response:
+    """The JSON error for a failure before headers were sent: OpenAI's shape, or
+    Anthropic's for the Messages routes (`anthropic`)."""
+    body = err.to_anthropic_json() if anthropic else err.to_json()
+    resp = web.json_response(body, status=err.status, dumps=_dumps)
     extra = getattr(err, "headers", None)
     if callable(extra):
         resp.headers.update(extra())

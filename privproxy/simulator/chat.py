@@ -1,11 +1,16 @@
 """The simulated model: OpenAI chat-completion answers, plain or streamed, with tool calls.
 
 Answers are deterministic: a `Script` may supply the text; otherwise the model echoes the
-first line of the latest plain-text user message, prefixed `[SIMULATED]`. When the request
-offers `tools` and a user message asks to "use / call / run <function>" (or `tool_choice`
-demands one), the model calls it once, with arguments built from the tool's JSON schema;
-once the tool has answered it reports the result. Agents that append context messages of
-their own (OpenClaw does) therefore get one tool call per request for it, never a loop.
+first line of the latest plain-text user message, prefixed `[SIMULATED]`. Every text answer
+contains the word SIMULATED (a scripted one without it is prefixed). When the request offers
+`tools` and a user message asks to "use / call / run <function>" (or to "list the files",
+with a shell-like function taking `cmd`/`command` on offer: it runs `ls`), or `tool_choice`
+demands one, the model calls it once, with arguments built from the tool's JSON schema; once
+the tool has answered it reports the result. Agents that append context messages of their
+own (OpenClaw does) therefore get one tool call per request for it, never a loop; an agent
+driving a tool loop (Codex over the Responses API) gets a call, then a final text answer.
+A `response_format` asking for JSON gets JSON: an instance of the schema (its strings say
+SIMULATED) or, for `json_object`, `{"answer": "[SIMULATED] ..."}`.
 
 Non-streaming answers carry OpenAI `usage`; streams end with a usage-only chunk (empty
 `choices`) and `data: [DONE]`, as PPQ sends them. Token counts are whitespace word counts.
@@ -64,33 +69,41 @@ def _words(text: str) -> int:
 
 
 _PATH_NAMES: Final = frozenset({"path", "dir", "directory", "cwd", "workdir"})
+_COMMAND_NAMES: Final = frozenset({"cmd", "command"})
+_COMMAND: Final = "ls"  # a command that runs wherever a shell tool runs, and changes nothing
 
 
-def _example(schema: Any, name: str = "") -> Any:
+def _example(schema: Any, name: str = "", word: str = "simulated") -> Any:
     if not isinstance(schema, dict):
         return None
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
     kind = schema.get("type")
+    if isinstance(kind, list):  # ["string", "null"]: the first non-null type
+        kind = next((k for k in kind if k != "null"), None)
+    if not isinstance(kind, str):
+        return None
     if kind == "string" and name.lower() in _PATH_NAMES:
         return "."  # a path that exists wherever the tool runs
-    examples = {"string": "simulated", "number": 1, "integer": 1, "boolean": True}
+    if name.lower() in _COMMAND_NAMES and kind in ("string", "array"):
+        return _COMMAND if kind == "string" else [_COMMAND]
+    examples = {"string": word, "number": 1, "integer": 1, "boolean": True}
     if kind in examples:
         return examples[kind]
     if kind == "array":
         return []
     if kind == "object":
-        return _arguments(schema)
+        return _arguments(schema, word)
     return None
 
 
-def _arguments(parameters: Any) -> dict[str, Any]:
+def _arguments(parameters: Any, word: str = "simulated") -> dict[str, Any]:
     if not isinstance(parameters, dict) or not isinstance(parameters.get("properties"), dict):
         return {}
     props: dict[str, Any] = parameters["properties"]
     required = parameters.get("required")
     names = required if isinstance(required, list) else list(props)
-    return {n: _example(props.get(n), n) for n in names if isinstance(n, str)}
+    return {n: _example(props.get(n), n, word) for n in names if isinstance(n, str)}
 
 
 def _functions(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,18 +123,37 @@ _ASK: Final = re.compile(
 )
 
 
+# "List the files ..." (what an agent's tool turn asks): answered with a shell-like tool.
+_LIST_FILES: Final = re.compile(r"\blist\b[^.\n]*\bfiles?\b", re.IGNORECASE)
+
+
+def _shell_function(functions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first function taking a `cmd`/`command` argument (an agent's shell tool)."""
+    for function in functions:
+        params = function.get("parameters")
+        props = params.get("properties") if isinstance(params, dict) else None
+        if isinstance(props, dict) and _COMMAND_NAMES & {str(k).lower() for k in props}:
+            return function
+    return None
+
+
 def _asked_function(
     messages: list[dict[str, Any]], functions: list[dict[str, Any]]
 ) -> tuple[int, dict[str, Any]] | None:
-    """The latest user message asking to "use/call/run <function>", with its index."""
+    """The latest user message asking to "use/call/run <function>" (or to list files, with
+    a shell-like function on offer), with its index."""
     by_name = {f["name"].lower(): f for f in functions}
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].get("role") != "user":
             continue
-        for match in _ASK.finditer(_text(messages[index].get("content"))):
+        text = _text(messages[index].get("content"))
+        for match in _ASK.finditer(text):
             function = by_name.get(match.group(1).lower().rstrip(".:"))
             if function is not None:
                 return index, function
+        shell = _shell_function(functions) if _LIST_FILES.search(text) else None
+        if shell is not None:
+            return index, shell
     return None
 
 
@@ -158,6 +190,20 @@ def _prompt(messages: list[dict[str, Any]]) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
+def _structured(request: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
+    """JSON text for a `response_format` of json_schema (an instance of the schema, strings
+    saying SIMULATED) or json_object; None for plain text."""
+    fmt = request.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return json.dumps(_arguments(schema, "SIMULATED"))
+    if kind == "json_object":
+        return json.dumps({"answer": f"{PREFIX} You said: {_prompt(messages)}"})
+    return None
+
+
 def decide(request: dict[str, Any], script: Script | None = None) -> Answer:
     """The model's answer to a decrypted chat request."""
     raw = request.get("messages")
@@ -177,7 +223,12 @@ def decide(request: dict[str, Any], script: Script | None = None) -> Answer:
     results = [m for m in messages[last_plain + 1 :] if m.get("role") == "tool"]
     if results:  # the tool asked for in this turn has answered: report its result
         return Answer(f"{PREFIX} The tool returned: {_text(results[-1].get('content'))}", None)
+    structured = _structured(request, messages)
+    if structured is not None:
+        return Answer(structured, None)
     scripted = script(request) if script is not None else None
+    if scripted is not None and "SIMULATED" not in scripted:
+        scripted = f"{PREFIX} {scripted}"  # every answer says it is simulated
     return Answer(
         scripted if scripted is not None else f"{PREFIX} You said: {_prompt(messages)}", None
     )

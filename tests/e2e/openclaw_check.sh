@@ -6,7 +6,8 @@
 #      the `node` on PATH already satisfies OpenClaw's engines (>=24.16 <25 or >=26.1);
 #   2. installs the `openclaw` npm package (OPENCLAW_VERSION, default 2026.9.6);
 #   3. starts `privproxy demo` (simulated enclave, loopback only) on a free port;
-#   4. writes an OpenClaw config with `privproxy openclaw-config --write`;
+#   4. writes an OpenClaw config with `privproxy client-config openclaw --proxy-url ... --write`
+#      (the model list from the running demo);
 #   5. runs `openclaw agent exec` twice with that config and model privproxy/private/kimi-k3:
 #      a plain turn ("Say hello") and a tool turn ("Please use ls ..."), and checks that the
 #      answers came back through the proxy from the simulated enclave.
@@ -74,7 +75,8 @@ for _ in $(seq 1 120); do
 done
 grep -q "is ready on" "$WORK/demo.log" || fail "demo not ready after 60 s"
 
-"$PYTHON" -m privproxy openclaw-config --port "$PORT" --write "$WORK/openclaw.json"
+"$PYTHON" -m privproxy client-config openclaw --port "$PORT" --proxy-url "http://127.0.0.1:$PORT" \
+    --write "$WORK/openclaw.json"
 
 run_turn() {  # $1 = name, $2 = message
     mkdir -p "$WORK/ws" "$WORK/home"

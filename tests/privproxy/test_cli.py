@@ -145,7 +145,8 @@ def test_every_flag_and_env_documented() -> None:
         assert flag in config_doc, f"{flag} missing from docs/configuration.md"
     for env in ("PPQ_API_KEY", "PORT", "PPQ_API_BASE", "DEBUG", "PRIVPROXY_STATE_DIR",
                 "PRIVPROXY_CACHE_DIR", "PRIVPROXY_AMD_CERT_CHAIN", "PRIVPROXY_TOKEN",
-                "PRIVPROXY_UNSAFE_HPKE_KEY", "PRIVPROXY_UNSAFE_ENCLAVE_URL"):  # fmt: skip
+                "PRIVPROXY_UNSAFE_HPKE_KEY", "PRIVPROXY_UNSAFE_ENCLAVE_URL",
+                "PRIVPROXY_MODEL_ALIASES"):  # fmt: skip
         assert env in readme and env in config_doc, env
     # The README's test command is the one CI runs.
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from privproxy.gateway.catalog import MODELS
 def test_prints_a_provider_with_v1_base_url_and_full_model_metadata(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert cli.main(["openclaw-config", "--port", "9911", "--provider-id", "pp"]) == 0
+    assert cli.main(["openclaw-config", "--offline", "--port", "9911", "--provider-id", "pp"]) == 0
     snippet = json.loads(capsys.readouterr().out)
     provider = snippet["models"]["providers"]["pp"]
     assert provider["baseUrl"] == "http://127.0.0.1:9911/v1"  # with /v1, unlike the Node plugin
@@ -47,7 +47,7 @@ def test_merges_into_an_existing_config_with_a_backup(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps(original))
     path.chmod(0o600)
-    assert main(["--write", str(path), "--port", "8787"]) == 0
+    assert main(["--offline", "--write", str(path), "--port", "8787"]) == 0
     merged = json.loads(path.read_text())
     assert merged["models"]["providers"]["other"] == original["models"]["providers"]["other"]  # type: ignore[index]
     assert merged["models"]["providers"]["privproxy"] == provider_entry(
@@ -64,9 +64,11 @@ def test_merges_into_an_existing_config_with_a_backup(tmp_path: Path) -> None:
 
 def test_rewriting_replaces_only_our_provider(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "openclaw.json"
-    assert main(["--write", str(path), "--port", "1111"]) == 0  # created, nothing to back up
+    assert (
+        main(["--offline", "--write", str(path), "--port", "1111"]) == 0
+    )  # created, nothing to back up
     assert not list(path.parent.glob("*.bak-*"))
-    assert main(["--write", str(path), "--port", "2222"]) == 0
+    assert main(["--offline", "--write", str(path), "--port", "2222"]) == 0
     providers = json.loads(path.read_text())["models"]["providers"]
     assert list(providers) == ["privproxy"]
     assert providers["privproxy"]["baseUrl"] == "http://127.0.0.1:2222/v1"
@@ -76,11 +78,11 @@ def test_refuses_a_file_it_cannot_parse_and_leaves_it_alone(tmp_path: Path) -> N
     path = tmp_path / "openclaw.json"
     json5 = "{\n  // JSON5 comment\n  models: {},\n}\n"
     path.write_text(json5)
-    assert main(["--write", str(path)]) == 1
+    assert main(["--offline", "--write", str(path)]) == 1
     assert path.read_text() == json5
     assert not list(tmp_path.glob("*.bak-*"))
 
 
 def test_rejects_a_provider_id_with_a_slash(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--provider-id", "a/b"]) == 2
+    assert main(["--offline", "--provider-id", "a/b"]) == 2
     assert capsys.readouterr().out == ""

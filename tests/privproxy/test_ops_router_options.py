@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from privproxy.server.app_keys import CATALOG_KEY
 from privproxy.server.config import ConfigError, Settings
 from privproxy.server.router_options import (
     ROUTER_OPTIONS,
@@ -81,3 +82,19 @@ def test_settings_flag_and_env() -> None:
     assert s.allowed_router_options == ("auto_model_options",)  # the flag wins
     with pytest.raises(ConfigError, match="unknown router option 'nope'"):
         Settings.from_env_and_args({"PRIVPROXY_ALLOW_ROUTER_OPTIONS": "nope"}, [])
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+async def test_in_process_chat_bodies_are_checked_too(
+    proxy: ProxyClient, gateway: FakeGateway, name: str
+) -> None:
+    # The translated APIs (Responses, Messages) seal bodies they build through `open_chat`.
+    from aiohttp.test_utils import make_mocked_request
+
+    from privproxy.api.sealed_chat import open_chat
+
+    await proxy.app[CATALOG_KEY].refresh()  # no catalog fetch left in flight at teardown
+    request = make_mocked_request("POST", "/v1/responses", app=proxy.app)
+    with pytest.raises(RouterOptionRefusedError, match=name):
+        await open_chat(request, {**CHAT, name: {}})
+    assert gateway.seen == []

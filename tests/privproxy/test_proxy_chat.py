@@ -82,9 +82,11 @@ async def test_unknown_model_against_known_catalog(
     assert resp.status == 400
     err = (await resp.json())["error"]
     assert err["type"] == "invalid_request_error"
-    assert err["message"] == (
-        "Unknown model: gpt-4o. Available: private/kimi-k3, private/gpt-oss-120b"
+    # Node's message, then (gpt-4o being an agent's default name) how to choose a model.
+    assert err["message"].startswith(
+        "Unknown model: gpt-4o. Available: private/kimi-k3, private/gpt-oss-120b. "
     )
+    assert "--model-alias" in err["message"]
     assert gateway.requests == 0
 
 

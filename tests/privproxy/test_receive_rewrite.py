@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from privproxy.server.receive import _DECODER, _ENCODER, _parse_object, _splice_model
+from privproxy.jsoncodec import _ENCODER
+from privproxy.server.receive import _DECODER, _parse_object, _splice_model
 
 WS = [" ", "\t", "\n", "\r", "", "", "", "  \n "]
 

@@ -389,7 +389,25 @@ async def test_token_compared_in_constant_time(
     client, _ = await make_client(token=TOKEN)
     assert (await client.get("/x", headers={"Authorization": "Bearer guess"})).status == 401
     assert (await client.get("/x", headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
-    assert compared == [(b"guess", TOKEN.encode()), (TOKEN.encode(), TOKEN.encode())]
+    # Both places a token may travel (Authorization, x-api-key) are always compared.
+    assert compared == [
+        (b"guess", TOKEN.encode()),
+        (b"", TOKEN.encode()),
+        (TOKEN.encode(), TOKEN.encode()),
+        (b"", TOKEN.encode()),
+    ]
+
+
+async def test_token_accepted_in_x_api_key(make_client: MakeClient) -> None:
+    client, _ = await make_client(token=TOKEN)
+    assert (await client.get("/x", headers={"x-api-key": TOKEN})).status == 200
+    assert (await client.get("/x", headers={"x-api-key": "guess"})).status == 401
+    wrong_bearer = {"Authorization": "Bearer guess", "x-api-key": TOKEN}
+    assert (await client.get("/x", headers=wrong_bearer)).status == 200
+    refused = await client.post("/v1/messages", json={}, headers={"x-api-key": "guess"})
+    assert refused.status == 401
+    assert (await refused.json())["error"]["type"] == "authentication_error"
+    assert (await refused.json())["type"] == "error"  # Anthropic's shape on this route
 
 
 def test_public_bind_without_token_refused_at_app_creation(tmp_path: Path) -> None:

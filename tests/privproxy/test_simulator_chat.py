@@ -34,14 +34,16 @@ def test_echoes_the_first_line_of_the_latest_plain_user_message() -> None:
 
 def test_script_overrides_the_echo() -> None:
     answer = decide(_req({"role": "user", "content": "x"}), lambda request: "scripted")
-    assert answer.content == "scripted"
+    assert answer.content == "[SIMULATED] scripted"
+    kept = decide(_req({"role": "user", "content": "x"}), lambda request: "SIMULATED text")
+    assert kept.content == "SIMULATED text"
 
 
 def test_calls_a_tool_only_when_asked_and_only_once() -> None:
     ask = {"role": "user", "content": "please run exec now"}
     first = decide(_req(ask, tools=TOOLS))
     assert first.tool_call is not None and first.tool_call.name == "exec"
-    assert json.loads(first.tool_call.arguments) == {"command": "simulated", "mode": "a"}
+    assert json.loads(first.tool_call.arguments) == {"command": "ls", "mode": "a"}
     call = {"role": "assistant", "tool_calls": [{"id": first.tool_call.id}]}
     result = {"role": "tool", "tool_call_id": first.tool_call.id, "content": "done"}
     # OpenClaw appends its own context message after tool results; still no second call.
@@ -82,3 +84,42 @@ def test_stream_and_completion_agree_on_the_tool_call() -> None:
     assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] > 0
     full = completion(request, answer)
     assert full["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "exec"
+
+
+def test_list_files_prompt_calls_a_shell_like_tool_with_ls() -> None:
+    shell = {
+        "type": "function",
+        "function": {
+            "name": "exec_command",
+            "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}},
+        },
+    }
+    other = {"type": "function", "function": {"name": "view_image", "parameters": {}}}
+    ask = {"role": "user", "content": "List the files in the current directory"}
+    first = decide(_req(ask, tools=[other, shell]))
+    assert first.tool_call is not None and first.tool_call.name == "exec_command"
+    assert json.loads(first.tool_call.arguments) == {"cmd": "ls"}
+    assert decide(_req(ask)).tool_call is None  # no tools on offer: text
+    assert decide(_req(ask, tools=[other])).tool_call is None  # no shell-like tool: text
+    call = {"role": "assistant", "tool_calls": [{"id": first.tool_call.id}]}
+    result = {"role": "tool", "tool_call_id": first.tool_call.id, "content": "a.txt"}
+    final = decide(_req(ask, call, result, tools=[other, shell]))
+    assert final.tool_call is None and final.content is not None
+    assert "SIMULATED" in final.content and "a.txt" in final.content
+
+
+def test_json_response_formats_get_json_saying_simulated() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "n": {"type": ["integer", "null"]}},
+        "required": ["city", "n"],
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    answer = decide(_req({"role": "user", "content": "hi"}, response_format=fmt))
+    assert answer.content is not None and json.loads(answer.content) == {
+        "city": "SIMULATED",
+        "n": 1,
+    }
+    plain = decide(_req({"role": "user", "content": "hi"}, response_format={"type": "json_object"}))
+    assert plain.content is not None
+    assert json.loads(plain.content) == {"answer": "[SIMULATED] You said: hi"}

@@ -1,0 +1,191 @@
+"""Chat answers as normalized deltas: one sequence for streamed and whole answers.
+
+`chunk_deltas` reads one parsed `chat.completion.chunk`, `completion_deltas` a whole
+`chat.completion`; both give the same kinds of `Delta`, so each API translator has one code
+path for both. Only choice 0 is read (translated requests never ask for more). Fields of an
+unexpected type are ignored rather than trusted: the answer is authenticated but the model's
+output is still data, never code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning text (`reasoning_content` / `reasoning`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of tool call `index`: its id and name (first piece) and arguments text."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The choice ended: `stop`, `length`, `tool_calls`, `content_filter`, ..."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of the whole answer."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output."""
+        return self.input_tokens + self.output_tokens
+
+
+Delta = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
+
+_TEXT_ONLY = frozenset({"content", "role"})
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def usage_of(obj: Any) -> Usage | None:
+    """Chat `usage` → `Usage` (None when absent or not an object)."""
+    if not isinstance(obj, dict):
+        return None
+    prompt_details = obj.get("prompt_tokens_details")
+    completion_details = obj.get("completion_tokens_details")
+    return Usage(
+        _int(obj.get("prompt_tokens")),
+        _int(obj.get("completion_tokens")),
+        _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0,
+        _int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else 0,
+    )
+
+
+def _reasoning(message: dict[str, Any]) -> str:
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _tool_calls(message: dict[str, Any], out: list[Delta]) -> None:
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return
+    for position, call in enumerate(calls):
+        if not isinstance(call, dict):
+            continue
+        index = call.get("index", position)
+        fn = call.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        ident, name, args = call.get("id"), fn.get("name"), fn.get("arguments")
+        out.append(
+            ToolCallDelta(
+                _int(index),
+                ident if isinstance(ident, str) and ident else None,
+                name if isinstance(name, str) and name else None,
+                args if isinstance(args, str) else "",
+            )
+        )
+
+
+def _choice(obj: dict[str, Any]) -> dict[str, Any] | None:
+    choices = obj.get("choices")
+    if not isinstance(choices, list):
+        return None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return None
+
+
+def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
+    """The deltas of one parsed `chat.completion.chunk`, in reading order."""
+    # The hot path, one per streamed token: one choice whose delta is only text.
+    choices = chunk.get("choices")
+    if type(choices) is list and len(choices) == 1 and "usage" not in chunk:
+        choice = choices[0]
+        if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
+            delta = choice.get("delta")
+            if type(delta) is dict and delta.keys() <= _TEXT_ONLY:
+                content = delta.get("content")
+                if type(content) is str:
+                    return [TextDelta(content)] if content else []
+    out: list[Delta] = []
+    choice = _choice(chunk)
+    if choice is not None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            reasoning = _reasoning(delta)
+            if reasoning:
+                out.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                out.append(TextDelta(content))
+            _tool_calls(delta, out)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            out.append(Finish(reason))
+    usage = usage_of(chunk.get("usage"))
+    if usage is not None:
+        out.append(usage)
+    return out
+
+
+def completion_deltas(completion: dict[str, Any]) -> list[Delta]:
+    """A whole `chat.completion` as the deltas a stream of it would give."""
+    out: list[Delta] = []
+    choice = _choice(completion)
+    if choice is not None:
+        message = choice.get("message")
+        if isinstance(message, dict):
+            reasoning = _reasoning(message)
+            if reasoning:
+                out.append(ReasoningDelta(reasoning))
+            content = message.get("content")
+            if isinstance(content, str) and content:
+                out.append(TextDelta(content))
+            _tool_calls(message, out)
+        reason = choice.get("finish_reason")
+        out.append(Finish(reason if isinstance(reason, str) and reason else "stop"))
+    usage = usage_of(completion.get("usage"))
+    if usage is not None:
+        out.append(usage)
+    return out
+
+
+__all__ = [
+    "Delta",
+    "Finish",
+    "ReasoningDelta",
+    "TextDelta",
+    "ToolCallDelta",
+    "Usage",
+    "chunk_deltas",
+    "completion_deltas",
+    "usage_of",
+]

@@ -1,0 +1,232 @@
+"""Proxy CPU per request: a Responses API request vs the equivalent chat completions request.
+
+    .venv/bin/python -m tests.benchmarks.bench_agent_apis [--rounds 6] [--requests 400]
+
+Three processes on 127.0.0.1: the project's fake EHBP gateway (tests/privproxy/fake_gateway.py,
+which really opens every sealed request and seals its answers), privproxy in unsafe-key mode in
+front of it, and this process as the client (aiohttp, 16 requests in flight). The proxy's CPU
+(user + sys from /proc/<pid>/stat) is read around each block of requests and divided by the
+requests made; blocks of the two APIs alternate, the order flipping every round, so background
+load hits both. Scenarios: a small non-stream request; a small stream (20 content chunks); a
+Codex-sized stream (a ~40 KB request shaped like Codex's, 20 chunks). Prints every round, the
+medians and the ratio (the target is <= 1.3x). Needs nothing outside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.benchmarks.ab_big_body import ROOT, _free_port, _wait_up
+
+CHUNKS = 20
+CONCURRENCY = 16
+MODEL = "private/kimi-k3"
+SCENARIOS = ("small", "stream", "stream-paced", "codex", "codex-paced")
+PACED = 0.25  # the temperature that asks the gateway to pace its stream
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the gateway process ---------------------------------------------------------------------
+
+
+def _serve_gateway(port: int) -> None:
+    from tests.privproxy.fake_gateway import (
+        FakeGateway,
+        Reply,
+        Seen,
+        chat_completion,
+        chunk,
+        json_reply,
+        sse_reply,
+    )
+
+    gateway = FakeGateway()
+    words = [f"word{i} " for i in range(CHUNKS)]
+    usage = {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 20}}
+
+    def reply(seen: Seen) -> Reply:
+        if seen.body.get("stream"):
+            events = [chunk(w, "kimi-k3") for w in words]
+            events += [chunk("", "kimi-k3", finish="stop"), usage]
+            out = sse_reply(events)
+            if seen.body.get("temperature") == PACED:  # tokens 2 ms apart, as a model sends
+                out.frame_delay = 0.002
+        else:
+            out = json_reply(chat_completion("".join(words), "kimi-k3"))
+        out.split_writes = False
+        return out
+
+    gateway.reply = reply
+    gateway.seen = _Forget()  # keep memory flat over many requests
+
+    async def key(request: web.Request) -> web.Response:
+        return web.Response(text=gateway.public_key.hex())
+
+    gateway.app.router.add_get("/key", key)
+    web.run_app(gateway.app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+class _Forget(list[Any]):
+    def append(self, item: Any) -> None:
+        pass
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+def _codex_input() -> list[dict[str, Any]]:
+    # The shape (not the text) of a Codex request: a long developer prompt, context, a prompt.
+    texts = [("developer", "d" * 17000), ("developer", "s" * 8000), ("user", "c" * 400)]
+    texts.append(("user", "Say hi"))
+    return [
+        {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+        for role, text in texts
+    ]
+
+
+def _codex_tools() -> list[dict[str, Any]]:
+    params = {"type": "object", "properties": {"cmd": {"type": "string", "description": "x" * 300}}}
+    return [
+        {"type": "function", "name": f"tool_{i}", "description": "t" * 600, "parameters": params}
+        for i in range(10)
+    ] + [{"type": "web_search"}]
+
+
+def _bodies(scenario: str) -> tuple[bytes, bytes]:
+    """(chat body, Responses body) asking for the same thing."""
+    stream = scenario != "small"
+    responses: dict[str, Any] = {"model": MODEL, "input": "Say hi", "stream": stream}
+    chat: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi"}]}
+    if scenario.endswith("paced"):  # the marker travels sealed, as a sampling setting
+        responses["temperature"] = chat["temperature"] = PACED
+    if scenario.startswith("codex"):
+        responses["input"] = _codex_input()
+        responses["tools"] = _codex_tools()
+        responses["tool_choice"] = "auto"
+        responses["parallel_tool_calls"] = True
+        from privproxy.api.translate.responses_request import to_chat
+
+        chat = to_chat(json.loads(json.dumps(responses))).chat
+    elif stream:
+        chat |= {"stream": True, "stream_options": {"include_usage": True}}
+    return json.dumps(chat).encode(), json.dumps(responses).encode()
+
+
+async def _block(session: aiohttp.ClientSession, url: str, body: bytes, n: int) -> None:
+    queue = iter(range(n))
+
+    async def worker() -> None:
+        for _ in queue:
+            async with session.post(url, data=body) as resp:
+                data = await resp.read()
+                if resp.status != 200 or b"word19" not in data:
+                    raise SystemExit(f"bad answer from {url}: {resp.status} {data[:200]!r}")
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
+async def _measure(
+    proxy: str, pid: int, rounds: int, n: int, scenarios: list[str]
+) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {}
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+        for scenario in scenarios:
+            chat, responses = _bodies(scenario)
+            targets = {
+                f"{scenario} chat": (f"{proxy}/v1/chat/completions", chat),
+                f"{scenario} responses": (f"{proxy}/v1/responses", responses),
+            }
+            for url, body in targets.values():  # warm-up
+                await _block(session, url, body, n // 4)
+            for r in range(rounds):
+                order = list(targets.items())
+                if r % 2:
+                    order.reverse()
+                for name, (url, body) in order:
+                    before = _cpu_seconds(pid)
+                    await _block(session, url, body, n)
+                    us = (_cpu_seconds(pid) - before) / n * 1e6
+                    results.setdefault(name, []).append(us)
+                    print(f"round {r + 1} {name:24} {us:8.1f} us/request", flush=True)
+    return results
+
+
+def _proxy_flags(gw_port: int, key: str) -> list[str]:
+    return ["--api-base", f"http://127.0.0.1:{gw_port}", "--unsafe-hpke-key", key]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--requests", type=int, default=1000, help="requests per block")
+    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable")
+    ap.add_argument("--serve-gateway", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_gateway:
+        _serve_gateway(args.serve_gateway)
+        return 0
+    scenarios = args.scenario or list(SCENARIOS)
+    python, quiet = sys.executable, subprocess.DEVNULL
+    gw_port, proxy_port = _free_port(), _free_port()
+    gateway = subprocess.Popen(
+        [python, "-m", "tests.benchmarks.bench_agent_apis", "--serve-gateway", str(gw_port)],
+        cwd=ROOT,
+        stdout=quiet,
+    )
+    procs = [gateway]
+    try:
+        key = _wait_up(f"http://127.0.0.1:{gw_port}/key").decode()
+        env = {**os.environ, "PPQ_API_KEY": "sk-bench-0123456789"}
+        proxy = subprocess.Popen(
+            [python, "-m", "privproxy", "--port", str(proxy_port), *_proxy_flags(gw_port, key)],
+            cwd=ROOT,
+            env=env,
+            stdout=quiet,
+            stderr=quiet,
+        )
+        procs.append(proxy)
+        _wait_up(f"http://127.0.0.1:{proxy_port}/health")
+        time.sleep(0.5)
+        results = asyncio.run(
+            _measure(
+                f"http://127.0.0.1:{proxy_port}", proxy.pid, args.rounds, args.requests, scenarios
+            )
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+    print("\nmedian proxy CPU per request (us):")
+    worst = 0.0
+    for scenario in scenarios:
+        chat = statistics.median(results[f"{scenario} chat"])
+        responses = statistics.median(results[f"{scenario} responses"])
+        ratio = responses / chat
+        worst = max(worst, ratio)
+        print(f"  {scenario:12} chat {chat:7.1f}  responses {responses:7.1f}  ratio {ratio:.2f}x")
+    verdict = "met" if worst <= 1.3 else "NOT met"
+    print(f"worst ratio {worst:.2f}x (target <= 1.3x: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
