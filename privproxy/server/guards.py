@@ -269,7 +269,12 @@ async def apply_cors_headers(request: web.Request, response: web.StreamResponse)
 
 
 def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Put the CORS headers on `response` when `request` came from an allowed cross origin."""
+    """Put the headers the guard middleware adds to every answer on a `response` the handler
+    prepares itself: the request id, and CORS when `request` came from an allowed cross
+    origin."""
+    rid = request_id.REQUEST_ID.get()
+    if rid is not None:
+        response.headers[request_id.HEADER] = rid
     origin = request.get(CORS_ORIGIN_KEY)
     if origin is not None:
         response.headers.update(_cors_headers(origin))

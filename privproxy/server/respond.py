@@ -24,7 +24,6 @@ from privproxy.ehbp import EhbpDecryptError, EhbpError
 from privproxy.errors import ProxyError
 from privproxy.gateway.forward import GatewayTimeoutError, Upstream
 from privproxy.ops import metrics
-from privproxy.ops.request_id import HEADER, REQUEST_ID
 from privproxy.server import guards
 
 _log = logging.getLogger("privproxy.respond")
@@ -211,9 +210,6 @@ def _set_headers(
     # CORS and the request id: the guard middleware adds them only to answers that are not
     # prepared yet, and relay prepares its own.
     guards.add_cors_headers(request, resp)
-    rid = REQUEST_ID.get()
-    if rid is not None:
-        headers[HEADER] = rid
 
 
 __all__ = ["HELD_EVENT_CAP", "error_response", "relay", "sse_cut", "sse_error_event"]

@@ -109,3 +109,22 @@ async def test_allowed_origins_may_read_the_id(make_proxy: MakeProxy, gateway: F
     resp = await client.post("/v1/chat/completions", json=CHAT, headers=origin)
     assert resp.status == 200 and resp.headers["X-Request-Id"] == "cors-1"
     assert resp.headers["Access-Control-Expose-Headers"] == "X-Request-Id"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", {"model": "private/kimi-k3", "max_tokens": 64, "stream": True,
+                          "messages": [{"role": "user", "content": "hi"}]}),
+        ("/v1/responses", {"model": "private/kimi-k3", "input": "hi", "stream": True}),
+    ],
+)  # fmt: skip
+async def test_translated_streams_carry_id(
+    proxy: ProxyClient, gateway: FakeGateway, path: str, body: dict[str, object]
+) -> None:
+    final = chunk("", "kimi-k3", finish="stop")
+    gateway.reply = lambda seen: sse_reply([chunk("hello", "kimi-k3"), final])
+    resp = await proxy.post(path, json=body, headers={"X-Request-Id": "tr-1"})
+    assert resp.status == 200 and resp.content_type == "text/event-stream"
+    assert resp.headers["X-Request-Id"] == "tr-1"
+    await resp.read()
