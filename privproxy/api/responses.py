@@ -12,6 +12,7 @@ run are dropped, logged by type and named in the `X-Privproxy-Dropped-Tools` hea
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ from privproxy.server.receive import choose_api_key, receive_json
 _log = logging.getLogger("privproxy")
 
 DROPPED_TOOLS_HEADER = "X-Privproxy-Dropped-Tools"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 STORE_KEY = web.AppKey("responses_store", ResponseStore)
 
 
@@ -88,7 +90,7 @@ def _log_dropped(names: str) -> None:
     _log.log(
         logging.INFO if first else logging.DEBUG,
         "Responses request: dropped tools the sealed chat path cannot run: %s",
-        names[:512],
+        names,
     )
 
 
@@ -110,8 +112,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     keep = store is not None and body.get("store") is not False
     headers: dict[str, str] = {}
     if translated.dropped_tools:
-        names = ",".join(dict.fromkeys(translated.dropped_tools))
-        _log_dropped(names)
+        # Tool types and namespace names come from the client: only a safe alphabet goes
+        # into the header and the log (no CR/LF, no quotes).
+        names = ",".join(dict.fromkeys(_UNSAFE.sub("?", n)[:64] for n in translated.dropped_tools))
+        _log_dropped(names[:512])
         headers[DROPPED_TOOLS_HEADER] = names[:512]
     builder = ResponseBuilder(
         translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep

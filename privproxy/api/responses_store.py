@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from privproxy.server.receive import encode_json
+from privproxy.jsoncodec import compact_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class ResponseStore:
 
     def put(self, owner: bytes, response: dict[str, Any], messages: list[dict[str, Any]]) -> bool:
         """Keep `response` (by its `id`); False when it alone exceeds the byte bound."""
-        size = len(encode_json(response)) + len(encode_json(messages))
+        size = len(compact_bytes(response)) + len(compact_bytes(messages))
         if size > self._max_bytes:
             return False
         self._expire()

@@ -36,6 +36,7 @@ from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
 from privproxy.ops import metrics
 from privproxy.ops.metrics import METRICS_KEY
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
+from privproxy.server.drain import DRAIN_KEY
 from privproxy.server.receive import Inbound, choose_api_key, encode_json, resolve_model
 from privproxy.server.respond import HELD_EVENT_CAP, _failure_event, sse_cut
 from privproxy.server.router_options import check_router_options
@@ -274,6 +275,7 @@ class ChatAnswer:
         if not self._done:
             self._done = True
             metrics.count_stream_event(self._app, _failure_event(err, self._upstream))
+            _untrack(self._app, self._upstream)
             self._upstream.close()
 
     def close(self) -> None:
@@ -281,6 +283,7 @@ class ChatAnswer:
         if self._done:
             return
         self._done = True
+        _untrack(self._app, self._upstream)
         if self._upstream.complete:
             metrics.count_stream_event(self._app, "completed")
             self._upstream.release()
@@ -293,6 +296,12 @@ class ChatAnswer:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+def _untrack(app: web.Application, upstream: Upstream) -> None:
+    drain = app.get(DRAIN_KEY)
+    if drain is not None:
+        drain.answers.discard(upstream)
 
 
 def _text(block: bytes) -> str:
@@ -363,6 +372,9 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key)
     upstream = await forward_with_rotation(app, inbound)
     metrics.count_stream_event(app, "started")
+    drain = app.get(DRAIN_KEY)  # lets shutdown cut this answer (privproxy.server.drain)
+    if drain is not None:
+        drain.answers.add(upstream)
     answer = ChatAnswer(app, upstream, None)
     try:
         answer._first = await answer._read()

@@ -69,9 +69,23 @@ class FrameDecryptor:
     Frame *i* (counting non-empty frames only) is opened with nonce `nonce_base XOR i`; zero-length
     frames are skipped without consuming a sequence number (PROTOCOL 3.4). Any error makes the
     decryptor unusable: later calls raise again, so a caller cannot resume after a failure.
+
+    A failure, and `discard()`, drop the reassembly buffer at once. The failure itself is kept
+    as a message, never as the raised exception: its traceback would reach this object's
+    frames (and the buffer) through a reference cycle that only a full collection frees.
     """
 
-    __slots__ = ("_aead", "_buffer", "_error", "_finished", "_max_frame", "_nonce_base", "_seq")
+    __slots__ = (
+        "__weakref__",
+        "_aead",
+        "_buffer",
+        "_decrypt_failed",
+        "_error",
+        "_finished",
+        "_max_frame",
+        "_nonce_base",
+        "_seq",
+    )
 
     def __init__(self, keys: ResponseKeys, *, max_frame: int = MAX_RESPONSE_FRAME) -> None:
         self._aead = AESGCM(keys.key)
@@ -79,7 +93,8 @@ class FrameDecryptor:
         self._seq = 0
         self._buffer = bytearray()
         self._max_frame = max_frame
-        self._error: EhbpError | None = None
+        self._error: str | None = None  # the failure's message (see the class docstring)
+        self._decrypt_failed = False
         self._finished = False
 
     def __repr__(self) -> str:
@@ -121,6 +136,12 @@ class FrameDecryptor:
             raise
         return out
 
+    def discard(self) -> None:
+        """Drop any partly received frame and refuse further use (the stream failed or was
+        abandoned): its memory is released now, not when the decryptor is collected."""
+        self._buffer.clear()
+        self._finished = True
+
     def finish(self) -> None:
         """Declare end of stream; raise `EhbpProtocolError` if a partial frame is buffered."""
         if self._error is not None or self._finished:
@@ -128,7 +149,7 @@ class FrameDecryptor:
         self._finished = True
         if self._buffer:
             self._buffer.clear()
-            self._fail(EhbpProtocolError("truncated EHBP response frame at end of stream"))
+            raise self._fail(EhbpProtocolError("truncated EHBP response frame at end of stream"))
 
     def _parse(self, data: Buffer, out: list[bytes]) -> int:
         """Open every complete frame of `data` into `out`; return the bytes consumed."""
@@ -151,7 +172,7 @@ class FrameDecryptor:
         while size - pos >= FRAME_HEADER_LENGTH:
             (length,) = _unpack_length(view, pos)
             if length > max_frame:
-                self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
+                raise self._fail(EhbpProtocolError("EHBP response frame exceeds the size limit"))
             start = pos + FRAME_HEADER_LENGTH
             if length == 0:
                 pos = start
@@ -160,26 +181,29 @@ class FrameDecryptor:
             if end > size:
                 break
             if length < AEAD_TAG_LENGTH:
-                self._fail(EhbpDecryptError())
+                raise self._fail(EhbpDecryptError())
             nonce = (self._nonce_base ^ self._seq).to_bytes(AEAD_NONCE_LENGTH, "big")
             try:
                 out.append(aead.decrypt(nonce, view[start:end], None))
             except InvalidTag:
-                self._fail(EhbpDecryptError())
+                raise self._fail(EhbpDecryptError()) from None
             self._seq += 1
             pos = end
         return pos
 
-    def _fail(self, error: EhbpError) -> NoReturn:
+    def _fail(self, error: EhbpError) -> EhbpError:
         # Remember the failure so the decryptor stays unusable; the caller clears the buffer.
-        self._error = error
-        raise error
+        # Returned, not raised here: a frame that raises its own argument is part of a cycle
+        # (exception → traceback → frame → exception) reaching this decryptor.
+        self._error = error.message
+        self._decrypt_failed = isinstance(error, EhbpDecryptError)
+        return error
 
     def _raise_unusable(self) -> NoReturn:
-        if isinstance(self._error, EhbpDecryptError):
+        if self._decrypt_failed:
             raise EhbpDecryptError()
         if self._error is not None:
-            raise EhbpProtocolError(self._error.message)
+            raise EhbpProtocolError(self._error)
         raise EhbpProtocolError("EHBP decryptor already finished")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from privproxy.ehbp.framing import FrameDecryptor
 from privproxy.ehbp.keys import derive_response_keys, parse_nonce_header
-from privproxy.ehbp.protocol import EXPORT_LENGTH, X25519_KEY_LENGTH
+from privproxy.ehbp.protocol import EXPORT_LENGTH, MAX_RESPONSE_FRAME, X25519_KEY_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,17 @@ class ResponseSecret:
     def __repr__(self) -> str:
         return "ResponseSecret(<redacted>)"
 
-    def decryptor(self, nonce_header: str | None) -> FrameDecryptor:
-        """Decryptor for a response carrying `Ehbp-Response-Nonce: nonce_header`.
+    def decryptor(
+        self, nonce_header: str | None, *, max_frame: int = MAX_RESPONSE_FRAME
+    ) -> FrameDecryptor:
+        """Decryptor for a response carrying `Ehbp-Response-Nonce: nonce_header`, refusing
+        frames longer than `max_frame` bytes.
 
         Raises `EhbpProtocolError` when the header is missing or not exactly 64 hex characters.
         """
         nonce = parse_nonce_header(nonce_header)
-        return FrameDecryptor(derive_response_keys(self.exported_secret, self.enc, nonce))
+        keys = derive_response_keys(self.exported_secret, self.enc, nonce)
+        return FrameDecryptor(keys, max_frame=max_frame)
 
     def to_json(self) -> dict[str, str]:
         """`{"exportedSecret": hex, "requestEnc": hex}` (the shape of the EHBP recovery token)."""

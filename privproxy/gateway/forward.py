@@ -9,17 +9,27 @@ Transport errors are translated here, once (STYLE "one translation boundary"):
   + GatewayError              plaintext non-2xx from the gateway (status passed through)
   + KeyConfigMismatchError    422 problem+json key-config (caller refreshes and retries once)
   + GatewayUnreachableError   502, connection failed or broke
-  + GatewayTimeoutError       504, connect / first-byte / idle timeout
-  + EhbpError (privproxy.ehbp) 502, 2xx without nonce, bad nonce, bad or truncated frame
+  + GatewayTimeoutError       504, connect / first-byte / idle timeout, stream too long
+  + FrameBudgetError          503, the process-wide budget for partly received frames is spent
+  + ShuttingDownError         503, the proxy is shutting down (streams cut at the deadline)
+  + EhbpError (privproxy.ehbp) 502, 2xx without nonce, bad nonce, bad or truncated frame, an
+                              answer with a nonce but no authenticated non-empty frame
 
 An answer WITH `Ehbp-Response-Nonce` came from the enclave (any status) and is decrypted;
-one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5).
+one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5). Nothing of an answer
+with a nonce, not even its status, is used before its first non-empty frame authenticated: an
+empty body, only zero-length frames, or a status that cannot carry a body is a gateway fault.
+
+Failures free what the answer held at once (`Upstream.close`): the partly received frame is
+dropped and its bytes returned to the budget, and no stored exception keeps a traceback (whose
+frames would reach the decryptor through a cycle only a full collection frees).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
@@ -45,6 +55,12 @@ USER_AGENT = f"privproxy/{__version__}"
 ERROR_BODY_CAP = 16 * 1024  # bytes of a plaintext gateway error we read
 ERROR_TEXT_CAP = 300  # characters of it we show
 CATALOG_BODY_CAP = 4 * 1024 * 1024
+CATALOG_MAX_ENTRIES = 10_000  # a catalog is a few dozen models; more is a hostile gateway
+CATALOG_MAX_ID = 256  # characters of one model id; longer ids are skipped
+# Statuses whose answer cannot carry a body (RFC 9110), so never an authenticated one.
+_BODYLESS_STATUSES = frozenset({204, 205, 304})
+
+_log = logging.getLogger("privproxy.forward")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
@@ -99,11 +115,50 @@ class GatewayUnreachableError(ProxyError):
 
 
 class GatewayTimeoutError(ProxyError):
-    """Connect, first-byte or idle timeout toward the gateway."""
+    """Connect, first-byte or idle timeout toward the gateway, or an answer that outlived
+    `upstream_max_stream_seconds`."""
 
     http_status: ClassVar[int] = 504
     error_type: ClassVar[str] = "gateway_timeout"
     code: ClassVar[str] = "gateway_timeout"
+
+
+class FrameBudgetError(ProxyError):
+    """The process-wide budget for partly received response frames is spent: new answers are
+    refused and an answer that would grow past it fails, instead of memory growing."""
+
+    http_status: ClassVar[int] = 503
+    error_type: ClassVar[str] = "proxy_error"
+    code: ClassVar[str] = "frame_budget_exhausted"
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (`Retry-After`)."""
+        return {"Retry-After": "1"}
+
+
+class ShuttingDownError(ProxyError):
+    """The proxy is shutting down and cut this answer at the shutdown deadline."""
+
+    http_status: ClassVar[int] = 503
+    error_type: ClassVar[str] = "proxy_error"
+    code: ClassVar[str] = "shutting_down"
+
+
+class FrameBudget:
+    """Bytes of partly received frames held by all answers of the process, against a limit.
+
+    One per process (`FRAME_BUDGET`): the bound is on the process's memory, whatever number
+    of applications it runs. Each `Upstream` charges what its decryptor holds back and gives
+    it back when it ends; the limit is the one of the settings of the request being charged.
+    """
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
+FRAME_BUDGET = FrameBudget()
 
 
 def create_pool(settings: Settings) -> Pool:
@@ -123,9 +178,14 @@ class Upstream:
 
     Waits are bounded by ONE timer per answer, not a timer per read (PROTOCOL 4.4 bounds):
     until the first authenticated frame the deadline is the request's first-byte deadline,
-    afterwards `idle_timeout` from the start of each wait. The timer is armed lazily and
+    afterwards `idle_timeout` from the first wait after the last authenticated frame, so
+    zero-length frames or a frame trickled byte by byte do not extend it; and never later
+    than `max_stream` seconds after the answer started. The timer is armed lazily and
     re-arms itself when it fires early, so a read costs one clock read instead of a timer
     (`asyncio.timeout` per read cost 3-6 us, docs/performance.md).
+
+    Bytes the decryptor holds back (a partly received frame) are charged to `FRAME_BUDGET`
+    against `budget_limit`; a read that takes it past the limit fails with `FrameBudgetError`.
     """
 
     def __init__(
@@ -134,19 +194,27 @@ class Upstream:
         decryptor: FrameDecryptor,
         idle_timeout: float,
         first_deadline: float | None = None,
+        *,
+        max_stream: float = float("inf"),
+        budget_limit: int | None = None,
     ) -> None:
         self._resp = resp
         self._decryptor = decryptor
         self._idle = idle_timeout
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        self._end = loop.time() + max_stream  # the whole answer must be in by then
         # Absolute loop time by which the first authenticated frame must be in.
-        self._deadline = (
-            first_deadline if first_deadline is not None else self._loop.time() + idle_timeout
+        self._deadline = min(
+            first_deadline if first_deadline is not None else loop.time() + idle_timeout,
+            self._end,
         )
-        self._waiting = False
+        self._fresh = False  # the next wait starts a new idle period (a frame came in)
+        self._waiting: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._authenticated = False
-        self._failure: EhbpError | None = None
+        self._failure: ProxyError | None = None
+        self._budget_limit = budget_limit
+        self._charged = 0  # bytes of FRAME_BUDGET this answer holds
         self.at_eof = False  # the upstream body ended (an EHBP error then means truncation)
         self.complete = False  # ... and every frame of it was authenticated
 
@@ -171,8 +239,7 @@ class Upstream:
         A method, not an async generator: each wake-up of a relayed stream resumes every
         coroutine frame between the task and this wait, so the chain is kept short."""
         if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
+            raise self._take_failure()
         if self.complete:
             return None
         content = self._resp.content
@@ -187,10 +254,14 @@ class Upstream:
                         self.at_eof = True
                         decryptor.finish()
                         self.complete = True
+                        if not self._authenticated:
+                            raise _empty_answer()
                         return None
                     await self._wait(content)
                     continue
                 frames = decryptor.push(data)
+                if decryptor.buffered != self._charged:
+                    self._charge(decryptor.buffered)
                 ended = content.at_eof()
                 if ended:
                     self.at_eof = True
@@ -200,49 +271,93 @@ class Upstream:
                     except EhbpError as exc:
                         if not frames:
                             raise
-                        self._failure = exc  # deliver what was authenticated first
+                        # Delivered after what was authenticated; kept without its traceback
+                        # (its frames would make a cycle through this object).
+                        self._failure = exc.with_traceback(None)
                 if frames:
-                    self._authenticated = True
+                    self._authenticated = self._fresh = True
                     return frames[0] if len(frames) == 1 else b"".join(frames)
                 if ended:
+                    if not self._authenticated:
+                        raise _empty_answer()
                     return None
         except TransportError as exc:
+            code = exc.code
+            # The body keeps this exception; without its traceback it reaches no frame.
+            exc.__traceback__ = None
             raise GatewayUnreachableError(
-                f"connection to the gateway broke mid-response ({exc.code})"
-            ) from exc
+                f"connection to the gateway broke mid-response ({code})"
+            ) from None
+
+    def _take_failure(self) -> ProxyError:
+        # Raised straight from the return value: a local holding it would make a cycle
+        # (the exception's traceback holds the frame, the frame the exception).
+        failure, self._failure = self._failure, None
+        assert failure is not None
+        return failure
+
+    def _charge(self, buffered: int) -> None:
+        budget = FRAME_BUDGET
+        budget.used += buffered - self._charged
+        grew = buffered > self._charged
+        self._charged = buffered
+        limit = self._budget_limit
+        if grew and limit is not None and budget.used > limit:
+            self._decryptor.discard()
+            self._uncharge()
+            raise FrameBudgetError(
+                "the proxy's memory budget for partly received response frames is spent"
+            )
+
+    def _uncharge(self) -> None:
+        FRAME_BUDGET.used -= self._charged
+        self._charged = 0
+
+    def interrupt(self, error: ProxyError) -> None:
+        """Make the pending or next `read` raise `error` (used to cut answers at shutdown)."""
+        if self._failure is None:
+            self._failure = error
+        waiter = self._waiting
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _wait(self, content: Body) -> None:
         waiter = content.data_waiter()
         if waiter is None:
             return
         loop = self._loop
-        if self._authenticated:
-            self._deadline = loop.time() + self._idle
+        if self._fresh:  # the first wait since a frame was authenticated
+            self._fresh = False
+            self._deadline = min(loop.time() + self._idle, self._end)
         timer = self._timer
         if timer is None or timer.when() > self._deadline:  # the idle deadline may be sooner
             if timer is not None:
                 timer.cancel()
             self._timer = loop.call_at(self._deadline, self._on_timer)
-        self._waiting = True
+        self._waiting = waiter
         try:
             await waiter
         finally:
-            self._waiting = False
+            self._waiting = None
+        if self._failure is not None:  # the watchdog or `interrupt` woke us
+            raise self._take_failure()
 
     def _on_timer(self) -> None:
         self._timer = None
-        if not self._waiting:
+        if self._waiting is None:
             return  # re-armed by the next wait
-        if self._loop.time() < self._deadline:
-            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+        loop = self._loop
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
             return
-        # Wakes the pending wait with this error; the connection is then dropped.
-        message = (
-            "the gateway stopped sending mid-response"
-            if self._authenticated
-            else "the PPQ gateway did not answer in time"
-        )
-        self._resp.content.set_exception(GatewayTimeoutError(message))
+        # Wakes the pending wait, which raises this error; the connection is then dropped.
+        if loop.time() >= self._end:
+            message = "the answer took longer than the proxy allows for one answer"
+        elif self._authenticated:
+            message = "the gateway stopped sending mid-response"
+        else:
+            message = "the PPQ gateway did not answer in time"
+        self.interrupt(GatewayTimeoutError(message))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -250,14 +365,29 @@ class Upstream:
             self._timer = None
 
     def close(self) -> None:
-        """Drop the connection (safe to call more than once)."""
+        """Drop the connection and what the answer held (safe to call more than once)."""
         self._cancel_timer()
+        self._failure = None
+        self._decryptor.discard()
+        if self._charged:
+            self._uncharge()
         self._resp.close()
 
     def release(self) -> None:
         """Return a fully read connection to the pool."""
         self._cancel_timer()
+        if self._charged:
+            self._uncharge()
         self._resp.release()
+
+
+def _empty_answer() -> EhbpError:
+    message = (
+        "the gateway's answer carried an EHBP nonce but no authenticated non-empty frame; "
+        "refusing it (not from the enclave)"
+    )
+    _log.warning("Gateway fault: %s", message)
+    return EhbpProtocolError(message)
 
 
 async def send(
@@ -274,7 +404,15 @@ async def send(
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
+    Refused with `FrameBudgetError` (503) before anything is sent when three quarters of the
+    frame budget are in use: a new answer then waits for the client's retry instead of growing
+    memory, and the answers already running keep room to complete their frames.
     """
+    limit = settings.frame_budget_bytes
+    if FRAME_BUDGET.used >= limit - limit // 4:  # running answers keep room for their frames
+        raise FrameBudgetError(
+            "the proxy's memory budget for partly received response frames is spent; retry"
+        )
     headers = [
         ("Authorization", f"Bearer {api_key}"),
         ("X-Private-Model", private_model),
@@ -304,11 +442,27 @@ async def send(
             observe.count_gateway(resp.status, nonce is not None)
         if nonce is None:
             await _raise_plaintext_answer(resp, settings.upstream_idle_timeout, deadline)
-        decryptor = sealed.secret.decryptor(nonce)
+        status = resp.status
+        if status < 200 or 300 <= status < 400 or status in _BODYLESS_STATUSES:
+            # An authenticated answer is a body; this status cannot carry one (or, for a
+            # redirect, must not be followed): the gateway made it up.
+            message = (
+                f"the gateway answered {status} with an EHBP nonce, which cannot be authenticated"
+            )
+            _log.warning("Gateway fault: %s", message)
+            raise EhbpProtocolError(message)
+        decryptor = sealed.secret.decryptor(nonce, max_frame=settings.max_response_frame_bytes)
     except BaseException:
         resp.close()
         raise
-    return Upstream(resp, decryptor, settings.upstream_idle_timeout, deadline)
+    return Upstream(
+        resp,
+        decryptor,
+        settings.upstream_idle_timeout,
+        deadline,
+        max_stream=settings.upstream_max_stream_seconds,
+        budget_limit=settings.frame_budget_bytes,
+    )
 
 
 async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
@@ -360,8 +514,10 @@ async def _read_capped(
                     break
                 parts.append(data)
                 size += len(data)
-    except (TimeoutError, TransportError):
+    except TimeoutError:
         pass  # an error body is informational; keep what arrived
+    except TransportError as exc:
+        exc.__traceback__ = None  # the body keeps it; its traceback would hold this frame
     return b"".join(parts)[:cap]
 
 
@@ -428,15 +584,27 @@ def _catalog_entries(obj: Any) -> list[Mapping[str, Any]]:
     entries = obj.get("data") if isinstance(obj, Mapping) else obj
     if not isinstance(entries, list):
         raise GatewayError("catalog has an unknown format", status=502)
-    return [e for e in entries if isinstance(e, Mapping) and isinstance(e.get("id"), str)]
+    if len(entries) > CATALOG_MAX_ENTRIES:
+        raise GatewayError("catalog has too many entries", status=502)
+    kept: list[Mapping[str, Any]] = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            model_id = entry.get("id")
+            if isinstance(model_id, str) and len(model_id) <= CATALOG_MAX_ID:
+                kept.append(entry)
+    return kept
 
 
 __all__ = [
+    "FRAME_BUDGET",
+    "FrameBudget",
+    "FrameBudgetError",
     "GatewayAuthenticationError",
     "GatewayError",
     "GatewayTimeoutError",
     "GatewayUnreachableError",
     "KeyConfigMismatchError",
+    "ShuttingDownError",
     "Upstream",
     "create_pool",
     "fetch_catalog",

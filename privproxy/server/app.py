@@ -30,6 +30,7 @@ from privproxy.ops import request_metrics, status_routes, tracing
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.config import Settings
+from privproxy.server.drain import DRAIN_KEY, Drain
 
 _log = logging.getLogger("privproxy")
 
@@ -51,12 +52,14 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     # Guards (Host/Origin/token/content type/load) sit outside everything else; their
     # `server_options` bound what aiohttp itself reads (body size, header limits).
     # Streamed answers get their CORS headers from `respond.relay` (no prepare signal).
+    drain = Drain()  # requests in flight, for a timely shutdown (privproxy.server.runner)
     app = web.Application(
         middlewares=guards.build_middlewares(
-            settings, errors=map_error, observe=request_metrics.observe
+            settings, errors=map_error, observe=request_metrics.observe, drain=drain
         ),
         **guards.server_options(settings),
     )
+    app[DRAIN_KEY] = drain
     app[SETTINGS_KEY] = settings
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)

@@ -103,6 +103,13 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Resource bounds (docs/security.md, "Resource bounds").
+    max_connections: int = Field(400, gt=0)
+    client_write_timeout: float = Field(60.0, gt=0)
+    upstream_max_stream_seconds: float = Field(3600.0, gt=0)
+    max_response_frame_bytes: int = Field(64 * MiB, ge=1024, le=64 * MiB)
+    frame_budget_bytes: int = Field(256 * MiB, gt=0)
+
     # Model aliases (`--model-alias NAME=private/ID`, PRIVPROXY_MODEL_ALIASES): model names
     # clients send that map to a private model (privproxy.server.model_alias).
     model_aliases: tuple[tuple[str, str], ...] = ()
@@ -264,6 +271,12 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        # Resource bounds.
+        "max_connections",
+        "client_write_timeout",
+        "upstream_max_stream_seconds",
+        "max_response_frame_bytes",
+        "frame_budget_bytes",
         "responses_store_seconds",
         "responses_store_max_entries",
         "responses_store_max_bytes",
@@ -396,6 +409,12 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-idle-timeout", type=float, metavar="SECONDS")
     p.add_argument("--shutdown-timeout", type=float, metavar="SECONDS")
     p.add_argument("--catalog-ttl", type=float, metavar="SECONDS")
+    # Resource bounds (docs/security.md).
+    p.add_argument("--max-connections", type=int, metavar="N", help="open client connections")
+    p.add_argument("--client-write-timeout", type=float, metavar="SECONDS")
+    p.add_argument("--upstream-max-stream-seconds", type=float, metavar="SECONDS")
+    p.add_argument("--max-response-frame-bytes", type=int, metavar="N")
+    p.add_argument("--frame-budget-bytes", type=int, metavar="N")
     p.add_argument(
         "--model-alias",
         action="append",

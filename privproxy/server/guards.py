@@ -21,7 +21,8 @@ before anything reaches the handler, so a refused request never causes gateway t
    the body is read; at most `max_concurrent_requests` requests run at once (503, Retry-After).
 
 What is not here: reading and parsing bodies (`receive.py`, bounded by `client_max_size` and
-`client_read_timeout`), upstream timeouts (`forward.py`). `server_options(settings)` gives the
+`client_read_timeout`), upstream timeouts (`forward.py`), the cap on open connections and the
+client write timeout (`connections.py`, below the HTTP layer). `server_options(settings)` gives the
 `web.Application` keyword arguments that bound what aiohttp itself reads (body size, header
 sizes and count, how long a connection may take to send its request line and headers).
 """
@@ -41,6 +42,7 @@ from aiohttp.typedefs import Middleware
 
 from privproxy.errors import ProxyError, wants_anthropic_errors
 from privproxy.ops import request_id
+from privproxy.server.drain import Drain
 from privproxy.server.token import resolve_token
 
 if TYPE_CHECKING:
@@ -301,6 +303,7 @@ def _guard_middleware(
     policy: GuardPolicy,
     errors: ErrorMapper | None = None,
     observe: RequestObserver | None = None,
+    drain: Drain | None = None,
 ) -> Middleware:
     """All five guards as one middleware: the checks run as plain code, in the order of the
     module docstring, instead of five middleware layers (each layer is a coroutine per
@@ -310,8 +313,8 @@ def _guard_middleware(
     # Host header value → allowed; the few distinct values a proxy sees are cached (bounded).
     hosts: dict[str, bool] = {}
     # A plain counter is enough: the event loop is single-threaded and nothing awaits between
-    # the check and the increment.
-    in_flight = 0
+    # the check and the increment. It lives in the `Drain`, which shutdown waits on.
+    load = drain if drain is not None else Drain()
 
     async def call(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The handler, with its exceptions mapped to answers by `errors` (when given).
@@ -353,7 +356,6 @@ def _guard_middleware(
             observe(request, status, time.perf_counter() - started)
 
     async def checked(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal in_flight
         headers = request.headers
         # 1. Host allowlist (DNS rebinding).
         host = headers.get(hdrs.HOST)
@@ -420,16 +422,16 @@ def _guard_middleware(
             response = _refuse(refusal, path)
         elif path in TOKEN_EXEMPT_PATHS:
             response = await call(request, handler)
-        elif in_flight >= policy.max_concurrent_requests:
+        elif load.in_flight >= policy.max_concurrent_requests:
             response = _refuse(
                 TooManyRequestsError("Too many concurrent requests; retry shortly"), path
             )
         else:
-            in_flight += 1
+            load.in_flight += 1
             try:
                 response = await call(request, handler)
             finally:
-                in_flight -= 1
+                load.in_flight -= 1
             if response.status in _CLOSE_AFTER and not response.prepared:
                 # The body was not (fully) read: the connection cannot carry another request.
                 response.force_close()
@@ -446,20 +448,23 @@ def build_middlewares(
     *,
     errors: ErrorMapper | None = None,
     observe: RequestObserver | None = None,
+    drain: Drain | None = None,
 ) -> list[Middleware]:
     """The guard middleware for the local endpoint (one, running the checks of the module
     docstring in order), as a list for `web.Application(middlewares=...)`. With `errors`,
     exceptions from handlers are mapped to answers inside it; with `observe`, every request
-    (refusals included) is reported when it ends.
+    (refusals included) is reported when it ends. With `drain`, requests in flight are counted
+    there (shutdown waits for them).
 
     Raises `privproxy.server.config.ConfigError` when the token configuration is unusable.
     """
-    return [_guard_middleware(GuardPolicy.from_settings(settings), errors, observe)]
+    return [_guard_middleware(GuardPolicy.from_settings(settings), errors, observe, drain)]
 
 
 MAX_REQUEST_LINE: Final = 8190
-MAX_HEADER_FIELD: Final = 16384
-MAX_HEADERS: Final = 64
+# A request head is at most ~32 x 8 KiB: a connection trickling one cannot hold megabytes.
+MAX_HEADER_FIELD: Final = 8190
+MAX_HEADERS: Final = 32
 MAX_LINGER: Final = 2.0
 
 

@@ -25,6 +25,7 @@ from privproxy.errors import ProxyError
 from privproxy.gateway.forward import GatewayTimeoutError, Upstream
 from privproxy.ops import metrics
 from privproxy.server import guards
+from privproxy.server.drain import DRAIN_KEY
 
 _log = logging.getLogger("privproxy.respond")
 
@@ -114,6 +115,9 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
     event_stream = ctype.startswith(EVENT_STREAM)
     app = request.app
     metrics.count_stream_event(app, "started")
+    drain = app.get(DRAIN_KEY)  # lets shutdown cut this answer (privproxy.server.drain)
+    if drain is not None:
+        drain.answers.add(upstream)
     completed = False
     resp: web.StreamResponse | None = None
     pending: bytes | None = None  # non-stream bodies: the last piece, held back for the eof
@@ -192,6 +196,8 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             if request.transport is not None:
                 request.transport.close()
     finally:
+        if drain is not None:
+            drain.answers.discard(upstream)
         if completed:
             upstream.release()
         else:

@@ -7,10 +7,17 @@ Used by `privproxy serve`, by `privproxy demo` and by library users::
 
 Handlers are cancelled when their client disconnects (`handler_cancellation=True`), which
 is what cancels the upstream request (PROTOCOL.md 4.4: Node kept billing after a disconnect).
+
+The listening socket is served through `ConnectionGuard` (connection cap, write timeout).
+Shutdown: stop listening and close idle connections, wait for requests in flight up to
+`shutdown_timeout`, cut the answers still streaming (`privproxy.server.drain`), and leave
+aiohttp only a short grace to cancel what is left, so the whole takes `shutdown_timeout` plus
+under a second (aiohttp alone waits its timeout, then again after cancelling).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -23,6 +30,8 @@ from privproxy.enclave.provider import EnclaveProvider
 from privproxy.ops.log_hygiene import MetadataAccessLogger
 from privproxy.server.app import create_app
 from privproxy.server.config import ConfigError, Settings, is_loopback_host
+from privproxy.server.connections import ConnectionGuard
+from privproxy.server.drain import CANCEL_GRACE, DRAIN_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +49,19 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
 
-def runner_options(settings: Settings) -> dict[str, Any]:
+def runner_options(settings: Settings, *, shutdown_timeout: float | None = None) -> dict[str, Any]:
     """`web.AppRunner` keyword arguments: handler cancellation, the metadata-only access log
     (with --debug or JSON logs: one structured line per request, what log shippers expect;
-    no query string, no headers) and the shutdown grace period."""
+    no query string, no headers) and aiohttp's shutdown grace period (default
+    `settings.shutdown_timeout`)."""
     access = settings.debug or settings.log_format == "json"
     return {
         "handler_cancellation": True,
         "access_log": logging.getLogger("privproxy.access") if access else None,
         "access_log_class": MetadataAccessLogger,
-        "shutdown_timeout": settings.shutdown_timeout,
+        "shutdown_timeout": settings.shutdown_timeout
+        if shutdown_timeout is None
+        else shutdown_timeout,
     }
 
 
@@ -62,18 +74,37 @@ async def running(
         # Settings already refuses this; re-checked here because it must never happen.
         raise ConfigError("--unsafe-hpke-key refuses to bind a non-loopback address")
     app = create_app(settings, provider=provider)
-    runner = web.AppRunner(app, **runner_options(settings))
+    drain = app.get(DRAIN_KEY)
+    # The graceful wait is ours (below); aiohttp only cancels what is left.
+    runner = web.AppRunner(app, **runner_options(settings, shutdown_timeout=CANCEL_GRACE))
     await runner.setup()
+    listener: asyncio.Server | None = None
+    guard: ConnectionGuard | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        assert runner.server is not None
+        guard = ConnectionGuard(
+            runner.server,
+            max_connections=settings.max_connections,
+            write_timeout=settings.client_write_timeout,
+        )
+        loop = asyncio.get_running_loop()
+        listener = await loop.create_server(guard, settings.host, settings.port)
+        guard.start()
         port = settings.port
-        for address in runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                port = int(address[1])
-                break
+        for sock in listener.sockets:
+            port = int(sock.getsockname()[1])
+            break
         yield RunningServer(settings.host, port, app)
     finally:
+        if listener is not None:
+            listener.close()  # no new connections from here on
+        if guard is not None:
+            guard.close_idle()
+        if drain is not None:
+            await drain.wait(settings.shutdown_timeout)
+            await drain.cut()
+        if guard is not None:
+            await guard.stop()
         await runner.cleanup()
 
 

@@ -55,6 +55,9 @@ class Reply:
     split_writes: bool = True  # write each frame in two TCP writes
     delay_headers: float = 0.0  # seconds to wait before answering at all
     frame_delay: float = 0.0  # seconds between frames (forces separate reads)
+    raw_tail: bytes = b""  # written as is after the frames (zero-length frames, partial frames)
+    tail_delay: float = 0.0  # write `raw_tail` byte by byte, this many seconds apart
+    abort_after_tail: bool = False  # then drop the connection (no end of the chunked body)
 
 
 def _hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
@@ -172,9 +175,20 @@ class FakeGateway:
                     await resp.write(frame[3:])
                 else:
                     await resp.write(frame)
+            if reply.tail_delay:
+                for byte in reply.raw_tail:
+                    await resp.write(bytes([byte]))
+                    await asyncio.sleep(reply.tail_delay)
+            elif reply.raw_tail:
+                await resp.write(reply.raw_tail)
+            if reply.abort_after_tail:
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
             if reply.hang_after is not None and reply.hang_after >= len(reply.frames):
                 await self.release_hang.wait()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ConnectionError):
+            # The proxy dropped the upstream request (cancelled, or the socket went away).
             self.upstream_cancelled.set()
             raise
         await resp.write_eof()

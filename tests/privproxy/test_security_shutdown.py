@@ -8,6 +8,7 @@ stderr at `--debug` is also searched for secrets (the CLI's logging setup, not a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -215,3 +216,48 @@ async def test_public_bind_without_token_exits_2(tmp_path: Path, host: str) -> N
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 2
     assert b"requires the local token" in stderr
+
+
+async def _read_stream(resp: aiohttp.ClientResponse) -> bytes:
+    # `read()` raises ClientPayloadError unless the chunked body ended properly.
+    return await resp.read()
+
+
+@pytest.mark.parametrize("timeout", [3, 8])
+async def test_shutdown_ends_on_time_and_cut_streams_say_so(
+    gateway: FakeGateway,
+    tmp_path: Path,
+    stop_later: list[asyncio.subprocess.Process],
+    timeout: int,
+) -> None:
+    # Streams that would run for a minute (an event every 0.1 s) outlive the shutdown timeout.
+    events = sse_reply([chunk(str(i), MODEL) for i in range(600)]).frames
+    gateway.reply = lambda seen: Reply(
+        content_type="text/event-stream", frames=events, frame_delay=0.1, split_writes=False
+    )
+    proxy = await _start(gateway, tmp_path, shutdown_timeout=timeout)
+    stop_later.append(proxy.process)
+    auth = {"Authorization": f"Bearer {LOCAL_TOKEN}"}
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as session:
+        streams = [
+            await session.post(proxy.url + "/v1/chat/completions", json=chat_body(), headers=auth)
+            for _ in range(3)
+        ]
+        for resp in streams:
+            assert resp.status == 200
+            await resp.content.readuntil(b"\n\n")
+        signalled = loop.time()
+        proxy.process.send_signal(signal.SIGTERM)
+        bodies = await asyncio.gather(*(_read_stream(resp) for resp in streams))
+        assert await asyncio.wait_for(proxy.process.wait(), timeout=timeout + 10) == 0
+        elapsed = loop.time() - signalled
+    # The streams ran on until the timeout (they were not cut early), and the process was
+    # gone within a second after it.
+    assert timeout - 0.2 <= elapsed <= timeout + 1.0, f"exit after {elapsed:.2f} s"
+    for body in bodies:
+        last = body.rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
+        assert last.startswith(b"data: ")
+        assert json.loads(last[6:])["error"]["code"] == "shutting_down"
+        assert b"[DONE]" not in body
+        assert body.count(b"data: ") > timeout * 5  # it kept streaming during the wait

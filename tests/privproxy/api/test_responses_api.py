@@ -228,3 +228,36 @@ async def test_store_keeps_answers_in_memory_and_continues_them(
     ).json()
     assert kept_not["store"] is False
     assert (await proxy.get(f"/v1/responses/{kept_not['id']}", headers=alice)).status == 404
+
+
+async def test_dropped_tool_names_from_the_client_cannot_inject_headers(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    gateway.reply = lambda seen: json_reply(chat_completion("ok", "m"))
+    tools = [
+        {
+            "type": "namespace",
+            "name": "ns\r\nX-Evil: 1",
+            "tools": [{"type": "custom", "name": "c"}],
+        },
+        {"type": "web_search"},
+    ]
+    resp = await proxy.post("/v1/responses", json={"input": "x", "tools": tools})
+    assert resp.status == 200
+    assert "X-Evil" not in resp.headers
+    assert resp.headers[DROPPED_TOOLS_HEADER] == "ns??X-Evil:?1.custom,web_search"
+
+
+async def test_store_keeps_an_answer_with_a_lone_surrogate(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    proxy = await make_proxy(responses_store_seconds=60)
+    gateway.reply = lambda seen: Reply(
+        frames=[b'{"choices":[{"index":0,"message":{"content":"\\ud800"},"finish_reason":"stop"}]}']
+    )
+    resp = await proxy.post("/v1/responses", json={"input": "x"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["output"][0]["content"][0]["text"] == "\ud800"
+    again = await proxy.get(f"/v1/responses/{body['id']}")
+    assert again.status == 200
