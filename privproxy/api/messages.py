@@ -24,6 +24,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from privproxy.api.sealed_chat import ChatAnswer, open_chat
+from privproxy.api.translate.chat_stream import TextDelta
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
@@ -33,7 +34,7 @@ from privproxy.jsoncodec import compact_bytes, compact_encode, utf8
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive_json, resolve_model
-from privproxy.server.respond import _BufferedHeadersResponse
+from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
 
@@ -64,9 +65,25 @@ _BARE: Final = {
 }
 
 
-def _encode(events: list[dict[str, Any]]) -> bytes:
-    """`sse.encode_events`, with the frequent events (text deltas above all) written from
-    templates: a third of the cost of encoding them as objects, the identical bytes."""
+_START: Final = (
+    'event: message_start\ndata: {"type":"message_start","message":{"id":%s,"type":"message",'
+    '"role":"assistant","model":%s,"content":[],"stop_reason":null,"stop_sequence":null,'
+    '"usage":{"input_tokens":0,"output_tokens":0,"cache_creation_input_tokens":0,'
+    '"cache_read_input_tokens":0}}}\n\n'
+)
+
+
+def _start_text(translator: MessagesStream, message_id: str, model: str) -> str:
+    """`_encode_text(translator.start())` for a translator made with `message_id` and
+    `model`, written from a template (every stream starts with it)."""
+    translator.start()  # nothing to keep: the events are fixed by id and model
+    return _START % (encode_basestring(message_id), encode_basestring(model)) + _BARE["ping"]
+
+
+def _encode_text(events: list[dict[str, Any]]) -> str:
+    """`sse.encode_events` before UTF-8, with the frequent events (text deltas above all)
+    written from templates: a third of the cost of encoding them as objects, the identical
+    bytes."""
     out: list[str] = []
     for event in events:
         kind = event["type"]
@@ -79,7 +96,12 @@ def _encode(events: list[dict[str, Any]]) -> bytes:
             out.append(_BARE[kind])
         else:
             out.append(f"event: {kind}\ndata: {compact_encode(event)}\n\n")
-    return utf8("".join(out))
+    return "".join(out)
+
+
+def _encode(events: list[dict[str, Any]]) -> bytes:
+    """`sse.encode_events` (see `_encode_text`)."""
+    return utf8(_encode_text(events))
 
 
 def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -113,7 +135,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     )
     async with await open_chat(request, chat.body) as answer:
         if chat.stream:
-            return await _stream(request, answer, translator, headers)
+            start = _start_text(translator, message_id, chat.model)
+            return await _stream(request, answer, translator, headers, start)
         if answer.event_stream:  # asked for a whole answer, got a stream: gather it
             async for chunk in answer.chunks():
                 translator.feed(chunk)
@@ -140,43 +163,54 @@ async def _stream(
     answer: ChatAnswer,
     translator: MessagesStream,
     headers: dict[str, str],
+    start: str,
 ) -> web.StreamResponse:
     """Write the Messages event stream; a failure after the start becomes an `error`
     event (the status is already 200), never a silently shortened answer."""
     # Headers leave with the first events, and every write carries all events ready by then
     # (each write is a send on the client's socket, most of a translated stream's CPU).
-    resp = _BufferedHeadersResponse(status=200, headers=headers)
+    resp = BufferedHeadersResponse(status=200, headers=headers)
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
-    pending = translator.start()
+    out = [start]  # event text not yet written (`start`: the translator's first events)
     try:
         if answer.event_stream:
             loop = asyncio.get_running_loop()
             last_write = loop.time()
-            while (batch := await answer.next_batch()) is not None:
+            while (batch := await answer.next_pieces()) is not None:
                 for chunk in batch:  # one write per authenticated read
-                    pending += translator.feed(chunk)
+                    if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
+                        index = translator.add_text(chunk)
+                        if index is not None:  # most chunks: a text delta, from its template
+                            out.append(_TEXT_DELTA % (index, encode_basestring(chunk)))
+                            continue
+                        events = translator.apply([TextDelta(chunk)])
+                    else:
+                        events = translator.feed(chunk)
+                    if events:
+                        out.append(_encode_text(events))
                 if answer.complete:
                     continue  # the last events go out with the end of the body
                 now = loop.time()
-                if not pending and now - last_write >= PING_INTERVAL:
+                if not out and now - last_write >= PING_INTERVAL:
                     # The model is busy (reasoning, which is not relayed): show the client
                     # the stream is alive, as Anthropic's own pings do.
-                    pending = [{"type": "ping"}]
-                if pending:
-                    await resp.write(_encode(pending))
-                    pending, last_write = [], now
+                    out.append(_BARE["ping"])
+                if out:
+                    await resp.write(utf8("".join(out)))
+                    out, last_write = [], now
         else:  # asked for a stream, got a whole answer: send it as one
-            pending += translator.apply_completion(await answer.json())
+            out.append(_encode_text(translator.apply_completion(await answer.json())))
         _require_finish(translator)
-        await resp.write_eof(_encode(pending + translator.finish()))
+        out.append(_encode_text(translator.finish()))
+        await resp.write_eof(utf8("".join(out)))
     except ProxyError as err:
         _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)
-        pending.append(anthropic_error(err.status, err.message))
+        out.append(_encode_text([anthropic_error(err.status, err.message)]))
         with contextlib.suppress(ConnectionError):
-            await resp.write_eof(_encode(pending))
+            await resp.write_eof(utf8("".join(out)))
     except ConnectionError:
         _log.debug("Client disconnected during the Messages stream")
     return resp

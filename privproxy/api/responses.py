@@ -20,29 +20,23 @@ from aiohttp import web
 
 from privproxy.api.responses_store import ResponseStore, owner_of
 from privproxy.api.sealed_chat import ChatAnswer, EnclaveAnswerError, open_chat
-from privproxy.api.translate.chat_stream import chunk_deltas, completion_deltas
+from privproxy.api.translate.chat_stream import TextDelta, chunk_deltas, completion_deltas
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
 from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import PRIVATE_PREFIX
-from privproxy.jsoncodec import compact_bytes
+from privproxy.jsoncodec import compact_bytes, utf8
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
 from privproxy.server.receive import choose_api_key, receive_json
+from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
 
 DROPPED_TOOLS_HEADER = "X-Privproxy-Dropped-Tools"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 STORE_KEY = web.AppKey("responses_store", ResponseStore)
-
-
-class _BufferedHeadersResponse(web.StreamResponse):
-    """Headers leave with the first body bytes, not in a send of their own (as the chat
-    relay's answers): every send costs a syscall and the client's wake-up."""
-
-    _send_headers_immediately = False
 
 
 class ResponseNotFoundError(ProxyError):
@@ -158,30 +152,40 @@ async def _stream(
     translated: ChatRequest,
     store: ResponseStore | None,
 ) -> web.StreamResponse:
-    resp = _BufferedHeadersResponse(status=200, headers=headers)
+    resp = BufferedHeadersResponse(status=200, headers=headers)
     resp.headers["Content-Type"] = "text/event-stream; charset=utf-8"
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
-    pending: list[Event] = builder.start()
+    encode = builder.encode_text
+    out = [encode(builder.start())]  # server-sent-event text not yet written
     try:
         try:
             if answer.event_stream:
-                while (batch := await answer.next_batch()) is not None:
+                while (batch := await answer.next_pieces()) is not None:
                     for chunk in batch:  # one write per authenticated read
-                        for delta in chunk_deltas(chunk):
-                            pending += builder.feed(delta)
-                    if pending and not answer.complete:  # else: sent with the end
-                        await resp.write(builder.encode(pending))
-                        pending = []
+                        if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
+                            sse = builder.text_sse(chunk)
+                            if sse is None:
+                                sse = encode(builder.feed(TextDelta(chunk)))
+                        else:
+                            events: list[Event] = []
+                            for delta in chunk_deltas(chunk):
+                                events += builder.feed(delta)
+                            sse = encode(events)
+                        if sse:
+                            out.append(sse)
+                    if out and not answer.complete:  # else: sent with the end
+                        await resp.write(utf8("".join(out)))
+                        out = []
             else:
                 for delta in completion_deltas(await answer.json()):
-                    pending += builder.feed(delta)
-            pending += builder.finish()
+                    out.append(encode(builder.feed(delta)))
+            out.append(encode(builder.finish()))
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
-            pending += builder.fail(*_failure(err))
-        await resp.write_eof(builder.encode(pending))
+            out.append(encode(builder.fail(*_failure(err))))
+        await resp.write_eof(utf8("".join(out)))
     except ConnectionError:
         _log.debug("Client disconnected during the response")
         return resp

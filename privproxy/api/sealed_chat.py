@@ -25,11 +25,14 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from json.decoder import scanstring  # type: ignore[attr-defined]  # C, exported
+from json.encoder import encode_basestring
 from json.scanner import make_scanner
 from typing import Any, ClassVar
 
 from aiohttp import web
 
+from privproxy.api.translate.chat_stream import plain_text
 from privproxy.ehbp import seal_request
 from privproxy.errors import ProxyError
 from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
@@ -156,6 +159,7 @@ class ChatAnswer:
     _event_stream: bool | None = None
     _held: bytes = b""  # an incomplete trailing event
     _ended: bool = False  # the stream's end was reached
+    _shape: _TextShape | None = None
 
     @property
     def complete(self) -> bool:
@@ -184,6 +188,19 @@ class ChatAnswer:
         return value
 
     async def next_batch(self) -> list[dict[str, Any]] | None:
+        """See `next_pieces`; every chunk parsed (for a caller that reads chunks as
+        objects)."""
+        return await self._next(None)  # type: ignore[return-value]  # no shape: no str
+
+    async def next_pieces(self) -> list[dict[str, Any] | str] | None:
+        """`next_batch` for a translating stream: a chunk that carries nothing but text
+        (`chat_stream.plain_text`) may come as that text, a `str`, instead of the parsed
+        chunk (see `_TextShape`); everything else as in `next_batch`."""
+        if self._shape is None:
+            self._shape = _TextShape()
+        return await self._next(self._shape)
+
+    async def _next(self, shape: _TextShape | None) -> list[dict[str, Any] | str] | None:
         """The chat stream's next `data:` objects, in order: one list per authenticated read
         that completed events (so a caller writes once per read, as the chat relay does);
         None after `[DONE]`, which the stream must have.
@@ -216,7 +233,7 @@ class ChatAnswer:
                     if not cut:
                         continue
                     buf = buf[:cut]
-                batch: list[dict[str, Any]] = []
+                batch: list[dict[str, Any] | str] = []
                 for event in _events(_text(buf)):
                     if event == _DONE:
                         self._ended = True
@@ -225,14 +242,19 @@ class ChatAnswer:
                         while await upstream.read() is not None:
                             pass
                         return batch or None
-                    batch.append(_chunk(event))
+                    if shape is None:
+                        batch.append(_chunk(event))
+                    elif (text := shape.match(event)) is not None:
+                        batch.append(text)
+                    else:
+                        batch.append(shape.learn(event, _chunk(event)))
                 if batch:
                     return batch
         except ProxyError as err:
             self._fail(err)
             raise
 
-    def _stream_end(self) -> list[dict[str, Any]] | None:
+    def _stream_end(self) -> list[dict[str, Any] | str] | None:
         # The end marker is part of the authenticated answer: a stream cut at a frame
         # boundary before it is incomplete, not finished.
         self._ended = True
@@ -240,7 +262,8 @@ class ChatAnswer:
         self._held = b""
         if tail[-1:] != [_DONE]:
             raise MalformedAnswerError("the model's stream ended before its end marker")
-        return [_chunk(event) for event in tail[:-1]] or None
+        batch: list[dict[str, Any] | str] = [_chunk(event) for event in tail[:-1]]
+        return batch or None
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """`next_batch`, one object at a time."""
@@ -315,13 +338,17 @@ def _text(block: bytes) -> str:
 
 def _events(block: str) -> list[str]:
     """The `data:` payloads of complete SSE events (comments and other fields skipped)."""
-    if block.count("\n") == 2 and block.startswith("data: "):  # one event, one line
-        return [block[6:-2]]
-    if "\r" not in block:
-        events = block.split("\n\n")
-        # The common shape: every event one `data: ` line (the last split is empty).
-        if all(e.startswith("data: ") and "\n" not in e for e in events[:-1]):
-            return [e[6:] for e in events[:-1]]
+    if block.startswith("data: ") and block.endswith("\n\n") and "\r" not in block:
+        # The common shape: every event one `data: ` line. Each boundary between events
+        # holds two of the newlines; any other newline means another shape.
+        events = block[6:-2].split("\n\ndata: ")
+        if block.count("\n") == 2 * len(events):
+            return events
+    return _events_general(block)
+
+
+def _events_general(block: str) -> list[str]:
+    """`_events` for any shape (multi-line data, CRLF, comments, other fields)."""
     out: list[str] = []
     for event in block.replace("\r\n", "\n").split("\n\n"):
         lines = [
@@ -332,6 +359,61 @@ def _events(block: str) -> list[str]:
     return out
 
 
+class _TextShape:
+    """Text-only chunks read without parsing them whole.
+
+    A model's stream is mostly chunks that differ only in their text: the same bytes
+    before and after one JSON string. Once a chunk that carries nothing but text
+    (`chat_stream.plain_text`) was parsed, the bytes around its text token are kept; a later
+    event made of exactly those bytes around one valid JSON string token parses to the same
+    object with only that text replaced (a string token is a whole JSON value; substituting
+    another one changes nothing else), so only the token is scanned, by the decoder's own
+    string scanner. Whether the kept token really is the text `plain_text` reads (not
+    another member with an equal value, nor one a later duplicate key overrides) is proven
+    once per shape, by parsing the shape with another text in it.
+    """
+
+    __slots__ = ("_cut", "_head", "_tail")
+
+    def __init__(self) -> None:
+        self._head = self._tail = ""
+        self._cut = -1  # len(head), -1 while no shape is known
+
+    def match(self, event: str) -> str | None:
+        """The text of `event` when it has the known shape (and a non-empty text)."""
+        cut = self._cut
+        if cut < 0 or not event.startswith(self._head) or not event.endswith(self._tail):
+            return None
+        end = len(event) - len(self._tail)
+        if end <= cut + 1 or event[cut] != '"':
+            return None
+        try:
+            text, stop = _scan_string(event, cut + 1, True)
+        except ValueError:
+            return None  # parsed whole, which raises the stream's own error
+        return text if stop == end and text else None
+
+    def learn(self, event: str, chunk: dict[str, Any]) -> dict[str, Any] | str:
+        """`chunk` (parsed from `event`), its shape kept when it is a text-only chunk whose
+        text token can be located; returns `chunk`."""
+        text = plain_text(chunk)
+        if text is None or self._cut >= 0:  # keep the first shape: a stream has one
+            return chunk
+        token = encode_basestring(text)  # how the chunk most likely spells it
+        start = event.find(token)
+        if start < 0 or event.find(token, start + 1) >= 0:
+            return chunk
+        head, tail = event[:start], event[start + len(token) :]
+        probe = "a" if text != "a" else "b"
+        try:
+            again = _chunk(head + encode_basestring(probe) + tail)
+        except ProxyError:
+            return chunk
+        if plain_text(again) == probe:
+            self._head, self._tail, self._cut = head, tail, len(head)
+        return chunk
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity could not be re-encoded
 
@@ -339,6 +421,7 @@ def _reject_constant(name: str) -> None:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _decode = _DECODER.decode
 _scan = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
+_scan_string = scanstring
 
 
 def _chunk(text: str) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def _failure_event(err: ProxyError, upstream: Upstream) -> str:
     return "upstream_error"
 
 
-class _BufferedHeadersResponse(web.StreamResponse):
+class BufferedHeadersResponse(web.StreamResponse):
     """A StreamResponse whose headers leave with the first body bytes, not in a send of
     their own (aiohttp does this for `web.Response`; same switch). On loopback every send
     costs a syscall plus the receiver's wake-up, the main per-request cost of the proxy."""
@@ -127,7 +127,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
         if event_stream:
             cut = sse_cut(first) if first else 0
             # Headers leave with the first complete event, or at once when there is none yet.
-            resp = (_BufferedHeadersResponse if cut else web.StreamResponse)(status=upstream.status)
+            resp = (BufferedHeadersResponse if cut else web.StreamResponse)(status=upstream.status)
             _set_headers(request, resp, ctype, no_cache=True)
             await resp.prepare(request)
             data = first
@@ -153,7 +153,7 @@ async def relay(request: web.Request, upstream: Upstream, *, stream: bool) -> we
             resp = web.Response(status=upstream.status, body=first or b"")
             _set_headers(request, resp, ctype, no_cache=stream)
         else:
-            resp = _BufferedHeadersResponse(status=upstream.status)
+            resp = BufferedHeadersResponse(status=upstream.status)
             _set_headers(request, resp, ctype, no_cache=stream)
             pending = first
             while (piece := await upstream.read()) is not None:

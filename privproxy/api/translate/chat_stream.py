@@ -123,18 +123,28 @@ def _choice(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def plain_text(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0 (no finish, usage,
+    reasoning or tool calls), else None: exactly when `chunk_deltas` gives one `TextDelta`.
+    The hot path of every translated stream (one chunk per token), checked in one pass."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _TEXT_ONLY:
+        return None
+    text = delta.get("content")
+    return text if type(text) is str and text else None
+
+
 def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
     """The deltas of one parsed `chat.completion.chunk`, in reading order."""
-    # The hot path, one per streamed token: one choice whose delta is only text.
-    choices = chunk.get("choices")
-    if type(choices) is list and len(choices) == 1 and "usage" not in chunk:
-        choice = choices[0]
-        if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
-            delta = choice.get("delta")
-            if type(delta) is dict and delta.keys() <= _TEXT_ONLY:
-                content = delta.get("content")
-                if type(content) is str:
-                    return [TextDelta(content)] if content else []
+    text = plain_text(chunk)
+    if text is not None:
+        return [TextDelta(text)]
     out: list[Delta] = []
     choice = _choice(chunk)
     if choice is not None:
@@ -187,5 +197,6 @@ __all__ = [
     "Usage",
     "chunk_deltas",
     "completion_deltas",
+    "plain_text",
     "usage_of",
 ]

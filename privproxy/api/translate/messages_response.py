@@ -27,6 +27,7 @@ from privproxy.api.translate.chat_stream import (
     Usage,
     chunk_deltas,
     completion_deltas,
+    plain_text,
 )
 from privproxy.api.translate.messages_errors import MessagesAnswerError
 
@@ -102,25 +103,6 @@ def to_message(
     return stream.message()
 
 
-_TEXT_ONLY_KEYS: Final = frozenset({"content", "role"})
-
-
-def _plain_text(chunk: dict[str, Any]) -> str | None:
-    """The text of a chunk that carries nothing but text for choice 0 (no finish, usage,
-    reasoning or tool calls), else None: what `chunk_deltas` would give as one `TextDelta`."""
-    choices = chunk.get("choices")
-    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
-        return None
-    delta = choice.get("delta")
-    if type(delta) is not dict or not delta.keys() <= _TEXT_ONLY_KEYS:
-        return None
-    text = delta.get("content")
-    return text if type(text) is str and text else None
-
-
 class MessagesStream:
     """Chat answer in, Messages events out (one instance per answer).
 
@@ -163,14 +145,23 @@ class MessagesStream:
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one decoded chat chunk (often none: role-only and usage chunks)."""
-        text = _plain_text(chunk)
-        if text is not None and self._open and self._tool_slot is None:
-            # Most chunks of an answer: more text for the open text block.
-            self._parts[-1].append(text)
-            index = len(self._blocks) - 1
-            delta = {"type": "text_delta", "text": text}
-            return [{"type": "content_block_delta", "index": index, "delta": delta}]
+        text = plain_text(chunk)
+        if text is not None:
+            index = self.add_text(text)
+            if index is not None:
+                delta = {"type": "text_delta", "text": text}
+                return [{"type": "content_block_delta", "index": index, "delta": delta}]
         return self.apply(chunk_deltas(chunk), _matched_stop(chunk))
+
+    def add_text(self, text: str) -> int | None:
+        """The hot path of `feed` (most chunks of an answer): `text`, a chunk's
+        `chat_stream.plain_text`, appended to the open text block, whose index is returned:
+        the one event it causes is that block's `text_delta` of `text`. None, and nothing
+        changed, when no text block is open (then `feed` the chunk)."""
+        if not self._open or self._tool_slot is not None:
+            return None
+        self._parts[-1].append(text)
+        return len(self._blocks) - 1
 
     def apply_completion(self, chat: dict[str, Any]) -> list[Event]:
         """Events for a whole `chat.completion` (as if it had been streamed)."""

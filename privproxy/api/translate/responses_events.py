@@ -68,6 +68,7 @@ class _Item:
     chat_index: int = -1  # function calls: the chat tool call index
     call_id: str = ""
     name: FunctionName | None = None
+    delta_sse: str = ""  # message items: text-delta SSE between sequence number and text
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -138,6 +139,37 @@ def _text_delta_json(e: Event) -> str:
         f'"item_id":{encode_basestring(item)},"output_index":{index},"content_index":0,'
         f'"delta":{encode_basestring(delta)},"logprobs":[]}}'
     )
+
+
+_DELTA_HEAD: Final = (
+    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    '"sequence_number":'
+)
+_DELTA_TAIL: Final = ',"logprobs":[]}\n\n'
+
+
+def _delta_sse(item: _Item) -> str:
+    return (
+        f',"item_id":{encode_basestring(item.id)},"output_index":{item.output_index},'
+        '"content_index":0,"delta":'
+    )
+
+
+_SNAPSHOT_KEYS: Final = ("type", "sequence_number", "response")
+
+
+def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
+    """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot encoded
+    once per `encode_text` call even when several events carry the same one."""
+    if tuple(e) != _SNAPSHOT_KEYS:
+        return compact_encode(e)
+    kind, seq, snapshot = e["type"], e["sequence_number"], e["response"]
+    if type(seq) is not int or type(snapshot) is not dict or type(kind) is not str:
+        return compact_encode(e)
+    body = shared.get(id(snapshot))
+    if body is None:
+        body = shared[id(snapshot)] = compact_encode(snapshot)
+    return f'{{"type":{encode_basestring(kind)},"sequence_number":{seq},"response":{body}}}'
 
 
 class ResponseBuilder:
@@ -232,6 +264,22 @@ class ResponseBuilder:
         else:
             self._usage = delta
         return events
+
+    def text_sse(self, text: str) -> str | None:
+        """The hot path of a stream (one per token): `text`, a chunk's non-empty
+        `chat_stream.plain_text`, added to the open message item, and the one event that
+        causes, already as server-sent-event text: `encode_text(feed(TextDelta(text)))`
+        without building the event. None, and nothing changed, when no message item is open
+        (then `feed` the chunk's deltas)."""
+        item = self._open
+        if item is None or item.kind != "message" or not text:
+            return None
+        item.parts.append(text)
+        seq = self._seq
+        self._seq = seq + 1
+        mid = item.delta_sse or _delta_sse(item)
+        item.delta_sse = mid
+        return f"{_DELTA_HEAD}{seq}{mid}{encode_basestring(text)}{_DELTA_TAIL}"
 
     def _part_event(self, kind: str, item: _Item, **fields: Any) -> Event:
         extra: dict[str, Any] = {"logprobs": []} if kind.startswith("response.output_text") else {}
@@ -329,15 +377,24 @@ class ResponseBuilder:
     def encode(self, events: list[Event]) -> bytes:
         """`events` as server-sent events (as `sse.encode_events`, with a template for text
         deltas: one per streamed token)."""
+        return utf8(self.encode_text(events))
+
+    @staticmethod
+    def encode_text(events: list[Event]) -> str:
+        """`encode` before UTF-8: a stream joins it with `text_sse` pieces, then encodes
+        once per write."""
         parts = []
+        shared: dict[int, str] = {}  # snapshot id -> JSON (created/in_progress share one)
         for event in events:
             kind = event["type"]
             if kind == "response.output_text.delta" and len(event) == 7:
                 text = _text_delta_json(event)
+            elif "response" in event and len(event) == 3:
+                text = _snapshot_event_json(event, shared)
             else:
                 text = compact_encode(event)
             parts.append(f"event: {kind}\ndata: {text}\n\n")
-        return utf8("".join(parts))
+        return "".join(parts)
 
     # -- endings --------------------------------------------------------------------------
 

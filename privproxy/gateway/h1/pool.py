@@ -286,16 +286,25 @@ class Pool:
     def _on_connection_lost(self, conn: Connection) -> None:
         self._forget(conn)
 
-    def _sweep(self) -> None:
-        """Close connections idle for `idle_ttl` (oldest first); re-arm while any remain."""
-        self._sweeper = None
-        loop = asyncio.get_running_loop()
-        cutoff = loop.time() - self._idle_ttl
-        idle = self._idle
+    def close_idle(self) -> int:
+        """Close every idle connection now (busy ones are untouched); returns how many."""
+        return self._close_idle_since(float("inf"))
+
+    def _close_idle_since(self, cutoff: float) -> int:
+        idle, closed = self._idle, 0
         while idle and idle[0].idle_since <= cutoff:
             conn = idle.pop(0)
             conn.close()
             self._forget(conn)
+            closed += 1
+        return closed
+
+    def _sweep(self) -> None:
+        """Close connections idle for `idle_ttl` (oldest first); re-arm while any remain."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        self._close_idle_since(loop.time() - self._idle_ttl)
+        idle = self._idle
         if idle and not self._closed:
             delay = idle[0].idle_since + self._idle_ttl - loop.time()
             self._sweeper = loop.call_later(max(delay, 0.01), self._sweep)

@@ -34,8 +34,12 @@ async def _probe(request: web.Request) -> web.StreamResponse:
         async with await open_chat(request, body) as answer:
             if body.get("stream"):
                 try:
-                    async for item in answer.chunks():
-                        got.append(item)
+                    if body.get("pieces"):  # a translating stream's reader
+                        while (batch := await answer.next_pieces()) is not None:
+                            got += batch
+                    else:
+                        async for item in answer.chunks():
+                            got.append(item)
                 except ProxyError as err:  # after "headers": reported, not raised
                     return web.json_response({"chunks": got, "late_error": err.to_json()})
                 return web.json_response({"chunks": got})
@@ -82,6 +86,21 @@ async def test_stream_chunks_parsed_across_split_frames(
     out = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": []})
     assert [c["choices"][0]["delta"]["content"] for c in out["chunks"]] == parts
     assert "late_error" not in out
+
+
+async def test_pieces_give_text_only_chunks_as_their_text(
+    probe: ProxyClient, gateway: FakeGateway
+) -> None:
+    # The same stream read as objects and as pieces: the first text chunk is parsed (and
+    # teaches the shape), later text-only chunks come as their text, others as objects.
+    events = [chunk(f'w{i} "q"', "m") for i in range(4)] + [chunk("", "m", finish="stop")]
+    gateway.reply = lambda seen: sse_reply(events, per_frame=2)
+    whole = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": []})
+    pieces = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": [], "pieces": 1})
+    assert pieces["chunks"][0] == whole["chunks"][0]
+    assert pieces["chunks"][1:4] == [f'w{i} "q"' for i in range(1, 4)]
+    assert pieces["chunks"][4] == whole["chunks"][4]  # the finish chunk, parsed whole
+    assert "late_error" not in pieces
 
 
 async def test_unknown_model_is_refused_before_anything_is_sent(
