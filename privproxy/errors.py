@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from privproxy.ops.request_id import REQUEST_ID
+
 
 class ProxyError(Exception):
     """Root of every error the proxy turns into an HTTP answer."""
@@ -26,7 +28,11 @@ class ProxyError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         """OpenAI error shape (compatible with the Node proxy's `{"error":{message,type}}`)."""
-        return {"error": {"message": self.message, "type": self.error_type, "code": self.code}}
+        error = {"message": self.message, "type": self.error_type, "code": self.code}
+        rid = REQUEST_ID.get()
+        if rid is not None:  # the request being answered (privproxy.ops.request_id)
+            error["request_id"] = rid
+        return {"error": error}
 
     def to_anthropic_json(self) -> dict[str, Any]:
         """Anthropic error shape, for the Messages routes: the type follows the status."""
@@ -61,7 +67,11 @@ def wants_anthropic_errors(path: str) -> bool:
 def anthropic_error(status: int, message: str) -> dict[str, Any]:
     """`{"type":"error","error":{"type":...,"message":...}}` for an HTTP status."""
     kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-    return {"type": "error", "error": {"type": kind, "message": message}}
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    rid = REQUEST_ID.get()
+    if rid is not None:  # top level, where Anthropic's own answers carry theirs
+        body["request_id"] = rid
+    return body
 
 
 class AttestationUnavailableError(ProxyError):

@@ -7,6 +7,7 @@ forward → relay. Errors raised before the response starts are `ProxyError`s, s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,8 +16,12 @@ from aiohttp import web
 
 from privproxy.api.sealed_chat import forward_with_rotation
 from privproxy.errors import ProxyError, anthropic_error, wants_anthropic_errors
+from privproxy.gateway.forward import Upstream
 from privproxy.ops import status_routes
+from privproxy.ops.access_facts import FACTS_KEY, RequestFacts
+from privproxy.ops.request_id import current_request_id
 from privproxy.ops.status_page import prefers_html
+from privproxy.ops.tracing import TRACER_KEY, usage_from_body
 from privproxy.server.api_key_store import API_KEY_STORE_KEY
 from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive
@@ -59,9 +64,11 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 
 async def models(request: web.Request) -> web.StreamResponse:
-    """`GET /v1/models` in the Node shape, from the (cached) gateway catalog."""
-    view = request.app[CATALOG_KEY].view()
-    data = [{"id": i, "object": "model", "created": 0, "owned_by": "ppq-private"} for i in view.ids]
+    """`GET /v1/models` in the Node/OpenAI shape, from the (cached) gateway catalog: each
+    entry also says `"confidential": true`, what the catalog says about the model when it
+    says it, and `"fallback": true` while only the built-in list is known."""
+    entries = request.app[CATALOG_KEY].entries()
+    data = [entry.openai_json() for entry in entries]
     return web.json_response({"object": "list", "data": data}, dumps=_compact)
 
 
@@ -75,23 +82,65 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS_KEY]
     started = time.monotonic()
-    inbound = await receive(request, settings, app[CATALOG_KEY].view())
-    if _debug(logging.DEBUG):
-        _log.debug(
-            "→ %s, stream: %s, %d bytes",
-            inbound.private_model,
-            str(inbound.stream).lower(),
-            len(inbound.payload),
-        )
-    upstream = await forward_with_rotation(app, inbound)
-    if _debug(logging.DEBUG):
-        _log.debug(
-            "← %s status %d after %.0f ms",
-            inbound.private_model,
-            upstream.status,
-            (time.monotonic() - started) * 1000,
-        )
-    return await relay(request, upstream, stream=inbound.stream)
+    facts = RequestFacts()
+    request[FACTS_KEY] = facts  # metadata for the access log line (and the trace)
+    tracer = app.get(TRACER_KEY)  # None unless tracing is on: then every step below is skipped
+    if tracer is not None:
+        facts.started_ns, facts.phases = time.time_ns(), []
+    status = 500
+    try:
+        inbound = await receive(request, settings, app[CATALOG_KEY].view())
+        facts.model, facts.stream = inbound.private_model, inbound.stream
+        facts.request_bytes = len(inbound.payload)
+        if _debug(logging.DEBUG):
+            _log.debug(
+                "→ %s, stream: %s, %d bytes",
+                inbound.private_model,
+                str(inbound.stream).lower(),
+                len(inbound.payload),
+            )
+        upstream = await forward_with_rotation(app, inbound, facts.phases)
+        facts.upstream_first_byte_ms = (time.monotonic() - started) * 1000
+        if _debug(logging.DEBUG):
+            _log.debug(
+                "← %s status %d after %.0f ms",
+                inbound.private_model,
+                upstream.status,
+                (time.monotonic() - started) * 1000,
+            )
+        if tracer is None:
+            response = await relay(request, upstream, stream=inbound.stream)
+        else:
+            response = await _traced_relay(request, upstream, inbound.stream, facts)
+        status = response.status
+        return response
+    except ProxyError as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        if tracer is not None:
+            tracer.emit(
+                facts, request_id=current_request_id(), status=status, end_ns=time.time_ns()
+            )
+
+
+async def _traced_relay(
+    request: web.Request, upstream: Upstream, stream: bool, facts: RequestFacts
+) -> web.StreamResponse:
+    """`relay`, timed for the trace, with token usage from a whole non-streamed answer."""
+    assert facts.phases is not None
+    start = time.time_ns()
+    try:
+        response = await relay(request, upstream, stream=stream)
+    finally:
+        facts.phases.append(("privproxy.relay", start, time.time_ns()))
+    body = getattr(response, "body", None)
+    if not stream and isinstance(body, bytes):
+        facts.input_tokens, facts.output_tokens = usage_from_body(body)
+    return response
 
 
 def unknown_endpoint(request: web.Request) -> web.Response:
@@ -102,9 +151,11 @@ def unknown_endpoint(request: web.Request) -> web.Response:
     message = f"Unknown endpoint: {request.method} {path}"
     if wants_anthropic_errors(path):
         return web.json_response(anthropic_error(404, message), status=404, dumps=_compact)
-    return web.json_response(
-        {"error": {"message": message, "type": "invalid_request_error"}}, status=404, dumps=_compact
-    )
+    error = {"message": message, "type": "invalid_request_error"}
+    rid = current_request_id()
+    if rid is not None:
+        error["request_id"] = rid
+    return web.json_response({"error": error}, status=404, dumps=_compact)
 
 
 def map_error(request: web.Request, exc: Exception) -> web.StreamResponse | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]  # C, exported
@@ -41,6 +42,7 @@ from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTI
 from privproxy.server.drain import DRAIN_KEY
 from privproxy.server.receive import Inbound, choose_api_key, encode_json, resolve_model
 from privproxy.server.respond import HELD_EVENT_CAP, _failure_event, sse_cut
+from privproxy.server.router_options import check_router_options
 
 _log = logging.getLogger("privproxy")
 
@@ -75,15 +77,28 @@ class MalformedAnswerError(ProxyError):
     code: ClassVar[str] = "malformed_answer"
 
 
-async def forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
+async def forward_with_rotation(
+    app: web.Application, inbound: Inbound, phases: list[tuple[str, int, int]] | None = None
+) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
     seal (new ephemeral key), as the Node stack does (docs/protocol.md §3.6). One coroutine for both
-    attempts: every await level is resumed again on each wake-up of the request."""
+    attempts: every await level is resumed again on each wake-up of the request. With
+    `phases` (tracing on, privproxy.ops.tracing), the attestation wait, the seal and the
+    time to the gateway's first byte are recorded as (name, start ns, end ns)."""
     provider = app[PROVIDER_KEY]
     pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
+    mark = time.time_ns() if phases is not None else 0
     target = await provider.current()
     for attempt in (1, 2):
+        if phases is not None:
+            now = time.time_ns()
+            phases.append(("privproxy.attestation_wait", mark, now))
+            mark = now
         sealed = seal_request(target.hpke_public_key, inbound.payload)
+        if phases is not None:
+            now = time.time_ns()
+            phases.append(("privproxy.seal", mark, now))
+            mark = now
         try:
             return await send(
                 pool,
@@ -100,6 +115,11 @@ async def forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstr
                 raise
             _log.warning("Enclave rejected the key (422 key-config); re-attesting, retrying once")
             metrics.count_stream_event(app, "key_config_retry")
+        finally:
+            if phases is not None:
+                now = time.time_ns()
+                phases.append(("privproxy.gateway_first_byte", mark, now))
+                mark = now
         target = await provider.refresh(target)
     raise AssertionError("unreachable")  # both attempts return or raise
 
@@ -429,6 +449,8 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     app = request.app
     settings = app[SETTINGS_KEY]
     api_key = choose_api_key(request, settings)
+    # The same router-option policy as the chat intake (privproxy.server.router_options).
+    check_router_options(body, settings.allowed_router_options)
     private, bare = resolve_model(body.get("model"), app[CATALOG_KEY].view())
     body["model"] = bare
     tool_id = client_tool_id(request.headers)

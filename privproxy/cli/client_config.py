@@ -26,9 +26,9 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from privproxy.cli.openclaw import (
     DEFAULT_API_KEY,
@@ -75,8 +75,10 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _fetch_ids(base_url: str, environ: dict[str, str], token: str | None) -> list[str]:
-    """Model ids from `{base_url}/v1/models` with the gateway client (bounded waits)."""
+async def _fetch_ids(
+    base_url: str, environ: dict[str, str], token: str | None
+) -> list[Mapping[str, Any]]:
+    """Model entries from `{base_url}/v1/models` with the gateway client (bounded waits)."""
     from privproxy.gateway.forward import fetch_catalog
     from privproxy.gateway.h1.pool import Pool
 
@@ -102,7 +104,7 @@ async def _live_models(
     """The private models a catalog lists (None: the fetch failed or listed none). The same
     filtering as the proxy's own catalog (`privproxy.gateway.catalog.Catalog`)."""
 
-    async def fetch() -> list[str]:
+    async def fetch() -> list[Mapping[str, Any]]:
         return await _fetch_ids(base_url, environ, token)
 
     catalog = Catalog(fetch, ttl=60.0)

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="v2",
         help="attestation format the simulated enclave is verified with (default v2)",
     )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines (default text)"
+    )
     return parser
 
 
@@ -95,6 +98,52 @@ async def _wait_verified(url: str) -> bool:
     return False
 
 
+async def tour(url: str, token: str | None = None) -> dict[str, Any]:
+    """Call the running demo once per operations feature and log what came back (metadata
+    only): the probes, `/v1/models`, a chat answer and a refused router option, each with
+    its request id. With `token` (token mode) every call carries it. Returns the
+    observations (for the tests)."""
+    import aiohttp
+
+    seen: dict[str, Any] = {}
+    chat = {"model": "private/kimi-k3", "messages": [{"role": "user", "content": "Hello"}]}
+    timeout = aiohttp.ClientTimeout(total=30)
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession(timeout=timeout, headers=auth) as session:
+        for path in ("/health/liveness", "/health/readiness"):
+            async with session.get(url + path) as resp:
+                seen[path] = resp.status
+        _log.info(
+            "Tour: probes /health/liveness %d, /health/readiness %d",
+            seen["/health/liveness"],
+            seen["/health/readiness"],
+        )
+        async with session.get(url + "/v1/models") as resp:
+            models = (await resp.json())["data"]
+        seen["confidential"] = sum(1 for m in models if m.get("confidential") is True)
+        first = models[0] if models else {}
+        _log.info(
+            "Tour: /v1/models lists %d confidential models (first: %s, context %s)",
+            seen["confidential"],
+            first.get("id"),
+            first.get("context_length"),
+        )
+        headers = {"X-Request-Id": "demo-tour-1"}
+        async with session.post(url + "/v1/chat/completions", json=chat, headers=headers) as resp:
+            await resp.read()
+            seen["chat"] = (resp.status, resp.headers.get("X-Request-Id"))
+        _log.info("Tour: chat answered %d with X-Request-Id %s", *seen["chat"])
+        refused = {**chat, "web_search_options": {}}
+        async with session.post(url + "/v1/chat/completions", json=refused) as resp:
+            error = (await resp.json()).get("error", {})
+            seen["refused"] = (resp.status, error.get("code"), error.get("request_id"))
+        _log.info(
+            "Tour: a request with web_search_options was refused: %d %s (request id %s)",
+            *seen["refused"],
+        )
+    return seen
+
+
 async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> int:
     """Serve the simulated gateway and the proxy until `stop` is set."""
     from privproxy.simulator import shared_world
@@ -118,6 +167,8 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
         if not await _wait_verified(url):
             _log.error("the proxy did not verify the simulated enclave in %.0f s", READY_TIMEOUT)
             return EXIT_FAILURE
+        token = stack.settings.token
+        await tour(url, token.get_secret_value() if token else None)
         _log.info(usage_text(url, token_reference(stack.settings)))
         await stop.wait()
         _log.info("Shutting down...")
@@ -139,10 +190,16 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"privproxy demo: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(debug=args.debug, secrets=[token] if token else [])
-    from privproxy.simulator.harness import mark_log_handlers
+    configure_logging(
+        debug=args.debug,
+        secrets=[token] if token else [],
+        log_format=args.log_format,
+        simulated=True,
+    )
+    if args.log_format == "text":  # JSON lines say `"simulated": true` instead
+        from privproxy.simulator.harness import mark_log_handlers
 
-    mark_log_handlers()
+        mark_log_handlers()
     try:
         settings = Settings(
             host=args.host,
@@ -151,6 +208,7 @@ def main(argv: list[str]) -> int:
             debug=args.debug,
             simulated=True,
             token=SecretStr(token) if token else None,
+            log_format=args.log_format,
             attestation=args.attestation,
         )
     except ValueError as exc:
@@ -177,4 +235,4 @@ async def _main(settings: Settings, gateway_port: int) -> int:
     return await run(settings, gateway_port=gateway_port, stop=stop)
 
 
-__all__ = ["DEMO_API_KEY", "build_parser", "main", "run", "usage_text"]
+__all__ = ["DEMO_API_KEY", "build_parser", "main", "run", "tour", "usage_text"]

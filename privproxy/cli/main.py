@@ -1,4 +1,4 @@
-"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|client-config ...`.
+"""Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|client-config|config ...`.
 
 Exit codes: 0 ok, 1 internal or runtime failure (e.g. the port is taken),
 2 usage or configuration error (including a subcommand missing from this build),
@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "privproxy.cli.demo",
     "client-config": "privproxy.cli.client_config",
     "openclaw-config": "privproxy.cli.openclaw",  # alias of `client-config openclaw`
+    "config": "privproxy.cli.config_cmd",
 }
 
 _log = logging.getLogger("privproxy")
@@ -84,8 +85,8 @@ def serve(argv: list[str]) -> int:
 
     parser = build_parser()
     parser.epilog = (
-        "Other commands: privproxy verify | demo | client-config openclaw|codex|claude "
-        "(each has --help; openclaw-config = client-config openclaw)."
+        "Other commands: privproxy verify | demo | client-config openclaw|codex|claude | "
+        "config --print (each has --help; openclaw-config = client-config openclaw)."
     )
     namespace = parser.parse_args(argv)
     try:
@@ -97,7 +98,7 @@ def serve(argv: list[str]) -> int:
     secrets = [s.get_secret_value() for s in (settings.api_key, settings.token) if s is not None]
     if local_token is not None:
         secrets.append(local_token)  # also a generated one, which settings do not hold
-    configure_logging(debug=settings.debug, secrets=secrets)
+    configure_logging(debug=settings.debug, secrets=secrets, log_format=settings.log_format)
     try:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from attestation.models import VerifiedEnclave
+from privproxy.ops.request_id import current_request_id
 
 log = logging.getLogger("privproxy.audit")
 
@@ -128,7 +129,7 @@ def audit_record(
     """The JSON object logged for one accepted verification (public facts only)."""
     code_fp = verification.code_measurement.fingerprint()
     changed = previous_measurement is not None and previous_measurement != code_fp
-    return {
+    record: dict[str, Any] = {
         "time": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "domain": verification.domain,
         "platform": verification.platform.value,
@@ -146,6 +147,12 @@ def audit_record(
         if verification.freshness_expires_at is None
         else verification.freshness_expires_at.isoformat().replace("+00:00", "Z"),
     }
+    # A verification started while handling a request (a 422 key rotation, an expired key)
+    # names that request, to correlate with the client's and the proxy's logs.
+    rid = current_request_id()
+    if rid is not None:
+        record["request_id"] = rid
+    return record
 
 
 __all__ = ["AUDIT_FILE_NAME", "AuditEntry", "AuditLog", "AuditSink", "audit_record"]

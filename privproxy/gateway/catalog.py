@@ -15,14 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from privproxy.errors import ProxyError
+from privproxy.gateway.catalog_entry import (
+    PRIVATE_PREFIX,
+    CatalogEntry,
+    fallback_entry,
+    parse_catalog,
+    split_model,
+)
 
-PRIVATE_PREFIX = "private/"
 DEFAULT_MODEL = "private/kimi-k3"
 
 _log = logging.getLogger("privproxy.catalog")
@@ -52,9 +58,10 @@ class ModelInfo:
         return self.id.removeprefix(PRIVATE_PREFIX)
 
 
-# Rows whose numbers carry their predecessor's values from docs/protocol.md §6 (kimi-k2-5 for
-# kimi-k3, glm-5-1 for glm-5-2 and deepseek-v4-flash); no published table covers them yet.
-_ESTIMATED = frozenset({"kimi-k3", "glm-5-2", "deepseek-v4-flash"})
+# Rows whose numbers carry a predecessor's values from docs/protocol.md §6 (kimi-k2-5 for kimi-k3,
+# glm-5-1 for the glm-5-3 pair, deepseek-v4-flash's for deepseek-v4-1-flash); no published
+# table covers them yet.
+_ESTIMATED = frozenset({"kimi-k3", "glm-5-3", "glm-5-3-flash", "deepseek-v4-1-flash"})
 
 
 def _row(
@@ -67,21 +74,20 @@ def _row(
     )  # fmt: skip
 
 
-# Chat models of the confidential-model-router at HEAD (docs/protocol.md §4.4), default first.
+# The built-in fallback: chat models of the confidential-model-router today, default first.
+# Used only until the gateway's catalog has been fetched once (see module docstring).
 MODELS: tuple[ModelInfo, ...] = (
-    #    id                   name                 think  input         ctx     max   $in   $out
-    _row("kimi-k3",           "Kimi K3",           True,  "text",       262144, 8192, 1.58, 5.51),
-    _row("gpt-oss-120b",      "GPT-OSS 120B",      False, "text",       131072, 8192, 0.79, 1.31),
-    _row("llama3-3-70b",      "Llama 3.3 70B",     False, "text",       131072, 8192, 1.84, 2.89),
-    _row("glm-5-2",           "GLM-5.2",           True,  "text",       202752, 8192, 1.58, 5.51),
-    _row("gemma4-31b",        "Gemma 4 31B",       True,  "text+image", 262144, 8192, 0.47, 1.05),
-    _row("deepseek-v4-flash", "DeepSeek V4 Flash", True,  "text",       131072, 8192, 1.58, 5.51),
-)  # fmt: skip
+    # id, name, reasoning, input, context, max tokens, $ in, $ out (per million tokens)
+    _row("kimi-k3", "Kimi K3", True, "text", 262144, 8192, 1.58, 5.51),
+    _row("gpt-oss-120b", "GPT-OSS 120B", False, "text", 131072, 8192, 0.79, 1.31),
+    _row("llama3-3-70b", "Llama 3.3 70B", False, "text", 131072, 8192, 1.84, 2.89),
+    _row("glm-5-3", "GLM-5.3", True, "text", 202752, 8192, 1.58, 5.51),
+    _row("glm-5-3-flash", "GLM-5.3 Flash", True, "text", 202752, 8192, 1.58, 5.51),
+    _row("gemma4-31b", "Gemma 4 31B", True, "text+image", 262144, 8192, 0.47, 1.05),
+    _row("deepseek-v4-1-flash", "DeepSeek V4.1 Flash", True, "text", 131072, 8192, 1.58, 5.51),
+)
 
 MODELS_BY_ID: dict[str, ModelInfo] = {m.id: m for m in MODELS}
-
-# Enclave ids: letters, digits and `._:-`, bounded (they travel in the X-Private-Model header).
-_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def model_info(model_id: str) -> ModelInfo:
@@ -93,21 +99,29 @@ def model_info(model_id: str) -> ModelInfo:
     return ModelInfo(model_id, f"{bare} (Private)", False, ("text",), 131072, 8192, 0, 0, True)
 
 
-def split_model(value: str) -> str | None:
-    """`private/x` or `x` → `x` when well-formed, else None (docs/protocol.md §4.3 step 2)."""
-    bare = value.removeprefix(PRIVATE_PREFIX)
-    return bare if _MODEL_ID.fullmatch(bare) else None
-
-
 @dataclass(frozen=True, slots=True)
 class CatalogView:
-    """What is known right now: the private ids and whether they came from the gateway."""
+    """What is known right now: the private ids and whether they came from the gateway,
+    with what the gateway said about each (`entries`, see `catalog_entries`)."""
 
     ids: tuple[str, ...]
     known: bool  # True once a gateway fetch succeeded; False = built-in fallback only
+    entries: tuple[CatalogEntry, ...] = ()
 
 
-Fetcher = Callable[[], Awaitable[Sequence[str]]]
+Fetcher = Callable[[], Awaitable[Sequence[str | Mapping[str, Any]]]]
+"""Returns the gateway catalog's entries: objects with an `id` (or bare id strings)."""
+
+
+def catalog_entries(view: CatalogView) -> tuple[CatalogEntry, ...]:
+    """The models of `view` with metadata: what the gateway said about each model once its
+    catalog was fetched, else the built-in fallback ids marked `source="fallback"`. For
+    `/v1/models` and the client-config generators."""
+    if view.entries:
+        return view.entries
+    if view.known:  # ids from the gateway without entries (a fetcher returning bare ids)
+        return tuple(CatalogEntry(i, source="gateway") for i in view.ids)
+    return tuple(fallback_entry(i) for i in view.ids)
 
 
 class Catalog:
@@ -123,6 +137,10 @@ class Catalog:
         self._next_refresh = 0.0
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+
+    def entries(self) -> tuple[CatalogEntry, ...]:
+        """The current models with their metadata (`catalog_entries` of `view()`)."""
+        return catalog_entries(self.view())
 
     def view(self) -> CatalogView:
         """The current view; schedules a background refresh when it is due. Never waits."""
@@ -159,11 +177,11 @@ class Catalog:
             self._failing = True
             self._next_refresh = self._clock() + min(self.RETRY_AFTER_FAILURE, self._ttl)
         else:
-            private = tuple(dict.fromkeys(i for i in ids if i.startswith(PRIVATE_PREFIX)))
-            private = tuple(i for i in private if split_model(i) is not None)
+            entries = parse_catalog(ids)
+            private = tuple(e.id for e in entries)
             if private:
                 self._failing = False
-                self._view = CatalogView(private, known=True)
+                self._view = CatalogView(private, known=True, entries=entries)
                 self._next_refresh = self._clock() + self._ttl
             else:
                 # A catalog without any private model is more likely a format change than
@@ -180,8 +198,11 @@ __all__ = [
     "MODELS_BY_ID",
     "PRIVATE_PREFIX",
     "Catalog",
+    "CatalogEntry",
     "CatalogView",
     "ModelInfo",
+    "catalog_entries",
     "model_info",
+    "parse_catalog",
     "split_model",
 ]

@@ -587,8 +587,10 @@ def _sanitize(text: str) -> str:
     return text
 
 
-async def fetch_catalog(pool: Pool, settings: Settings) -> list[str]:
-    """Model ids of the PPQ catalog (`GET {apiBase}/v1/models?type=all`), unauthenticated.
+async def fetch_catalog(pool: Pool, settings: Settings) -> list[Mapping[str, Any]]:
+    """Model entries of the PPQ catalog (`GET {apiBase}/v1/models?type=all`),
+    unauthenticated: the objects with a string `id`, as sent (parsed by
+    `privproxy.gateway.catalog_entry`).
 
     Accepts `{"data": [{"id": ...}]}` or a bare list; raises a `ProxyError` otherwise.
     """
@@ -609,22 +611,22 @@ async def fetch_catalog(pool: Pool, settings: Settings) -> list[str]:
         raise GatewayUnreachableError(f"catalog fetch failed ({exc.code})") from exc
     if len(body) > CATALOG_BODY_CAP:
         raise GatewayError("catalog too large", status=502)
-    return _catalog_ids(_json_or_none(body))
+    return _catalog_entries(_json_or_none(body))
 
 
-def _catalog_ids(obj: Any) -> list[str]:
+def _catalog_entries(obj: Any) -> list[Mapping[str, Any]]:
     entries = obj.get("data") if isinstance(obj, Mapping) else obj
     if not isinstance(entries, list):
         raise GatewayError("catalog has an unknown format", status=502)
     if len(entries) > CATALOG_MAX_ENTRIES:
         raise GatewayError("catalog has too many entries", status=502)
-    ids: list[str] = []
+    kept: list[Mapping[str, Any]] = []
     for entry in entries:
         if isinstance(entry, Mapping):
             model_id = entry.get("id")
             if isinstance(model_id, str) and len(model_id) <= CATALOG_MAX_ID:
-                ids.append(model_id)
-    return ids
+                kept.append(entry)
+    return kept
 
 
 __all__ = [

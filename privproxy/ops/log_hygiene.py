@@ -23,11 +23,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+
+from privproxy.ops.access_facts import FACTS_KEY
+from privproxy.ops.request_metrics import route_label
 
 REDACTED: Final = "[REDACTED]"
 MIN_SECRET_LENGTH: Final = 8
@@ -83,6 +87,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
+        rid = getattr(record, "request_id", None)
+        if rid is not None:  # a client-chosen id could be shaped like a key
+            record.request_id = self.redact(rid)
         return True
 
 
@@ -110,6 +117,19 @@ class MetadataAccessLogger(AbstractAccessLogger):
         path = request.path
         if len(path) > 200:
             path = path[:200] + "..."
+        # Structured fields for JSON lines: the route template (never the raw path), the
+        # chat handler's metadata (model, sizes, upstream time to first byte).
+        extra: dict[str, Any] = {
+            "method": request.method,
+            "status": response.status,
+            "response_bytes": response.body_length,
+            "duration_ms": round(time * 1000, 1),
+        }
+        if isinstance(request, web.Request):
+            extra["route"] = route_label(request)
+            facts = request.get(FACTS_KEY)
+            if facts is not None:
+                extra.update(facts.fields())
         self.logger.info(
             "%s %s %d %dB %.1fms",
             request.method,
@@ -117,6 +137,7 @@ class MetadataAccessLogger(AbstractAccessLogger):
             response.status,
             response.body_length,
             time * 1000,
+            extra=extra,
         )
 
 

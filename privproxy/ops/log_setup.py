@@ -1,4 +1,4 @@
-"""Logging configuration for the CLI: plain lines on stderr, `[debug]` prefix like Node.
+"""Logging configuration for the CLI: lines on stderr, plain (`[debug]` prefix like Node) or JSON.
 
 Library code only calls `logging.getLogger("privproxy…")`; this module is the one place
 that installs handlers, and only the CLI calls it. Nothing anywhere logs prompts,
@@ -12,30 +12,31 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from privproxy.ops.log_format import LogFormat, formatter_for
 from privproxy.ops.log_hygiene import RedactingFilter
+from privproxy.ops.request_id import RequestIdFilter
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        if record.levelno <= logging.DEBUG:
-            return f"[debug] {text}"
-        if record.levelno >= logging.WARNING:
-            return f"{record.levelname}: {text}"
-        return text
-
-
-def configure_logging(*, debug: bool, secrets: Iterable[str] = ()) -> None:
+def configure_logging(
+    *,
+    debug: bool,
+    secrets: Iterable[str] = (),
+    log_format: LogFormat = "text",
+    simulated: bool = False,
+) -> None:
     """Send `privproxy`/`attestation` logs to stderr (INFO, or DEBUG with `--debug`), and
     aiohttp's own (`aiohttp.server`, `aiohttp.client`, ...) at WARNING (DEBUG with `--debug`).
 
     The one handler carries `log_hygiene.RedactingFilter`: defence in depth that blanks
     `secrets` (the PPQ key, the local token) and key-shaped strings in text we do not control.
     aiohttp's records go through it too (they would otherwise reach Python's last-resort
-    handler unfiltered, tracebacks of failed requests included).
+    handler unfiltered, tracebacks of failed requests included). Before it,
+    `RequestIdFilter` stamps each record with the id of the request it is about.
+    `log_format` picks plain lines or JSON lines (`privproxy.ops.log_format`).
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("%(message)s"))
+    handler.setFormatter(formatter_for(log_format, simulated=simulated))
+    handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter(secrets))
     level = logging.DEBUG if debug else logging.INFO
     levels = {

@@ -302,6 +302,10 @@ def render(
         _row("Last check", doc.get("last_check_at")),
         _row("Next check", doc.get("next_check_at")),
         _row("Verifier", f"{verifier.get('name', '')} {verifier.get('version', '')}".strip()),
+        _row(
+            "Router-side options allowed",
+            ", ".join(doc.get("allowed_router_options") or []) or "none (all refused)",
+        ),
         "</table><h2>Verification steps</h2>",
         _steps(list(doc.get("steps") or [])),
         _key_form(key_source) if key_form else "",

@@ -3,6 +3,7 @@
 * `GET /v1/verification`: what was verified (JSON, `privproxy.ops.verification_view`).
 * `GET /readyz`: 200 only while chat can be served (verified and fresh), else 503.
 * `GET /healthz`: 200 while the process runs (liveness; says nothing about attestation).
+* `/health/liveliness`, `/health/liveness` (= `/healthz`) and `/health/readiness` (= `/readyz`).
 * `GET /metrics`: Prometheus text from the app's own registry (`privproxy.ops.metrics`).
 * `status_page(request)`: the HTML page `GET /` serves to browsers (`privproxy.ops.status_page`).
 * `POST /login`, `POST /logout`: the status page's session with the local token required
@@ -50,6 +51,12 @@ FORM_BODY_LIMIT = 4096
 
 _log = logging.getLogger("privproxy")
 
+PROBE_ALIASES: dict[str, tuple[str, ...]] = {
+    "/healthz": ("/health/liveliness", "/health/liveness"),
+    "/readyz": ("/health/readiness",),
+}
+"""Other names for the probes (answered like the probe they alias, token-exempt too)."""
+
 
 def add_routes(app: web.Application) -> None:
     """Register the status routes and the app's `Metrics` on `app` (before startup)."""
@@ -60,6 +67,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/verification", verification)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", healthz)
+    # The probe paths gateway users' tooling already calls (LiteLLM's names), same answers.
+    for path in PROBE_ALIASES["/healthz"]:
+        app.router.add_get(path, healthz)
+    for path in PROBE_ALIASES["/readyz"]:
+        app.router.add_get(path, readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_post(LOGIN_PATH, login)
     app.router.add_get(LOGIN_PATH, login_again)
@@ -73,8 +85,12 @@ def verification_document(app: web.Application) -> dict[str, Any]:
     settings = app[SETTINGS_KEY]
     status = _status(provider)
     if status is None:
-        return unattested_json(provider.health(), settings)
-    return verification_json(status, settings)
+        doc = unattested_json(provider.health(), settings)
+    else:
+        doc = verification_json(status, settings)
+    # What the proxy lets the enclave's router do with a prompt (privproxy.server.router_options).
+    doc["allowed_router_options"] = list(settings.allowed_router_options)
+    return doc
 
 
 async def verification(request: web.Request) -> web.StreamResponse:
@@ -272,6 +288,7 @@ def _token_required(settings: Any) -> bool:
 
 __all__ = [
     "FORM_BODY_LIMIT",
+    "PROBE_ALIASES",
     "add_routes",
     "healthz",
     "login",

@@ -12,9 +12,12 @@ refresh.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -23,7 +26,7 @@ from privproxy.api.chat import add_routes, map_error
 from privproxy.enclave.provider import EnclaveProvider
 from privproxy.gateway.catalog import Catalog
 from privproxy.gateway.forward import create_pool, fetch_catalog
-from privproxy.ops import request_metrics, status_routes
+from privproxy.ops import request_metrics, status_routes, tracing
 from privproxy.server import guards
 from privproxy.server.api_key_store import API_KEY_STORE_KEY, ApiKeyStore
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
@@ -75,7 +78,21 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_provider_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
+    tracer = tracing.from_environment(os.environ)  # None (and nothing imported) when off
+    if tracer is not None:
+        app[tracing.TRACER_KEY] = tracer
+    app.cleanup_ctx.append(_tracer_ctx)
     return app
+
+
+async def _tracer_ctx(app: web.Application) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        tracer = app.get(tracing.TRACER_KEY)
+        if tracer is not None:
+            # Flushes the exporter: blocking network I/O, so off the event loop.
+            await asyncio.to_thread(tracer.shutdown)
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -100,7 +117,7 @@ async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = app[POOL_KEY]
     settings = app[SETTINGS_KEY]
 
-    async def fetch() -> list[str]:
+    async def fetch() -> list[Mapping[str, Any]]:
         return await fetch_catalog(pool, settings)
 
     catalog = Catalog(fetch, ttl=settings.catalog_ttl)

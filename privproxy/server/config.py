@@ -1,10 +1,11 @@
 """Settings: one frozen pydantic model built from the environment and the command line.
 
-Precedence is flag > environment > default. Environment names follow the Node proxy
-(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; docs/protocol.md §4.1) plus `PRIVPROXY_*` for the
-new settings. Defaults fail closed: loopback bind, attestation required, bounded sizes and
-waits. Nothing here touches the file system except reading `--api-key-file` on request;
-`state_dir`/`cache_dir` are only paths (never created here).
+Precedence is flag > environment > `--config` file > default. Environment names follow the
+Node proxy (`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; docs/protocol.md §4.1) plus
+`PRIVPROXY_*` for the new settings. Defaults fail closed: loopback bind, attestation
+required, bounded sizes and waits. Nothing here touches the file system except reading
+`--api-key-file` and `--config` on request; `state_dir`/`cache_dir` are only paths (never
+created here).
 
 `docs/configuration.md` lists every field; keep the two in step.
 """
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from privproxy.errors import ProxyError
 from privproxy.server.model_alias import parse_aliases
+from privproxy.server.router_options import ROUTER_OPTIONS
 from privproxy.server.trust_flags import add_trust_flags, trust_values
 
 DEFAULT_PORT = 8787
@@ -155,6 +157,19 @@ class Settings(BaseModel):
     v3_enclave_url: str = DEFAULT_V3_ENCLAVE_URL
     v3_repository: str = DEFAULT_V3_REPOSITORY
 
+    # Operations: log format, router-side options allowed through (privproxy.server.router_options).
+    log_format: Literal["text", "json"] = "text"
+    allowed_router_options: tuple[str, ...] = ()
+
+    @field_validator("allowed_router_options")
+    @classmethod
+    def _check_router_options(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - ROUTER_OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(ROUTER_OPTIONS))
+            raise ValueError(f"unknown router option {unknown[0]!r} (known: {known})")
+        return tuple(sorted(set(value)))
+
     @field_validator("api_base")
     @classmethod
     def _check_api_base(cls, value: str) -> str:
@@ -253,35 +268,49 @@ class Settings(BaseModel):
 
     @classmethod
     def from_namespace(cls, environ: Mapping[str, str], args: argparse.Namespace) -> Settings:
-        """Merge parsed flags over `environ`; see `from_env_and_args`."""
-        values: dict[str, Any] = {}
+        """Merge parsed flags over `environ` over the `--config` file (or `PRIVPROXY_CONFIG`)
+        over the defaults; see `from_env_and_args`."""
+        values: dict[str, Any] = _default_dirs(environ)
+        config = getattr(args, "config", None) or environ.get("PRIVPROXY_CONFIG", "").strip()
+        if config:
+            from privproxy.server.config_file import load_config_file
+
+            values.update(_from_flags(load_config_file(Path(config), build_parser())))
         values.update(_from_env(environ))
-        for name, value in vars(args).items():
-            if name in _FLAG_FIELDS and value is not None:
-                values[name] = value
-        if args.debug:
-            values["debug"] = True
-        if args.unsafe_hpke_key is not None:
-            values["unsafe_hpke_key"] = _hex_key(args.unsafe_hpke_key)
-        if args.api_key_file is not None:
-            values["api_key"] = _read_key_file(args.api_key_file)
-        if args.amd_cert_chain:
-            values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
-        try:
-            values.update(trust_values(args))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        if args.allowed_origin:
-            values["allowed_origins"] = tuple(args.allowed_origin)
-        if args.allowed_host:
-            values["allowed_hosts"] = tuple(args.allowed_host)
-        if getattr(args, "model_alias", None):
-            values["model_aliases"] = _aliases(args.model_alias)
-        values.update(_attestation_format_values(environ, args))
+        values.update(_from_flags(args))
         try:
             return cls(**values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise ConfigError(_short_validation_message(exc)) from exc
+
+
+def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the parsed flags `args` set (flags left out are absent)."""
+    values: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if name in _FLAG_FIELDS and value is not None:
+            values[name] = value
+    if args.debug:
+        values["debug"] = True
+    if args.unsafe_hpke_key is not None:
+        values["unsafe_hpke_key"] = _hex_key(args.unsafe_hpke_key)
+    if args.api_key_file is not None:
+        values["api_key"] = _read_key_file(args.api_key_file)
+    if args.amd_cert_chain:
+        values["amd_cert_chain"] = tuple(Path(p) for p in args.amd_cert_chain)
+    try:
+        values.update(trust_values(args))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if args.allowed_origin:
+        values["allowed_origins"] = tuple(args.allowed_origin)
+    if args.allowed_host:
+        values["allowed_hosts"] = tuple(args.allowed_host)
+    if getattr(args, "model_alias", None):
+        values["model_aliases"] = _aliases(args.model_alias)
+    if getattr(args, "allow_router_option", None):
+        values["allowed_router_options"] = tuple(args.allow_router_option)
+    return values
 
 
 # Flags whose argparse dest equals the Settings field and which need no conversion.
@@ -314,15 +343,23 @@ _FLAG_FIELDS = frozenset(
         "responses_store_seconds",
         "responses_store_max_entries",
         "responses_store_max_bytes",
+        "log_format",
+        "attestation",
+        "v3_enclave_url",
     }
 )
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {
+def _default_dirs(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
         "state_dir": _default_dir(environ, "XDG_STATE_HOME"),
         "cache_dir": _default_dir(environ, "XDG_CACHE_HOME"),
     }
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment sets (variables left unset are absent)."""
+    values: dict[str, Any] = {}
     port = environ.get("PORT", "").strip()
     # Node: parseInt, a non-number falls back to 8787 (docs/protocol.md §4.1).
     if port.isdigit() and int(port) <= 65535:
@@ -331,7 +368,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["api_base"] = environ["PPQ_API_BASE"]
     if environ.get("PPQ_API_KEY", "").strip():
         values["api_key"] = SecretStr(environ["PPQ_API_KEY"].strip())
-    values["debug"] = environ.get("DEBUG") == "true"
+    if "DEBUG" in environ:  # Node: only the exact string "true" turns it on
+        values["debug"] = environ["DEBUG"] == "true"
     if environ.get("PRIVPROXY_UNSAFE_HPKE_KEY", "").strip():
         values["unsafe_hpke_key"] = _hex_key(environ["PRIVPROXY_UNSAFE_HPKE_KEY"])
     if environ.get("PRIVPROXY_UNSAFE_ENCLAVE_URL", "").strip():
@@ -347,6 +385,18 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         values["token"] = SecretStr(environ["PRIVPROXY_TOKEN"].strip())
     if environ.get("PRIVPROXY_MODEL_ALIASES", "").strip():
         values["model_aliases"] = _aliases(environ["PRIVPROXY_MODEL_ALIASES"].split(","))
+    # `--attestation`/`--v3-enclave-url` (plain flags, in _FLAG_FIELDS) over these.
+    for field, env in (
+        ("attestation", "PRIVPROXY_ATTESTATION"),
+        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
+    ):
+        if environ.get(env, "").strip():
+            values[field] = environ[env].strip()
+    if environ.get("PRIVPROXY_LOG_FORMAT", "").strip():
+        values["log_format"] = environ["PRIVPROXY_LOG_FORMAT"].strip()
+    if environ.get("PRIVPROXY_ALLOW_ROUTER_OPTIONS", "").strip():
+        parts = environ["PRIVPROXY_ALLOW_ROUTER_OPTIONS"].split(",")
+        values["allowed_router_options"] = tuple(p.strip() for p in parts if p.strip())
     return values
 
 
@@ -356,23 +406,6 @@ def _aliases(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
         return parse_aliases(",".join(specs))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-
-
-def _attestation_format_values(
-    environ: Mapping[str, str], args: argparse.Namespace
-) -> dict[str, Any]:
-    """`--attestation`/`--v3-enclave-url` over `PRIVPROXY_ATTESTATION`/`_V3_ENCLAVE_URL`."""
-    values: dict[str, Any] = {}
-    for field, env in (
-        ("attestation", "PRIVPROXY_ATTESTATION"),
-        ("v3_enclave_url", "PRIVPROXY_V3_ENCLAVE_URL"),
-    ):
-        flag = getattr(args, field, None)
-        if flag is not None:
-            values[field] = flag
-        elif environ.get(env, "").strip():
-            values[field] = environ[env].strip()
-    return values
 
 
 def _hex_key(text: str) -> bytes:
@@ -474,6 +507,18 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
         help="attestation format (env PRIVPROXY_ATTESTATION, default v2)",
     )
     p.add_argument("--v3-enclave-url", metavar="URL", help="where v3 documents are fetched")
+    # Operations: configuration file, log format, router-side options.
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (env PRIVPROXY_CONFIG)")
+    p.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines (env PRIVPROXY_LOG_FORMAT)"
+    )
+    p.add_argument(
+        "--allow-router-option",
+        action="append",
+        choices=sorted(ROUTER_OPTIONS),
+        metavar="NAME",
+        help="let requests use this router-side option (repeatable; default: all refused)",
+    )
     return p
 
 

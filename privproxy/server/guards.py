@@ -50,6 +50,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from privproxy.errors import ProxyError, wants_anthropic_errors
+from privproxy.ops import request_id
 from privproxy.server.drain import Drain
 from privproxy.server.session import COOKIE_NAME, StatusSessions
 from privproxy.server.token import resolve_token
@@ -62,7 +63,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 """Host names always accepted; any 127.0.0.0/8 literal is accepted too."""
 
-TOKEN_EXEMPT_PATHS: Final = frozenset({"/health", "/healthz", "/readyz"})
+TOKEN_EXEMPT_PATHS: Final = frozenset(
+    {
+        "/health",
+        "/healthz",
+        "/readyz",
+        "/health/liveliness",
+        "/health/liveness",
+        "/health/readiness",
+    }
+)
 """GET/HEAD paths answered without the token: liveness probes (container HEALTHCHECK) reveal
 only up/down and attestation state, never content, and still pass the Host/Origin guards."""
 
@@ -272,6 +282,7 @@ def _refuse(exc: GuardRefusalError, path: str) -> web.Response:
 def _cors_headers(origin: str) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": request_id.HEADER,  # so pages can read their id
         "Vary": "Origin",
     }
 
@@ -306,7 +317,12 @@ async def apply_cors_headers(request: web.Request, response: web.StreamResponse)
 
 
 def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Put the CORS headers on `response` when `request` came from an allowed cross origin."""
+    """Put the headers the guard middleware adds to every answer on a `response` the handler
+    prepares itself: the request id, and CORS when `request` came from an allowed cross
+    origin."""
+    rid = request_id.REQUEST_ID.get()
+    if rid is not None:
+        response.headers[request_id.HEADER] = rid
     origin = request.get(CORS_ORIGIN_KEY)
     if origin is not None:
         response.headers.update(_cors_headers(origin))
@@ -366,13 +382,23 @@ def _guard_middleware(
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The request id, for every log line, error body and the answer's header. Not reset
+        # afterwards: aiohttp runs each request in a task of its own, and its access log line,
+        # written after this returns, must still carry the id.
+        rid = request_id.accept_or_new(request.headers.get(request_id.HEADER))
+        request_id.REQUEST_ID.set(rid)
         if observe is None:
-            return await checked(request, handler)
+            response = await checked(request, handler)
+            if not response.prepared:  # streamed answers got it when prepared (respond.py)
+                response.headers[request_id.HEADER] = rid
+            return response
         started = time.perf_counter()
         status = 500
         try:
             response = await checked(request, handler)
             status = response.status
+            if not response.prepared:
+                response.headers[request_id.HEADER] = rid
             return response
         except web.HTTPException as exc:
             status = exc.status

@@ -2,8 +2,9 @@
 
 The result, `Inbound`, holds the exact plaintext to seal: the client's JSON with only `model`
 rewritten to the enclave id (docs/protocol.md §4.3 steps 1-3), key order preserved. Everything else
-the client sent (tools, tool_choice, stream_options, images...) passes through unchanged.
-Nothing here logs or keeps request content.
+the client sent (tools, tool_choice, stream_options, images...) passes through unchanged,
+except router-side options (`web_search_options`, ...), refused unless allowed
+(`privproxy.server.router_options`). Nothing here logs or keeps request content.
 
 How the body is rewritten: it is always parsed and validated whole by the stdlib decoder.
 Small bodies are then re-encoded compactly. For bodies of `SPLICE_MIN_BYTES` or more, the
@@ -44,6 +45,7 @@ from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, m
 from privproxy.server.config import Settings
 from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
 from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
+from privproxy.server.router_options import check_router_options
 from privproxy.server.token import token_required
 
 SPLICE_MIN_BYTES = 4096
@@ -262,6 +264,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
     if parsed is None:
         raise InvalidRequestError("Request body must be a JSON object")
     body, model_span, spliceable = parsed
+    check_router_options(body, settings.allowed_router_options)
     stream = body.get("stream")
     if stream is not None and stream is not True and stream is not False:
         # As OpenAI does: "false" (a string) would otherwise be truthy and stream.

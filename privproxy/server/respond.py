@@ -213,8 +213,8 @@ def _set_headers(
     headers["Content-Type"] = ctype
     if no_cache:
         headers["Cache-Control"] = "no-cache"
-    # CORS for allowed cross origins: the guard middleware adds them only to answers that
-    # are not prepared yet, and relay prepares its own.
+    # CORS and the request id: the guard middleware adds them only to answers that are not
+    # prepared yet, and relay prepares its own.
     guards.add_cors_headers(request, resp)
 
 

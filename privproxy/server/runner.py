@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -48,6 +49,22 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
 
+def runner_options(settings: Settings, *, shutdown_timeout: float | None = None) -> dict[str, Any]:
+    """`web.AppRunner` keyword arguments: handler cancellation, the metadata-only access log
+    (with --debug or JSON logs: one structured line per request, what log shippers expect;
+    no query string, no headers) and aiohttp's shutdown grace period (default
+    `settings.shutdown_timeout`)."""
+    access = settings.debug or settings.log_format == "json"
+    return {
+        "handler_cancellation": True,
+        "access_log": logging.getLogger("privproxy.access") if access else None,
+        "access_log_class": MetadataAccessLogger,
+        "shutdown_timeout": settings.shutdown_timeout
+        if shutdown_timeout is None
+        else shutdown_timeout,
+    }
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings, *, provider: EnclaveProvider | None = None
@@ -58,15 +75,8 @@ async def running(
         raise ConfigError("--unsafe-hpke-key refuses to bind a non-loopback address")
     app = create_app(settings, provider=provider)
     drain = app.get(DRAIN_KEY)
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        # Access lines only with --debug, and metadata only (no query string, no headers).
-        access_log=logging.getLogger("privproxy.access") if settings.debug else None,
-        access_log_class=MetadataAccessLogger,
-        # The graceful wait is ours (below); aiohttp only cancels what is left.
-        shutdown_timeout=CANCEL_GRACE,
-    )
+    # The graceful wait is ours (below); aiohttp only cancels what is left.
+    runner = web.AppRunner(app, **runner_options(settings, shutdown_timeout=CANCEL_GRACE))
     await runner.setup()
     listener: asyncio.Server | None = None
     guard: ConnectionGuard | None = None
@@ -98,4 +108,4 @@ async def running(
         await runner.cleanup()
 
 
-__all__ = ["RunningServer", "running"]
+__all__ = ["RunningServer", "runner_options", "running"]

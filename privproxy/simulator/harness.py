@@ -117,6 +117,7 @@ async def simulated_stack(
     from attestation.policy import Policy
     from privproxy.enclave.attested import AttestedProvider
     from privproxy.server.app import create_app
+    from privproxy.server.runner import runner_options
 
     gateway = gateway or SimulatedGateway()
     async with contextlib.AsyncExitStack() as stack:
@@ -139,9 +140,7 @@ async def simulated_stack(
         )
         app = create_app(settings, provider=provider)
         app.on_response_prepare.append(_mark_response)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout
-        )
+        runner = web.AppRunner(app, **runner_options(settings))
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, settings.host, settings.port).start()

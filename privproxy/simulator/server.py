@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -145,10 +145,28 @@ class SimulatedGateway:
         return web.Response(body=body, content_type="application/json")
 
     async def _models(self, request: web.Request) -> web.Response:
-        data = [
-            {"id": f"private/{m}", "object": "model", "created": 0, "owned_by": "ppq"}
-            for m in self.models
-        ]
+        from privproxy.gateway.catalog import model_info
+
+        data: list[dict[str, Any]] = []
+        for m in self.models:
+            # Metadata in one of the shapes the proxy's tolerant parser reads (the real
+            # gateway's is not documented); numbers from the proxy's built-in table.
+            info = model_info(f"private/{m}")
+            data.append(
+                {
+                    "id": f"private/{m}",
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "ppq",
+                    "context_length": info.context_window,
+                    "architecture": {
+                        "input_modalities": list(info.input),
+                        "output_modalities": ["text"],
+                    },
+                    "supported_parameters": ["tools", "tool_choice", "stream"],
+                    "pricing": {"prompt": info.cost_input, "completion": info.cost_output},
+                }
+            )
         data.append({"id": "simulated-plain-model", "object": "model", "created": 0})
         return web.json_response({"object": "list", "data": data})
 

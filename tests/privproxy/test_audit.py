@@ -124,3 +124,18 @@ async def test_provider_flags_a_change_found_only_in_the_audit_log(tmp_path: Pat
     assert (change.old, change.new) == ("aa" * 48, "bb" * 48)
     assert provider.stats.measurement_changes == 1
     await provider.close()
+
+
+async def test_verification_during_a_request_names_it(tmp_path: Path) -> None:
+    from privproxy.ops.request_id import REQUEST_ID
+
+    log = AuditLog.in_state_dir(tmp_path / "state")
+    await log.append(make_enclave(), at=START)  # outside any request: no id
+    token = REQUEST_ID.set("req-rotation-1")
+    try:
+        await log.append(make_enclave(), at=START)
+    finally:
+        REQUEST_ID.reset(token)
+    first, second = log.read_entries()
+    assert "request_id" not in first
+    assert second["request_id"] == "req-rotation-1"

@@ -24,9 +24,10 @@ def test_builtin_table_is_todays_router() -> None:
         "private/kimi-k3",
         "private/gpt-oss-120b",
         "private/llama3-3-70b",
-        "private/glm-5-2",
+        "private/glm-5-3",
+        "private/glm-5-3-flash",
         "private/gemma4-31b",
-        "private/deepseek-v4-flash",
+        "private/deepseek-v4-1-flash",
     ]
     assert DEFAULT_MODEL == MODELS[0].id
     gemma = model_info("private/gemma4-31b")
@@ -92,7 +93,8 @@ async def test_catalog_cache_and_ttl() -> None:
     first = catalog.view()  # schedules, does not wait
     assert first.known is False and first.ids == tuple(m.id for m in MODELS)
     view = await catalog.refresh()
-    assert view == CatalogView(("private/x", "private/y"), known=True)
+    assert view.ids == ("private/x", "private/y") and view.known
+    assert [e.source for e in view.entries] == ["gateway", "gateway"]
     assert fetch.calls == 1
     now[0] += 599
     assert catalog.view() == view

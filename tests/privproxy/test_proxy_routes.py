@@ -67,15 +67,23 @@ async def test_models_from_gateway_catalog(proxy: ProxyClient, gateway: FakeGate
     resp = await proxy.get("/v1/models")
     assert resp.status == 200
     body = await resp.json()
+    # The OpenAI/Node shape, plus `confidential` (the fake's catalog says nothing more).
     assert body == {
         "object": "list",
         "data": [
-            {"id": "private/kimi-k3", "object": "model", "created": 0, "owned_by": "ppq-private"},
+            {
+                "id": "private/kimi-k3",
+                "object": "model",
+                "created": 0,
+                "owned_by": "ppq-private",
+                "confidential": True,
+            },
             {
                 "id": "private/gpt-oss-120b",
                 "object": "model",
                 "created": 0,
                 "owned_by": "ppq-private",
+                "confidential": True,
             },
         ],
     }
@@ -91,6 +99,7 @@ async def test_models_fallback_when_catalog_down(
     body = await (await client.get("/v1/models")).json()
     assert [m["id"] for m in body["data"]] == [m.id for m in MODELS]
     assert body["data"][0]["id"] == "private/kimi-k3"
+    assert all(m["fallback"] is True and m["confidential"] is True for m in body["data"])
 
 
 async def test_models_fallback_on_garbage_catalog(
@@ -134,8 +143,13 @@ async def test_unknown_endpoint_is_node_json_404(
     # A JSON body keeps the content-type guard (415) out of the way for non-GET methods.
     resp = await proxy.request(method, path, json={} if method != "GET" else None)
     assert resp.status == 404
+    # Node's body, plus the request id the answer also carries in its header.
     assert await resp.json() == {
-        "error": {"message": f"Unknown endpoint: {shown}", "type": "invalid_request_error"}
+        "error": {
+            "message": f"Unknown endpoint: {shown}",
+            "type": "invalid_request_error",
+            "request_id": resp.headers["X-Request-Id"],
+        }
     }
     assert "*" not in "".join(resp.headers.values())
 

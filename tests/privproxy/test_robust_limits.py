@@ -20,7 +20,7 @@ import pytest
 
 from privproxy.enclave.unsafe import UnsafeStaticProvider
 from privproxy.gateway.catalog import CatalogView
-from privproxy.gateway.forward import CATALOG_MAX_ENTRIES, GatewayError, _catalog_ids
+from privproxy.gateway.forward import CATALOG_MAX_ENTRIES, GatewayError, _catalog_entries
 from privproxy.server import guards, receive
 from privproxy.server.config import ConfigError, Settings
 from privproxy.server.connections import BUSY_ANSWER
@@ -284,9 +284,9 @@ async def test_stream_null_means_not_streamed(proxy: ProxyClient, gateway: FakeG
 def test_catalog_is_bounded_in_entries() -> None:
     entries = [{"id": f"private/m{i}"} for i in range(CATALOG_MAX_ENTRIES + 1)]
     with pytest.raises(GatewayError, match="too many entries"):
-        _catalog_ids({"data": entries})
-    ids = _catalog_ids({"data": [{"id": "private/ok"}, {"id": "private/" + "x" * 300}]})
-    assert ids == ["private/ok"]
+        _catalog_entries({"data": entries})
+    kept = _catalog_entries({"data": [{"id": "private/ok"}, {"id": "private/" + "x" * 300}]})
+    assert kept == [{"id": "private/ok"}]
 
 
 def test_unknown_model_error_lists_a_few_ids() -> None:

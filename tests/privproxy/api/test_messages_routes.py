@@ -170,6 +170,7 @@ async def test_errors_use_anthropic_shape_on_messages_routes_only(proxy: ProxyCl
     assert await bad.json() == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "Request body is not valid JSON"},
+        "request_id": bad.headers["X-Request-Id"],
     }
     field = await proxy.post("/v1/messages", json={**CLAUDE_CODE_LIKE, "messages": []})
     assert field.status == 400
