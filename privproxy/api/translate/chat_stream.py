@@ -2,9 +2,10 @@
 
 `chunk_deltas` reads one parsed `chat.completion.chunk`, `completion_deltas` a whole
 `chat.completion`; both give the same kinds of `Delta`, so each API translator has one code
-path for both. Only choice 0 is read (translated requests never ask for more). Fields of an
-unexpected type are ignored rather than trusted: the answer is authenticated but the model's
-output is still data, never code.
+path for both; `merged_deltas` reads the chunks of one read of a stream, a run of text or of
+one tool call's arguments merged into one delta. Only choice 0 is read (translated requests
+never ask for more). Fields of an unexpected type are ignored rather than trusted: the answer
+is authenticated but the model's output is still data, never code.
 """
 
 from __future__ import annotations
