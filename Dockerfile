@@ -19,14 +19,18 @@ RUN pip install . && rm -rf /src
 # Numeric, so `runAsNonRoot` admission checks can verify it without /etc/passwd.
 USER 10001:10001
 WORKDIR /home/privproxy
-# Runs on a read-only root file system (`docker run --read-only`, compose `read_only: true`):
-# the only writable paths are these two volumes (Docker mounts anonymous ones unless you mount
-# your own); library caches (XDG) are pointed into them too.
+# Runs on a read-only root file system. The two writable paths exist in the image, owned by
+# this user; no VOLUME is declared, so a run does not leave an anonymous volume behind. Mount
+# what you want kept: a named volume for the state (generated token, audit log) and a tmpfs for
+# the cache (attestation material, refetched at start):
+#   docker run --read-only --tmpfs /tmp \
+#     --tmpfs /var/cache/privproxy:uid=10001,gid=10001,mode=0700 \
+#     -v privproxy-state:/var/lib/privproxy -p 127.0.0.1:8787:8787 -e PPQ_API_KEY privproxy
+# Library caches (XDG) are pointed into them too.
 ENV PRIVPROXY_STATE_DIR=/var/lib/privproxy \
     PRIVPROXY_CACHE_DIR=/var/cache/privproxy \
     XDG_CACHE_HOME=/var/cache/privproxy/xdg \
     XDG_DATA_HOME=/var/lib/privproxy/xdg
-VOLUME ["/var/lib/privproxy", "/var/cache/privproxy"]
 
 EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

@@ -1,9 +1,9 @@
-"""Parse the attestation bundle envelope (PROTOCOL.md 2.1, ATTESTATION.md A.1).
+"""Parse the attestation bundle envelope (docs/protocol.md §2.1, docs/attestation.md V1).
 
 ``GET {api_base}/private/attestation`` returns one JSON object. :func:`parse_bundle` turns its
 bytes into an :class:`AttestationBundle` through a strict pydantic model (unknown fields,
 wrong types and bad encodings are rejected) and decodes the evidence: base64 + gzip with a
-size cap (SPEC §2.5 gzip-bomb guard), DER VCEK, PEM enclave certificate text.
+size cap (V1 gzip-bomb guard), DER VCEK, PEM enclave certificate text.
 
 Does **not** verify anything: the evidence is returned exactly as received.
 """
@@ -26,7 +26,7 @@ from attestation.models import SEV_SNP_GUEST_V2, TDX_GUEST_V2, Platform
 MAX_BUNDLE_BYTES: Final = 1024 * 1024
 """Cap on the whole JSON bundle (the real one is ~26 KiB)."""
 MAX_EVIDENCE_BYTES: Final = 10 * 1024 * 1024
-"""Cap on the gunzipped evidence (reference value, SPEC §2.5)."""
+"""Cap on the gunzipped evidence (reference value, V1)."""
 
 FORMATS: Final[dict[str, Platform]] = {
     SEV_SNP_GUEST_V2: Platform.SEV_SNP,
@@ -72,7 +72,7 @@ class AttestationBundle:
 
     @property
     def document_hash(self) -> str:
-        """Lowercase hex SHA-256 of ``format + body`` (A.1); bound by the ``hatt`` SANs."""
+        """Lowercase hex SHA-256 of ``format + body`` (V1); bound by the ``hatt`` SANs."""
         return hashlib.sha256((self.format + self.body_b64).encode()).hexdigest()
 
 
@@ -101,7 +101,7 @@ def gunzip_capped(data: bytes, *, limit: int = MAX_EVIDENCE_BYTES, what: str = "
 
 
 def decode_document(body_b64: str, *, what: str = "attestation document") -> bytes:
-    """base64 → gzip → raw evidence, with the size cap (A.1)."""
+    """base64 → gzip → raw evidence, with the size cap (V1)."""
     return gunzip_capped(b64decode_strict(body_b64, what), what=what)
 
 

@@ -3,7 +3,7 @@
 Every failure carries a stable :class:`Code` (the conformance-suite taxonomy plus a few
 codes of our own, marked below) and the pipeline :class:`Step` it belongs to. Codes are
 chosen by explicit checks at the point of failure, never derived from a library's message
-text (ATTESTATION.md, "Risks" 1).
+text (docs/attestation.md V0).
 
     AttestationError
      +-- BundleError          (step "parse": envelope, encodings, sizes, unknown formats)

@@ -1,4 +1,4 @@
-"""TDX hardware-measurement platforms and matching (ATTESTATION.md A.4.4, SPEC §6).
+"""TDX hardware-measurement platforms and matching (docs/attestation.md V4.3).
 
 The multiplatform code measurement does not cover MRTD/RTMR0 (firmware, ACPI tables); those are
 matched against a Sigstore-signed table of known QEMU/OVMF platform configurations published by
@@ -49,7 +49,7 @@ def platforms_from_predicate(predicate: object, digest: str) -> list[HardwarePla
 
 
 def match_hardware(platforms: Iterable[HardwarePlatform], enclave: Measurement) -> HardwarePlatform:
-    """Return the first platform whose MRTD and RTMR0 equal the enclave's (A.4.4)."""
+    """Return the first platform whose MRTD and RTMR0 equal the enclave's (V4.3)."""
     if enclave.type != TDX_GUEST_V2:
         raise MeasurementError(
             Code.ENCLAVE_MEASUREMENT_TYPE_INVALID,

@@ -1,4 +1,6 @@
-"""Key binding: REPORT_DATA layout, enclave certificate SANs, offered HPKE keys (A.6, PROTOCOL 2.3).
+"""Key binding: REPORT_DATA layout, enclave certificate SANs, offered HPKE keys.
+
+Steps: docs/attestation.md V6; SAN encoding: docs/protocol.md §2.3.
 
 REPORT_DATA (64 bytes, signed by the hardware) is ``sha256(SPKI DER of the TLS key) ||
 X25519 HPKE public key``. The enclave TLS certificate repeats the HPKE key and the attestation
@@ -6,7 +8,7 @@ document hash in "dcode" SANs (``NN<base32>.hpke.<zone>``, ``NN<base32>.hatt.<zo
 
 :func:`verify_enclave_certificate` checks, beyond the reference SDKs, that the certificate's
 own public key is the one REPORT_DATA[0:32] commits to. It deliberately does **not** check the
-certificate's validity dates or issuer chain: no reference does (PROTOCOL 2.5 step 4), the
+certificate's validity dates or issuer chain: no reference does (docs/protocol.md §2.5), the
 binding to the verified report is what makes the key trustworthy, and the real bundle's
 certificate expired on 2026-04-22 while its report and VCEK still verify. The proxy seals to
 the HPKE key and never uses this certificate for TLS.
@@ -68,7 +70,7 @@ def parse_hpke_public_key(raw: bytes) -> bytes:
 
 
 def check_offered_hpke_key(report_data: bytes, offered: bytes) -> AttestedKeys:
-    """Accept an HPKE key obtained elsewhere only if it equals REPORT_DATA[32:64] (SPEC §14.2).
+    """Accept an HPKE key obtained elsewhere only if it equals REPORT_DATA[32:64] (V6).
 
     Raises ValueError for malformed input (wrong sizes, unparsable key) and
     :class:`KeyBindingError` (EHBP_KEY_BINDING_MISMATCH) for a key swap.
@@ -90,7 +92,7 @@ def spki_sha256(cert: x509.Certificate) -> bytes:
 
 
 def _covers(san: str, domain: str) -> bool:
-    """Exact match, or a ``*.`` wildcard standing for exactly one label (A.6)."""
+    """Exact match, or a ``*.`` wildcard standing for exactly one label (V6)."""
     san, domain = san.lower().rstrip("."), domain.lower().rstrip(".")
     if san == domain:
         return True
@@ -101,7 +103,7 @@ def _covers(san: str, domain: str) -> bool:
 
 
 def decode_dcode(sans: list[str], label: str, domain: str) -> bytes:
-    """Reassemble a dcode value from ``NN<chunk>.<label>.<zone>`` SANs (PROTOCOL 2.3).
+    """Reassemble a dcode value from ``NN<chunk>.<label>.<zone>`` SANs (docs/protocol.md §2.3).
 
     ``zone`` must be the bundle domain or one of its parents. Indices must be 00..n-1 with no
     gaps or duplicates. Raises :class:`KeyBindingError` (CERT_MALFORMED) otherwise.
@@ -139,7 +141,7 @@ def decode_dcode(sans: list[str], label: str, domain: str) -> bytes:
 def verify_enclave_certificate(
     cert_pem: str, *, domain: str, keys: AttestedKeys, document_hash: str
 ) -> None:
-    """Bind the enclave TLS certificate to the verified report (A.6, PROTOCOL 2.3 and 2.7).
+    """Bind the enclave TLS certificate to the verified report (V6, docs/protocol.md §2.3).
 
     Checks, in order: the PEM parses and has DNS SANs; one SAN covers ``domain``; the hpke
     SANs decode to the attested HPKE key; the hatt SANs decode to the document hash; and

@@ -1,4 +1,4 @@
-"""Measurement construction and comparison (ATTESTATION.md A.5, SPEC §7).
+"""Measurement construction and comparison (docs/attestation.md V5).
 
 Pure functions over :class:`attestation.models.Measurement`; they raise
 :class:`attestation.errors.MeasurementError` and never return booleans.
@@ -17,7 +17,7 @@ from attestation.models import (
     Measurement,
 )
 
-#: Register count per measurement type URI (A.5).
+#: Register count per measurement type URI (V5).
 REGISTER_COUNTS: Final[dict[str, int]] = {
     SEV_SNP_GUEST_V2: 1,
     TDX_GUEST_V2: 5,
@@ -50,8 +50,8 @@ def _checked(m: Measurement) -> Measurement:
 
 
 def _compare_mp_tdx(mp: Measurement, tdx: Measurement) -> None:
-    # A.5: MP [snp, rtmr1, rtmr2] vs TDX [mrtd, rtmr0, rtmr1, rtmr2, rtmr3]. MRTD/RTMR0 are
-    # covered by the hardware-measurements match (A.4.4), RTMR3 must be all zero.
+    # V5: MP [snp, rtmr1, rtmr2] vs TDX [mrtd, rtmr0, rtmr1, rtmr2, rtmr3]. MRTD/RTMR0 are
+    # covered by the hardware-measurements match (V4.3), RTMR3 must be all zero.
     if mp.registers[1] != tdx.registers[2] or mp.registers[2] != tdx.registers[3]:
         raise MeasurementError(
             Code.MEASUREMENT_MISMATCH, "multiplatform rtmr1/rtmr2 differ from the TDX RTMR1/RTMR2"
@@ -69,7 +69,7 @@ def _compare_mp_sev(mp: Measurement, sev: Measurement) -> None:
 
 
 def compare_measurements(a: Measurement, b: Measurement) -> None:
-    """Raise unless ``a`` and ``b`` describe the same code (symmetric, A.5)."""
+    """Raise unless ``a`` and ``b`` describe the same code (symmetric, V5)."""
     a = _checked(a)
     b = _checked(b)
     if a.type == b.type:

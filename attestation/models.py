@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from attestation.errors import Step
 
-# Predicate / format URIs (ATTESTATION.md A.1). Exact strings.
+# Predicate / format URIs (docs/attestation.md V1). Exact strings.
 SEV_SNP_GUEST_V2 = "https://tinfoil.sh/predicate/sev-snp-guest/v2"
 TDX_GUEST_V2 = "https://tinfoil.sh/predicate/tdx-guest/v2"
 SNP_TDX_MULTIPLATFORM_V1 = "https://tinfoil.sh/predicate/snp-tdx-multiplatform/v1"
@@ -28,13 +28,13 @@ class Platform(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """A typed list of measurement registers, lowercase hex (ATTESTATION.md A.5)."""
+    """A typed list of measurement registers, lowercase hex (docs/attestation.md V5)."""
 
     type: str
     registers: tuple[str, ...]
 
     def fingerprint(self) -> str:
-        """SPEC §7.2: one register is its own fingerprint; else sha256(type + registers)."""
+        """V5: one register is its own fingerprint; else sha256(type + registers)."""
         if len(self.registers) == 1:
             return self.registers[0]
         joined = self.type + "".join(self.registers)

@@ -1,8 +1,8 @@
 """The verification policy: one frozen value composed of the per-step policies.
 
-``Policy.production()`` is what the proxy uses: SEV-SNP defaults of ATTESTATION.md A.2.3,
-Tinfoil's TDX pins (A.3.4), and the Sigstore identity of
-``tinfoilsh/confidential-model-router`` release workflows (A.4.2 step 6).
+``Policy.production()`` is what the proxy uses: SEV-SNP defaults of docs/attestation.md V2.3,
+Tinfoil's TDX pins (V3.4), and the Sigstore identity of
+``tinfoilsh/confidential-model-router`` release workflows (V4.2 step 6).
 """
 
 from __future__ import annotations

@@ -1,19 +1,20 @@
 """`verify_bundle`: the whole verification of one attestation bundle, offline.
 
 The pipeline (numbers are used as labels below; fetching happens before, in
-:class:`attestation.Attestor`, and ``verify_bundle`` only sees bytes):
+:class:`attestation.Attestor`, and ``verify_bundle`` only sees bytes; V<n> are the sections of
+docs/attestation.md, "Verification steps"):
 
     (1) parse          — bundle.py (strict JSON, base64, gzip cap) + sev/abi.py (report format)
     (2) hardware       — SEV-SNP: sev/certs.py ARK→ASK→VCEK at `now`, VCEK TCB/HWID,
-                         sev/verify.py report signature, sev/validate.py policy (A.2);
-                         TDX: attestation.tdx.verify_tdx_evidence with injected collateral (A.3)
+                         sev/verify.py report signature, sev/validate.py policy (V2);
+                         TDX: attestation.tdx.verify_tdx_evidence with injected collateral (V3)
     (3) provenance     — attestation.provenance.verify_provenance: Sigstore bundle signed by the
-                         repository's tag workflow, subject == bundle digest (A.4)
-    (4) measurements   — measurements.compare_measurements code vs hardware (A.5); for TDX also
-                         hardware_measurements.match_hardware on MRTD/RTMR0 (A.4.4)
+                         repository's tag workflow, subject == bundle digest (V4)
+    (4) measurements   — measurements.compare_measurements code vs hardware (V5); for TDX also
+                         hardware_measurements.match_hardware on MRTD/RTMR0 (V4.3)
     (5) key binding    — keys.py: HPKE key = report_data[32:64]; enclaveCert SANs cover the
                          domain, hpke/hatt SANs decode to the key and document hash;
-                         sha256(SPKI of enclaveCert) == report_data[0:32] (A.6)
+                         sha256(SPKI of enclaveCert) == report_data[0:32] (V6)
 
 Every failure raises an :class:`attestation.errors.AttestationError` whose ``step`` and
 ``code`` name the failing check. A :class:`VerifiedEnclave` is built only when all passed.

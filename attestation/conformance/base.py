@@ -49,7 +49,8 @@ EXIT_MALFORMED = 30
 
 
 class SubstageRejection(Exception):  # noqa: N818 (a verdict, not an error)
-    """A `verify-full` rejection that names the sub-stage which produced it (A.10).
+    """A `verify-full` rejection naming the sub-stage that produced it (docs/attestation.md,
+    "Conformance CLI").
 
     ``stage`` is one of the output schema's ``rejection.stage`` values, e.g.
     ``"verify-sigstore"``; ``error`` is the original rejection.

@@ -1,4 +1,6 @@
-"""The conformance CLI (ATTESTATION.md A.10): ``python -m attestation.conformance <subcommand>``.
+"""The conformance CLI: ``python -m attestation.conformance <subcommand>``.
+
+Contract: docs/attestation.md, "Conformance CLI".
 
 ``capabilities`` prints the merged capability JSON of every stage module present
 (``attestation/conformance/stage_*.py``, see ``base.py`` for their contract). Every other

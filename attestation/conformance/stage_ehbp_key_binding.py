@@ -1,4 +1,4 @@
-"""Conformance stage ``verify-ehbp-key-binding`` (ATTESTATION.md A.6; SPEC §14.2).
+"""Conformance stage ``verify-ehbp-key-binding`` (docs/attestation.md V6).
 
 An HPKE key offered by a server is accepted only if it equals REPORT_DATA[32:64]. The key is
 first validated by the HPKE parser the EHBP transport uses; malformed input (REPORT_DATA not

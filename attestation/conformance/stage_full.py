@@ -1,4 +1,4 @@
-"""Conformance stage ``verify-full`` (ATTESTATION.md A.0, A.10; SPEC §11).
+"""Conformance stage ``verify-full`` (docs/attestation.md V0 and "Conformance CLI").
 
 ``standard``: Sigstore (the ``verify-sigstore`` stage module) → SEV-SNP hardware (the
 ``verify-attestation-sev`` stage module) → measurement comparison. ``pinned``: SEV-SNP

@@ -1,4 +1,4 @@
-"""Conformance stage ``verify-hardware-measurements`` (ATTESTATION.md A.4.4; SPEC §6).
+"""Conformance stage ``verify-hardware-measurements`` (docs/attestation.md V4.3).
 
 Matches an enclave TDX measurement against a given platform list. The list's Sigstore
 provenance is verified elsewhere
@@ -34,7 +34,7 @@ def _enclave(raw: object) -> Measurement:
         raise MalformedInput("enclave_measurement type/registers have the wrong JSON types")
     if not all(isinstance(r, str) for r in registers):
         raise MalformedInput("enclave_measurement.registers must be strings")
-    # Not make_measurement: the type/count checks here carry the ENCLAVE_* codes (A.4.4).
+    # Not make_measurement: the type/count checks here carry the ENCLAVE_* codes (V4.3).
     return Measurement(type=type_uri, registers=tuple(r.lower() for r in registers))
 
 
@@ -47,7 +47,7 @@ def _platform(raw: object) -> HardwarePlatform:
 
 
 def run(data: dict[str, Any]) -> dict[str, object]:
-    """Return the first matching platform, or reject (A.4.4)."""
+    """Return the first matching platform, or reject (V4.3)."""
     if set(data) != _INPUT_KEYS or data["schema_version"] != "1":
         raise MalformedInput("input does not match verify-hardware-measurements.input.schema.json")
     platforms = data["hardware_measurements"]

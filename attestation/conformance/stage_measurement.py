@@ -1,4 +1,4 @@
-"""Conformance stage ``verify-measurement`` (ATTESTATION.md A.5; SPEC §7).
+"""Conformance stage ``verify-measurement`` (docs/attestation.md V5).
 
 Input ``{source, target?}``; outputs the fingerprints; with a target, the two must compare
 equal under :func:`attestation.measurements.compare_measurements`.

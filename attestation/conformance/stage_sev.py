@@ -1,7 +1,7 @@
-"""Conformance stage ``verify-attestation-sev`` (ATTESTATION.md A.2, A.10; SPEC §3).
+"""Conformance stage ``verify-attestation-sev`` (docs/attestation.md V2 and "Conformance CLI").
 
 Both execution modes call the public verifier :func:`attestation.sev.verify_sev_evidence`
-with the **production** :class:`SevPolicy` (A.2.3), tightened by the input's pins and TCB
+with the **production** :class:`SevPolicy` (V2.3), tightened by the input's pins and TCB
 minimums; only external dependencies are injected: the VCEK, the AMD roots and the time.
 
 AMD roots: ``amd_root_ca_pem`` / ``ask_pem`` in the input select

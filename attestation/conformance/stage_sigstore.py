@@ -1,4 +1,4 @@
-"""Conformance stage ``verify-sigstore`` (ATTESTATION.md A.4, A.10; SPEC §5).
+"""Conformance stage ``verify-sigstore`` (docs/attestation.md V4 and "Conformance CLI").
 
 Input per ``verify-sigstore.input.schema.json``; outputs per the output schema. The inline
 ``trust_root_b64`` is always used (no embedded fallback in this stage).

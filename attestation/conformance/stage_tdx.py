@@ -1,10 +1,10 @@
-"""Conformance stage ``verify-attestation-tdx`` (ATTESTATION.md A.3, A.10; SPEC §4).
+"""Conformance stage ``verify-attestation-tdx`` (docs/attestation.md V3 and "Conformance CLI").
 
 Both execution modes call the one public verifier, `attestation.tdx.verify_tdx_evidence`:
 
 * ``adapter`` (default): the fixture's ``policy`` is applied on top of an unpinned Intel DCAP
   baseline (`TdxPolicy.unpinned()`): TCB evaluation on, spec bit rules off, minimum
-  tcbEvaluationDataNumber 0, each ``expected_*`` pin only when given (A.3.3 step 6, A.3.4).
+  tcbEvaluationDataNumber 0, each ``expected_*`` pin only when given (V3.3 step 6, V3.4).
 * ``public_api``: the Tinfoil production policy (`TdxPolicy.production()`) with only the
   injected collateral, root and time. As in the reference adapter, the TD_ATTRIBUTES / XFAM /
   MR_SEAM pins are re-baselined to the quote's own values (the suite's quotes are not Tinfoil

@@ -4,7 +4,7 @@ Public API:
 
 * :func:`verify_provenance` — code-measurement bundle → :class:`Provenance`;
 * :func:`verify_hardware_measurements_bundle` — TDX platform-table bundle →
-  ``list[HardwarePlatform]`` (A.4.4);
+  ``list[HardwarePlatform]`` (docs/attestation.md V4.3);
 * :class:`SigstorePolicy`, :data:`ANY`, :class:`SigstoreTrust`.
 
 All functions are synchronous and CPU-bound: call them via ``asyncio.to_thread``.
@@ -75,7 +75,7 @@ def provenance_from(verified: VerifiedStatement) -> Provenance:
 def verify_provenance(
     bundle_json: bytes, *, expected_digest: str, policy: SigstorePolicy, trust: SigstoreTrust
 ) -> Provenance:
-    """Verify a code-measurement release bundle for ``expected_digest`` (A.4.2).
+    """Verify a code-measurement release bundle for ``expected_digest`` (V4.2).
 
     Raises :class:`attestation.errors.ProvenanceError` (or ``TrustError`` for a root the
     library refuses) with a stable code; returns only when every check passed.

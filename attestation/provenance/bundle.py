@@ -1,4 +1,4 @@
-"""Structural parse of a Sigstore bundle (ATTESTATION.md A.4.1, A.4.2 "explicit pre-checks").
+"""Structural parse of a Sigstore bundle (docs/attestation.md V4.1, V4.2, the explicit pre-checks).
 
 Everything here is parsing: it turns untrusted JSON into typed values and rejects what is not
 a v0.3 DSSE bundle of the shape Tinfoil produces, with BUNDLE_MALFORMED (or

@@ -1,4 +1,4 @@
-"""Explicit checks on the Fulcio signing certificate (ATTESTATION.md A.4.2 steps 3-5, 8).
+"""Explicit checks on the Fulcio signing certificate (docs/attestation.md V4.2 steps 3-5, 8).
 
 These run before the ``sigstore`` library so that each failure gets its own code:
 CERT_EXPIRED (signing time outside the leaf's validity), FULCIO_CHAIN_INVALID (no trusted CA
@@ -82,7 +82,7 @@ def find_issuing_ca(
 
 
 def check_code_signing_profile(leaf: x509.Certificate) -> None:
-    """KeyUsage digitalSignature and ExtendedKeyUsage codeSigning (A.4.2 step 5)."""
+    """KeyUsage digitalSignature and ExtendedKeyUsage codeSigning (V4.2 step 5)."""
     try:
         usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         extended = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value

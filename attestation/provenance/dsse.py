@@ -1,4 +1,4 @@
-"""DSSE envelope signature (ATTESTATION.md A.4.2 step 9)."""
+"""DSSE envelope signature (docs/attestation.md V4.2 step 9)."""
 
 from __future__ import annotations
 

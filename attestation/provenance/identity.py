@@ -1,4 +1,4 @@
-"""Signer identity from Fulcio certificate extensions (ATTESTATION.md A.4.2 step 6, SPEC §5.3).
+"""Signer identity from Fulcio certificate extensions (docs/attestation.md V4.2 step 6).
 
 sigstore-python's built-in policies cannot express what Tinfoil requires, so this is ours:
 

@@ -1,4 +1,4 @@
-"""Sigstore identity and in-toto policy for code provenance (ATTESTATION.md A.4.2 step 6 and 11).
+"""Sigstore identity and in-toto policy for code provenance (docs/attestation.md V4.2, 6, 11).
 
 The policy is data: a frozen dataclass whose defaults are the fail-closed Tinfoil production
 values. The conformance suite's ``null`` ("any value accepted") is spelled :data:`ANY`,
@@ -86,7 +86,7 @@ class SigstorePolicy:
     def hardware_measurements(
         cls, repository: str = HARDWARE_MEASUREMENTS_REPOSITORY
     ) -> SigstorePolicy:
-        """Policy for the TDX platform table release (A.4.4): same identity rules."""
+        """Policy for the TDX platform table release (V4.3): same identity rules."""
         return cls(repository=repository, predicate_types_allowed=(HARDWARE_MEASUREMENTS_V1,))
 
 

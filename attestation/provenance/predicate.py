@@ -1,4 +1,4 @@
-"""Measurement extraction from verified in-toto predicates (ATTESTATION.md A.4.2 step 11)."""
+"""Measurement extraction from verified in-toto predicates (docs/attestation.md V4.2 step 11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Explicit checks on Rekor transparency-log entries (ATTESTATION.md A.4.2 steps 7 and 10).
+"""Explicit checks on Rekor transparency-log entries (docs/attestation.md V4.2 steps 7 and 10).
 
 Per entry, in this order, each with its own code:
 
@@ -135,7 +135,7 @@ def _check_inclusion(entry: TlogEntry) -> None:
 
 
 def check_entry_body(entry: TlogEntry, envelope: DsseEnvelope, leaf: x509.Certificate) -> None:
-    """The dsse/0.0.1 body records this envelope's payload hash and signature (A.4.2 step 10)."""
+    """The dsse/0.0.1 body records this envelope's payload hash and signature (V4.2 step 10)."""
     try:
         body: Any = json.loads(entry.body)
         spec = body["spec"]

@@ -1,4 +1,4 @@
-"""The in-toto statement inside the DSSE payload (ATTESTATION.md A.4.2 step 11).
+"""The in-toto statement inside the DSSE payload (docs/attestation.md V4.2 step 11).
 
 Parsed strictly with pydantic: only ``_type``, ``subject``, ``predicateType`` and
 ``predicate`` are allowed at top level (an unknown field is BUNDLE_MALFORMED, fixture 074).
@@ -60,7 +60,7 @@ def check_statement(statement: Statement, policy: SigstorePolicy, expected_diges
         )
     if not statement.subject:
         raise ProvenanceError(Code.SUBJECT_MISSING, "in-toto statement has no subject")
-    first = statement.subject[0]  # SPEC §5.4: only the first subject is checked (073)
+    first = statement.subject[0]  # V4.2 step 11: only the first subject is checked (073)
     digest = (first.digest or {}).get("sha256")
     if digest is None:
         raise ProvenanceError(Code.SUBJECT_MISSING, "subject[0] has no sha256 digest")

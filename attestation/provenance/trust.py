@@ -1,4 +1,4 @@
-"""Sigstore trust roots (ATTESTATION.md A.4.2 step 1, A.8 item 3).
+"""Sigstore trust roots (docs/attestation.md V4.2 step 1, docs/attestation.md "Roots and policy").
 
 A :class:`SigstoreTrust` holds one parsed ``trusted_root.json`` twice over: as our own typed
 view (:class:`TrustMaterial`, used by the explicit pre-checks that pick rejection codes) and
@@ -161,7 +161,7 @@ def parse_trust_material(data: bytes) -> TrustMaterial:
     """Parse a ``trusted_root.json`` into :class:`TrustMaterial` (TRUST_ROOT_INVALID on error).
 
     Empty component lists are *not* an error here: which code an absent Fulcio CA, Rekor
-    key or CT key produces depends on the bundle check that needs it (A.4.2 table).
+    key or CT key produces depends on the bundle check that needs it (V4.2 step 1).
     """
     if len(data) > MAX_TRUST_ROOT_BYTES:
         raise _invalid("trusted root too large")

@@ -1,4 +1,4 @@
-"""Sigstore code-provenance verification, orchestrated (ATTESTATION.md A.4.2).
+"""Sigstore code-provenance verification, orchestrated (docs/attestation.md V4.2).
 
 Order (each step raises :class:`ProvenanceError` with its own code):
 

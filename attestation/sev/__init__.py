@@ -35,7 +35,7 @@ class VerifiedSevReport:
 
     @property
     def report_data(self) -> bytes:
-        """REPORT_DATA (64 bytes): TLS key fingerprint then HPKE key (A.6)."""
+        """REPORT_DATA (64 bytes): TLS key fingerprint then HPKE key (docs/attestation.md V6)."""
         return self.report.report_data
 
 
@@ -47,7 +47,7 @@ def verify_sev_evidence(
     trust: AmdTrust,
     now: dt.datetime,
 ) -> VerifiedSevReport:
-    """Verify a raw SEV-SNP report with its VCEK at time ``now`` (A.2).
+    """Verify a raw SEV-SNP report with its VCEK at time ``now`` (V2).
 
     Order: parse → ARK/ASK/VCEK chain at ``now`` → VCEK TCB/HWID vs report → report
     signature → report policy. The signature is checked before any policy or pin, so a

@@ -2,7 +2,7 @@
 
 Pure and complete: bytes in, :class:`SevReport` out. Checks format only: the exact size,
 known versions, the signature algorithm field, must-be-zero ranges and reserved
-SIGNER_INFO bits (ATTESTATION.md A.2.1, SEV-SNP ABI spec "ATTESTATION_REPORT").
+SIGNER_INFO bits (docs/attestation.md V2.1, SEV-SNP ABI spec "ATTESTATION_REPORT").
 
 Does **not** check: the signature (``verify.py``), the certificate chain (``certs.py``),
 or any policy such as debug bits, TCB minimums or the signing-key type (``validate.py``).
@@ -39,7 +39,7 @@ class Product(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TcbVersion:
-    """Decoded TCB_VERSION (A.2.1: layout depends on the product)."""
+    """Decoded TCB_VERSION (V2.1: layout depends on the product)."""
 
     raw: int  # the little-endian u64 as stored
     bl_spl: int
@@ -152,7 +152,7 @@ class SevReport:
 
 
 def product_from_fms(family: int, model: int) -> Product:
-    """Map CPUID family/model to a product (A.2.1). Raises for unknown CPUs."""
+    """Map CPUID family/model to a product (V2.1). Raises for unknown CPUs."""
     if family == 0x19 and model == 0x01:
         return Product.MILAN
     if family == 0x19 and model == 0x11:
@@ -172,7 +172,7 @@ def _mbz(raw: bytes, start: int, end: int, what: str) -> None:
 
 
 def parse_report(raw: bytes) -> SevReport:
-    """Parse and format-check a raw SEV-SNP report (A.2.1). Raises :class:`BundleError`."""
+    """Parse and format-check a raw SEV-SNP report (V2.1). Raises :class:`BundleError`."""
     if len(raw) < REPORT_SIZE:
         raise BundleError(Code.REPORT_TRUNCATED, f"report is {len(raw)} bytes, need {REPORT_SIZE}")
     if len(raw) > REPORT_SIZE:
@@ -208,7 +208,7 @@ def parse_report(raw: bytes) -> SevReport:
         product = product_from_fms(family, model)
         _mbz(raw, 0x18B, 0x1A0, "reserved after CPUID")
     else:
-        # v2 reports carry no CPUID; the references assume Genoa (A.2.1).
+        # v2 reports carry no CPUID; the references assume Genoa (V2.1).
         fms = None
         product = Product.GENOA
         _mbz(raw, 0x188, 0x1A0, "reserved after REPORTED_TCB")

@@ -1,9 +1,9 @@
-"""ARK → ASK → VCEK certificate chain, VCEK format and KDS extensions (ATTESTATION.md A.2.2).
+"""ARK → ASK → VCEK certificate chain, VCEK format and KDS extensions (docs/attestation.md V2.2).
 
 :func:`verify_vcek_chain` proves that a VCEK was issued by the trusted ASK of the report's
 product and is valid at ``now`` (ARK and ASK validity too), and checks the VCEK's format.
 :func:`check_vcek_matches_report` cross-checks the VCEK's TCB and HWID extensions against the
-report (SPEC §3.4).
+report (V2.2).
 
 Does **not** check: the report signature (``verify.py``) or report policy (``validate.py``).
 No I/O: the VCEK comes from the bundle, the ARK/ASK from :class:`~attestation.sev.roots.AmdTrust`.
@@ -39,7 +39,7 @@ OID_CSP_ID: Final = x509.ObjectIdentifier(f"{_AMD_OID}.5")  # present only on a 
 
 HWID_SIZE: Final[dict[Product, int]] = {Product.MILAN: 64, Product.GENOA: 64, Product.TURIN: 8}
 
-# Subject/issuer attributes every AMD certificate carries (A.2.2 step 4).
+# Subject/issuer attributes every AMD certificate carries (V2.2 step 3).
 _AMD_DN: Final = {
     NameOID.ORGANIZATION_NAME: "Advanced Micro Devices",
     NameOID.ORGANIZATIONAL_UNIT_NAME: "Engineering",
@@ -150,7 +150,7 @@ def _raw_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes 
 
 
 def decode_vcek_extensions(vcek: x509.Certificate, product: Product) -> VcekExtensions:
-    """Decode product name, TCB SPLs and HWID from the KDS extensions (A.2.2 step 5)."""
+    """Decode product name, TCB SPLs and HWID from the KDS extensions (V2.2 step 4)."""
     try:
         raw_name = _raw_extension(vcek, OID_PRODUCT_NAME)
         name = _der_tlv(raw_name, 0x16).decode("ascii") if raw_name is not None else None
@@ -166,7 +166,7 @@ def decode_vcek_extensions(vcek: x509.Certificate, product: Product) -> VcekExte
             tcb[key] = _der_small_int(raw)
         hwid = _raw_extension(vcek, OID_HWID)
         if hwid is not None and len(hwid) != HWID_SIZE[product]:
-            # KDS stores the HWID either raw or wrapped in an OCTET STRING (A.2.2 step 5).
+            # KDS stores the HWID either raw or wrapped in an OCTET STRING (V2.2 step 4).
             hwid = _der_tlv(hwid, 0x04)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HardwareError(Code.VCEK_CHAIN_INVALID, "VCEK extension is not valid DER") from exc
@@ -174,7 +174,7 @@ def decode_vcek_extensions(vcek: x509.Certificate, product: Product) -> VcekExte
 
 
 def check_vcek_matches_report(vcek: x509.Certificate, report: SevReport) -> VcekExtensions:
-    """Raise unless the VCEK is a VCEK for this product, TCB and chip (SPEC §3.4)."""
+    """Raise unless the VCEK is a VCEK for this product, TCB and chip (V2.2)."""
     if _raw_extension(vcek, OID_CSP_ID) is not None:
         raise HardwareError(Code.VCEK_CHAIN_INVALID, "certificate has CSP_ID: it is a VLEK")
     ext = decode_vcek_extensions(vcek, report.product)

@@ -1,4 +1,4 @@
-"""SEV-SNP report policy: what a verified report must also satisfy (ATTESTATION.md A.2.3).
+"""SEV-SNP report policy: what a verified report must also satisfy (docs/attestation.md V2.3).
 
 :meth:`SevPolicy.production` gives the Tinfoil production defaults, identical in the Go
 verifier and tinfoil-python (mirroring go-sev-guest ``validate.Options``). Every field fails
@@ -31,7 +31,7 @@ class TcbMinimum:
 
 @dataclass(frozen=True, slots=True)
 class SevPolicy:
-    """Frozen SEV-SNP policy. Defaults are the production values of A.2.3."""
+    """Frozen SEV-SNP policy. Defaults are the production values of V2.3."""
 
     # Guest policy: DEBUG, MIGRATE_MA, CXL_ALLOW, MEM_AES_256_XTS must be clear; the
     # reserved bit 17 must be 1 and bits 26-63 zero. These are not configurable.
@@ -57,7 +57,7 @@ class SevPolicy:
 
     @classmethod
     def production(cls) -> SevPolicy:
-        """Tinfoil production defaults (A.2.3)."""
+        """Tinfoil production defaults (V2.3)."""
         return cls()
 
 

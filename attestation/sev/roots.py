@@ -32,7 +32,7 @@ from attestation import trustdata
 from attestation.errors import Code, TrustError
 from attestation.sev.abi import Product
 
-# AMD VCEKs carry serial number 0 (pyca/cryptography#13287, ATTESTATION.md A.2.4). We parse
+# AMD VCEKs carry serial number 0 (pyca/cryptography#13287, docs/attestation.md V2.2). We parse
 # them knowingly; silence exactly that warning, process-wide, once.
 warnings.filterwarnings(
     "ignore",
@@ -42,7 +42,7 @@ warnings.filterwarnings(
 
 # SHA-256 over the DER of each certificate. Provenance: computed by hand on 2026-11-22 from
 # the PEM files AMD KDS serves at https://kdsintf.amd.com/vcek/v1/{product}/cert_chain, as
-# copied in google/go-sev-guest verify/trust/ (../shared/fixtures/trust/amd/*_cert_chain.pem);
+# copied in google/go-sev-guest verify/trust/ (tests/data/trust/amd/*_cert_chain.pem);
 # ARK-Genoa/SEV-Genoa also match tinfoilsh/verifier attestation/genoa_cert_chain.pem.
 # `openssl x509 -noout -fingerprint -sha256` on each certificate gives the same values.
 PINNED_ARK_SHA256: Final[Mapping[Product, str]] = {

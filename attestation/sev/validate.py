@@ -1,4 +1,4 @@
-"""Check a signature-verified SEV-SNP report against :class:`SevPolicy` (ATTESTATION.md A.2.3).
+"""Check a signature-verified SEV-SNP report against :class:`SevPolicy` (docs/attestation.md V2.3).
 
 Runs only after ``certs.py`` and ``verify.py`` accepted the report: nothing here is a
 cryptographic check. Does **not** check VMPL, ID blocks or the author key beyond the optional
@@ -13,7 +13,7 @@ from attestation.errors import Code, HardwareError
 from attestation.sev.abi import SIGNING_KEY_VCEK, SevReport, TcbVersion
 from attestation.sev.policy import SevPolicy
 
-# Guest POLICY bits (A.2.1).
+# Guest POLICY bits (V2.1).
 _SMT = 1 << 16
 _RESERVED_MBO = 1 << 17
 _MIGRATE_MA = 1 << 18

@@ -1,4 +1,4 @@
-"""Verify the SEV-SNP report signature under the VCEK (ATTESTATION.md A.2.2 step 6).
+"""Verify the SEV-SNP report signature under the VCEK (docs/attestation.md V2.2 step 5).
 
 Does **not** check: that the VCEK is trustworthy (``certs.py`` must have run first) or any
 report policy (``validate.py``).
@@ -19,7 +19,7 @@ from attestation.sev.abi import SevReport
 def verify_report_signature(report: SevReport, vcek: x509.Certificate) -> None:
     """Raise REPORT_SIGNATURE_INVALID unless ECDSA-P384/SHA-384 over report[0:0x2A0] verifies.
 
-    r and s are stored little-endian in 72-byte fields (A.2.1); the DER signature is rebuilt
+    r and s are stored little-endian in 72-byte fields (V2.1); the DER signature is rebuilt
     from the integers, so padding bytes beyond 48 are covered by the MBZ check in ``abi.py``.
     """
     key = vcek.public_key()

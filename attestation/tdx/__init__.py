@@ -1,4 +1,4 @@
-"""Intel TDX quote v4 verification (ATTESTATION.md A.3).
+"""Intel TDX quote v4 verification (docs/attestation.md V3).
 
 Public surface::
 

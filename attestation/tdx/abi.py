@@ -1,4 +1,4 @@
-"""Byte layout of an Intel TDX quote v4 (ATTESTATION.md A.3.1). Pure parsing, no crypto.
+"""Byte layout of an Intel TDX quote v4 (docs/attestation.md V3.1). Pure parsing, no crypto.
 
 Every length is checked against the bytes present: a short quote gives QUOTE_TRUNCATED, a
 declared size that disagrees with the bytes gives QUOTE_FORMAT_UNSUPPORTED (or TRUNCATED when
@@ -15,7 +15,7 @@ from attestation.errors import Code, HardwareError
 QUOTE_VERSION_4 = 4
 ATTESTATION_KEY_TYPE_ECDSA_P256 = 2
 TEE_TYPE_TDX = 0x00000081
-CERT_DATA_QE_REPORT = 6  # QE report certification data (A.3.1)
+CERT_DATA_QE_REPORT = 6  # QE report certification data (V3.1)
 CERT_DATA_PCK_CHAIN = 5  # PCK certificate chain, PEM
 
 HEADER_SIZE = 0x30
@@ -108,7 +108,7 @@ def parse_header(raw: bytes) -> QuoteHeader:
 
 
 def parse_body(raw: bytes) -> TdQuoteBody:
-    """Parse the 584-byte TD quote body (offsets relative to 0x30, A.3.1)."""
+    """Parse the 584-byte TD quote body (offsets relative to 0x30, V3.1)."""
     b = raw[HEADER_SIZE:SIGNED_END]
     if len(b) != BODY_SIZE:
         raise _fail(Code.QUOTE_TRUNCATED, "quote ends inside the TD quote body")

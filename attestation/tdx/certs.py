@@ -1,4 +1,4 @@
-"""Intel certificate chains and the PCK SGX extension (ATTESTATION.md A.3.2 steps 1 and 5).
+"""Intel certificate chains and the PCK SGX extension (docs/attestation.md V3.2 steps 1 and 5).
 
 `cryptography`'s PolicyBuilder enforces a WebPKI profile and has no CRLs, so the chain walk is
 by hand, as in the reference: pinned root key, validity at the injected time, CA flags, and
@@ -109,7 +109,7 @@ def verify_chain(
     now: dt.datetime,
     codes: ChainCodes,
 ) -> None:
-    """Check a leaf-first chain ending in the pinned Intel root (A.3.2 step 1, in its order)."""
+    """Check a leaf-first chain ending in the pinned Intel root (V3.2 step 1, in its order)."""
     if len(certs) < length:
         raise HardwareError(codes.incomplete, f"chain has {len(certs)} certificates, need {length}")
     if len(certs) > length:
@@ -133,7 +133,7 @@ def verify_chain(
 
 
 def pck_ca_of(leaf: x509.Certificate) -> PckCa:
-    """Which PCK CA issued the leaf, from the issuer CN (selects the PCK CRL, A.3.2 step 5)."""
+    """Which PCK CA issued the leaf, from the issuer CN (selects the PCK CRL, V3.2 step 5)."""
     cn = common_name(leaf.issuer)
     if cn == PLATFORM_CA_CN:
         return PckCa.PLATFORM

@@ -1,9 +1,11 @@
-"""Intel PCS collateral documents: parsing and the exact signed byte spans (A.3.3 steps 1, 3).
+"""Intel PCS collateral documents: parsing and the exact signed byte spans (docs/attestation.md
+V3.3 steps 1, 3).
 
 Intel signs the inner ``tcbInfo`` / ``enclaveIdentity`` JSON value *as served*. We locate that
 value's byte span in the raw text with a small tokenizer over the top-level object (each value
-delimited by `json.JSONDecoder.raw_decode`) and never re-serialize (Risks 3). The parsed models
-are for evaluation only; signatures are always checked over `signed_bytes`.
+delimited by `json.JSONDecoder.raw_decode`) and never re-serialize (docs/attestation.md V3.3
+step 3). The parsed models are for evaluation only; signatures are always checked over
+`signed_bytes`.
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def _module(raw: dict[str, Any], what: str, *, with_levels: bool) -> ModuleIdent
 
 
 def parse_tcb_info(text: str) -> TcbInfo:
-    """Parse a TDX TCB Info response; require id "TDX" and version 3 (A.3.3 step 1)."""
+    """Parse a TDX TCB Info response; require id "TDX" and version 3 (V3.3 step 1)."""
     what = "TCB Info"
     doc = split_signed(text, "tcbInfo", what)
     b = doc.body
@@ -293,7 +295,7 @@ def parse_tcb_info(text: str) -> TcbInfo:
 
 
 def parse_qe_identity(text: str) -> QeIdentity:
-    """Parse a QE Identity response; require id "TD_QE" and version 2 (A.3.3 step 1)."""
+    """Parse a QE Identity response; require id "TD_QE" and version 2 (V3.3 step 1)."""
     what = "QE Identity"
     doc = split_signed(text, "enclaveIdentity", what)
     b = doc.body

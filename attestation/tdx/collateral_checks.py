@@ -1,4 +1,5 @@
-"""Collateral checks against the quote's PCK chain, in a fixed order (A.3.3 steps 2–8).
+"""Collateral checks against the quote's PCK chain, in a fixed order
+(docs/attestation.md V3.3 steps 2–8).
 
 Order (each step raises its own code; the first failure wins):
 
@@ -148,7 +149,7 @@ def verify_signed_document(
 
 @dataclass(frozen=True, slots=True)
 class _Documents:
-    """The four collateral documents, parsed (A.3.3 step 1)."""
+    """The four collateral documents, parsed (V3.3 step 1)."""
 
     tcb_info: TcbInfo
     qe_identity: QeIdentity
@@ -229,7 +230,7 @@ def verify_collateral(
     now: dt.datetime,
     min_evaluation_data_number: int,
 ) -> VerifiedCollateral:
-    """Run A.3.3 steps 1–8 against a verified leaf-first PCK chain (leaf, intermediate, root)."""
+    """Run V3.3 steps 1–8 against a verified leaf-first PCK chain (leaf, intermediate, root)."""
     leaf, intermediate, root = pck_chain
     docs = _Documents.parse(collateral)
     docs.check_fresh(now)

@@ -1,6 +1,6 @@
 """Intel PCS collateral for a TDX quote: fetched through an injected fetcher, cached on disk.
 
-* Sources (ATTESTATION.md A.3.3): Intel PCS v4 for TCB Info, QE Identity and the PCK CRL (issuer
+* Sources (docs/attestation.md V3.3): Intel PCS v4 for TCB Info, QE Identity and the PCK CRL (issuer
   chains arrive URL-encoded in response headers), the Intel SGX Root CA CRL from Intel's
   certificate site. Nothing here trusts the transport: every document is verified against the
   pinned Intel root (`verify_collateral_documents`) before it is used or cached.

@@ -1,4 +1,4 @@
-"""The TDX pipeline, in reference order (A.3.2, A.3.3, A.3.4):
+"""The TDX pipeline, in reference order (docs/attestation.md V3.2, V3.3, V3.4):
 
 parse → QE vendor → PCK chain → quote signature → QE report signature → AK binding →
 PCK extensions → collateral (if evaluated) → TCB level and status policy → TD policy →

@@ -1,6 +1,6 @@
 """The TDX hardware-measurement table: latest Sigstore-verified ``tinfoilsh/hardware-measurements``.
 
-Release digest discovery follows ATTESTATION.md A.1 ("Release digest discovery"), talking to
+Release digest discovery follows docs/attestation.md V1 ("Release digest discovery"), talking to
 the GitHub REST API directly (``api.github.com``; the reference goes through its own GitHub
 proxy, which serves the same JSON):
 
@@ -10,7 +10,7 @@ proxy, which serves the same JSON):
 3. ``GET /repos/{repo}/attestations/sha256:{digest}`` → ``attestations[0].bundle``.
 
 The bundle is verified (off the event loop) with the hardware-measurements Sigstore policy;
-only then are its platforms returned (A.4.4). Results are kept in memory for ``ttl``; a failed
+only then are its platforms returned (V4.3). Results are kept in memory for ``ttl``; a failed
 refresh keeps serving the last verified table. Nothing is trusted from GitHub itself.
 """
 

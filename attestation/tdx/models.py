@@ -9,7 +9,7 @@ from attestation.models import Measurement
 
 
 class PckCa(StrEnum):
-    """Which Intel PCK intermediate CA issued a PCK leaf (selects the PCK CRL, A.3.2 §5)."""
+    """Which Intel PCK intermediate CA issued a PCK leaf (docs/attestation.md V3.2 step 5)."""
 
     PLATFORM = "platform"
     PROCESSOR = "processor"
@@ -17,7 +17,7 @@ class PckCa(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TdxCollateral:
-    """Intel PCS collateral exactly as served (A.3.3); signatures are checked over these bytes.
+    """Intel PCS collateral exactly as served (V3.3); signatures are checked over these bytes.
 
     * ``tcb_info_json`` / ``qe_identity_json``: the raw response text (never re-serialized).
     * ``*_issuer_chain``: PEM (URL-decoded PCS header); ``None`` when the source had none, which

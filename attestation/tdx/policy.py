@@ -1,4 +1,4 @@
-"""TDX verification policy: TCB status policy and TD policy (ATTESTATION.md A.3.3 §12, A.3.4).
+"""TDX verification policy: TCB status and TD policy (docs/attestation.md V3.3 step 12, V3.4).
 
 `TdxPolicy()` (= `TdxPolicy.production()`) is the fail-closed Tinfoil production policy. Its
 Tinfoil values come from the shipped table (`policy_data`, `trustdata/tdx_policy.json`), where
@@ -23,7 +23,7 @@ MR_SEAM_ALLOWLIST: tuple[bytes, ...] = tuple(m.mr_seam for m in _TABLE.accepted)
 TD_ATTRIBUTES_SEPT_VE_DISABLE_ONLY = _TABLE.td_attributes
 XFAM_TINFOIL = _TABLE.xfam
 MIN_TEE_TCB_SVN_TINFOIL = _TABLE.min_tee_tcb_svn
-# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (A.3.3 §6): guards against the
+# Minimum tcbEvaluationDataNumber for TCB Info and QE Identity (V3.3 step 6): guards against the
 # replay of older collateral. PCS serves the newest, so a live platform always meets it.
 MIN_TCB_EVALUATION_DATA_NUMBER = _TABLE.min_tcb_evaluation_data_number
 
@@ -31,7 +31,7 @@ INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 ZERO_48 = bytes(48)
 ZERO_8 = bytes(8)
 
-# TCB statuses accepted by default (SPEC §4.7.7, A.3.3 §12).
+# TCB statuses accepted by default (docs/attestation.md V3.3 step 12).
 ACCEPTED_TCB_STATUSES: frozenset[str] = frozenset(
     {"UpToDate", "SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 )
@@ -46,7 +46,7 @@ class TdxPolicy:
     * ``accepted_tcb_statuses``: platform TCB statuses accepted (others:
       QV_RESULT_NOT_ACCEPTED_BY_POLICY, or TCB_REVOKED for Revoked).
     * ``accepted_qv_results``: optional narrowing by qv_result name (``"OK"`` …).
-    * ``enforce_spec_defaults``: the always-on XFAM / TD_ATTRIBUTES bit rules (A.3.4).
+    * ``enforce_spec_defaults``: the always-on XFAM / TD_ATTRIBUTES bit rules (V3.4).
     * ``expected_*`` / ``mr_seam_allowlist`` / ``min_tee_tcb_svn``: exact pins, ``None`` = none.
     * ``second_verifier_required``: a TDX quote is accepted only when an independent second
       verifier (``attestation.tdx.second_verdict``) also accepts it with the same TCB status.

@@ -1,4 +1,4 @@
-"""TCB level evaluation and TCB status policy (A.3.3 steps 9–12, SPEC §4.7.7).
+"""TCB level evaluation and TCB status policy (docs/attestation.md V3.3 steps 9–12).
 
 Pure functions over the parsed quote, the PCK extension values and verified collateral.
 """
@@ -13,7 +13,7 @@ from attestation.tdx.certs import PckExtensions
 from attestation.tdx.collateral import IsvLevel, ModuleIdentity, QeIdentity, TcbInfo, TcbLevel
 from attestation.tdx.policy import TdxPolicy
 
-# tcbStatus → Intel QV result name (A.3.3 step 12; Intel DCAP §B.1).
+# tcbStatus → Intel QV result name (V3.3 step 12; Intel DCAP §B.1).
 QV_RESULTS: dict[str, str] = {
     "UpToDate": "OK",
     "SWHardeningNeeded": "SW_HARDENING_NEEDED",
@@ -159,7 +159,7 @@ def check_qe_identity(quote: TdxQuote, qe_identity: QeIdentity) -> None:
 
 
 def apply_status_policy(status: str, policy: TdxPolicy) -> TcbVerdict:
-    """Step 12: accept the platform status only if the policy does (SPEC §4.7.7)."""
+    """Step 12: accept the platform status only if the policy does (V3.3 step 12)."""
     qv_result = QV_RESULTS.get(status)
     if qv_result is None:
         raise HardwareError(Code.QV_RESULT_TERMINAL_UNSPECIFIED, f"unknown TCB status {status!r}")

@@ -1,4 +1,6 @@
-"""Intel trust anchor for TDX: the Intel SGX Root CA, identified by a pinned key (A.8 item 2).
+"""Intel trust anchor for TDX: the Intel SGX Root CA, identified by a pinned key.
+
+Where the pin comes from: docs/attestation.md, "Roots and policy".
 
 The root certificate itself travels inside every quote's PCK chain and every PCS issuer chain,
 so nothing is shipped: we only pin the SHA-256 of its SubjectPublicKeyInfo (DER).

@@ -1,4 +1,5 @@
-"""TD policy: the "extended TD checks" on the quote body (A.3.4, SPEC §4.8, Intel DCAP §2.3.2).
+"""TD policy: the "extended TD checks" on the quote body (docs/attestation.md V3.4;
+Intel DCAP §2.3.2).
 
 Runs after the quote and its collateral verified. Each check raises its own code; the order is
 fixed: QE vendor, spec bit rules, then the exact pins in body order.
@@ -25,7 +26,7 @@ def _pin(actual: bytes, expected: bytes | None, code: Code, what: str) -> None:
 
 
 def check_spec_defaults(quote: TdxQuote) -> None:
-    """SPEC §4.8.1–2: no debug TD, no reserved TD_ATTRIBUTES bits, sane XFAM."""
+    """V3.4: no debug TD, no reserved TD_ATTRIBUTES bits, sane XFAM."""
     attrs = int.from_bytes(quote.body.td_attributes, "little")
     if attrs & TD_ATTR_DEBUG:
         raise HardwareError(Code.TD_ATTRIBUTES_DEBUG_SET, "TD_ATTRIBUTES.DEBUG is set")

@@ -1,4 +1,5 @@
-"""Signatures inside the quote and the attestation-key binding (A.3.2 steps 2–4)."""
+"""Signatures inside the quote and the attestation-key binding
+(docs/attestation.md V3.2 steps 2–4)."""
 
 from __future__ import annotations
 

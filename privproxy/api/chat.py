@@ -1,4 +1,4 @@
-"""Thin route handlers for the Node-compatible local API (PROTOCOL.md 4.2, 4.3).
+"""Thin route handlers for the Node-compatible local API (docs/protocol.md §4.2, 4.3).
 
 `chat_completions` reads as the data flow: receive → current enclave target → EHBP seal →
 forward → relay. Errors raised before the response starts are `ProxyError`s, shaped by
@@ -16,6 +16,8 @@ from aiohttp import web
 from privproxy.api.sealed_chat import forward_with_rotation
 from privproxy.errors import ProxyError, anthropic_error, wants_anthropic_errors
 from privproxy.ops import status_routes
+from privproxy.ops.status_page import prefers_html
+from privproxy.server.api_key_store import API_KEY_STORE_KEY
 from privproxy.server.app_keys import CATALOG_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive
 from privproxy.server.respond import error_response, relay
@@ -25,7 +27,7 @@ _debug = _log.isEnabledFor
 
 
 def _compact(obj: object) -> str:
-    # Node answered with JSON.stringify's compact form (PROTOCOL 4.2).
+    # Node answered with JSON.stringify's compact form (docs/protocol.md §4.2).
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -38,7 +40,10 @@ async def health(request: web.Request) -> web.StreamResponse:
         "attestation": bool(provider_fields.get("attestation", False)),
     }
     body.update(provider_fields)
-    body["apiKeyConfigured"] = settings.api_key is not None
+    store = request.app.get(API_KEY_STORE_KEY)
+    body["apiKeyConfigured"] = settings.api_key is not None or (
+        store is not None and store.current is not None
+    )
     if settings.simulated:
         body["simulated"] = True
     return web.json_response(body, dumps=_compact)
@@ -51,24 +56,6 @@ async def root(request: web.Request) -> web.StreamResponse:
         result: web.StreamResponse = await page(request)
         return result
     return await health(request)
-
-
-def prefers_html(accept: str) -> bool:
-    """True when `text/html` has the highest quality in `accept` (first wins ties)."""
-    best, best_q = "", -1.0
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:
-            best, best_q = media.strip().lower(), q
-    return best == "text/html"
 
 
 async def models(request: web.Request) -> web.StreamResponse:
@@ -84,7 +71,7 @@ async def options(request: web.Request) -> web.StreamResponse:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    """`POST /v1/chat/completions`: seal, forward, relay (PROTOCOL 1.3, 4.3)."""
+    """`POST /v1/chat/completions`: seal, forward, relay (docs/protocol.md §1.3, 4.3)."""
     app = request.app
     settings = app[SETTINGS_KEY]
     started = time.monotonic()

@@ -34,7 +34,7 @@ from aiohttp import web
 from privproxy.api.translate.chat_stream import plain_text
 from privproxy.ehbp import seal_request
 from privproxy.errors import ProxyError
-from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, send
+from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, client_tool_id, send
 from privproxy.ops import metrics
 from privproxy.ops.metrics import METRICS_KEY
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
@@ -77,7 +77,7 @@ class MalformedAnswerError(ProxyError):
 
 async def forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstream:
     """Seal to the current key; on 422 key-config re-attest and retry ONCE with a fresh
-    seal (new ephemeral key), as the Node stack does (PROTOCOL 3.6). One coroutine for both
+    seal (new ephemeral key), as the Node stack does (docs/protocol.md §3.6). One coroutine for both
     attempts: every await level is resumed again on each wake-up of the request."""
     provider = app[PROVIDER_KEY]
     pool, settings, observer = app[POOL_KEY], app[SETTINGS_KEY], app.get(METRICS_KEY)
@@ -93,6 +93,7 @@ async def forward_with_rotation(app: web.Application, inbound: Inbound) -> Upstr
                 private_model=inbound.private_model,
                 api_key=inbound.api_key,
                 observe=observer,
+                tool_id=inbound.tool_id,
             )
         except KeyConfigMismatchError:
             if attempt == 2:
@@ -430,7 +431,8 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     api_key = choose_api_key(request, settings)
     private, bare = resolve_model(body.get("model"), app[CATALOG_KEY].view())
     body["model"] = bare
-    inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key)
+    tool_id = client_tool_id(request.headers)
+    inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key, tool_id)
     upstream = await forward_with_rotation(app, inbound)
     metrics.count_stream_event(app, "started")
     drain = app.get(DRAIN_KEY)  # lets shutdown cut this answer (privproxy.server.drain)

@@ -10,6 +10,10 @@ Everything is marked SIMULATED: every log line (`[SIMULATED]` prefix), every res
 (`X-Privproxy-Simulated: true`), `/health` (`"simulated": true`) and the status page banner.
 The proxy's state and cache directories are a temporary directory removed on exit
 (`simulated_stack`), so the demo leaves nothing behind (no token file, no audit log entries).
+
+`--host` may be a non-loopback address (a container publishing the demo with `docker run -p`)
+only together with the local token, exactly as `serve` requires: the demo reads it from
+`PRIVPROXY_TOKEN` (it has no state directory to generate one into that would outlive it).
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from typing import Final
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from privproxy.cli.banner import client_url, curl_example, token_reference
 from privproxy.ops.log_setup import configure_logging
 from privproxy.server.config import DEFAULT_PORT, ConfigError, Settings, is_loopback_host
+from privproxy.server.token import check_token_value
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEMO_API_KEY: Final = "sk-simulated-demo"  # accepted by the simulated gateway only
@@ -41,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run privproxy against a simulated enclave (offline, no API key needed).",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="proxy port (0 = any)")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other address needs PRIVPROXY_TOKEN)",
+    )
     parser.add_argument(
         "--gateway-port", type=int, default=0, help="simulated gateway port (default: any free)"
     )
@@ -55,16 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def usage_text(url: str) -> str:
-    """How to call the running demo."""
+def usage_text(url: str, token_ref: str | None = None) -> str:
+    """How to call the running demo (`token_ref`: shell text for the token, if one is needed)."""
+    api_key = '"unused"' if token_ref is None else 'os.environ["PRIVPROXY_TOKEN"]'
     return (
         f"privproxy demo is ready on {url} (SIMULATED enclave, nothing leaves this machine)\n"
         "Try it:\n"
-        f"  curl {url}/v1/chat/completions \\\n"
-        "    -H 'Content-Type: application/json' \\\n"
-        '    -d \'{"model":"private/kimi-k3","messages":[{"role":"user","content":"Hello"}]}\'\n'
-        "  python: OpenAI(base_url="
-        f'"{url}/v1", api_key="unused").chat.completions.create(...)\n'
+        f"{curl_example(url, token_ref)}\n"
+        f'  python: OpenAI(base_url="{url}/v1", api_key={api_key}).chat.completions.create(...)\n'
         f"  status page: {url}/   health: {url}/health\n"
         "Press Ctrl-C to stop."
     )
@@ -103,10 +113,12 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
             "Simulated PPQ gateway on %s (attestation %s)", stack.gateway_url, settings.attestation
         )
         _log.info("Initializing encrypted connection to secure enclave...")
-        if not await _wait_verified(stack.proxy_url):
+        # A wildcard bind is reached (and accepted by the Host guard) through loopback.
+        url = client_url(stack.settings.host, urlsplit(stack.proxy_url).port or settings.port)
+        if not await _wait_verified(url):
             _log.error("the proxy did not verify the simulated enclave in %.0f s", READY_TIMEOUT)
             return EXIT_FAILURE
-        _log.info(usage_text(stack.proxy_url))
+        _log.info(usage_text(url, token_reference(stack.settings)))
         await stop.wait()
         _log.info("Shutting down...")
     return EXIT_OK
@@ -115,10 +127,19 @@ async def run(settings: Settings, *, gateway_port: int, stop: asyncio.Event) -> 
 def main(argv: list[str]) -> int:
     """Entry point (dispatched by `privproxy.cli.main`)."""
     args = build_parser().parse_args(argv)
-    if not is_loopback_host(args.host):
-        print("privproxy demo: --host must be a loopback address", file=sys.stderr)
+    token = os.environ.get("PRIVPROXY_TOKEN", "").strip() or None
+    try:
+        if token is not None:
+            check_token_value(token)
+        elif not is_loopback_host(args.host):
+            raise ConfigError(
+                f"--host {args.host} is not a loopback address: set PRIVPROXY_TOKEN "
+                "(the local token every request must then carry), as `serve` requires"
+            )
+    except ConfigError as exc:
+        print(f"privproxy demo: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(debug=args.debug)
+    configure_logging(debug=args.debug, secrets=[token] if token else [])
     from privproxy.simulator.harness import mark_log_handlers
 
     mark_log_handlers()
@@ -129,6 +150,7 @@ def main(argv: list[str]) -> int:
             api_key=SecretStr(DEMO_API_KEY),
             debug=args.debug,
             simulated=True,
+            token=SecretStr(token) if token else None,
             attestation=args.attestation,
         )
     except ValueError as exc:

@@ -1,6 +1,6 @@
 """Command line: `privproxy [serve] [flags]`, `privproxy verify|demo|client-config ...`.
 
-Exit codes (STYLE 15): 0 ok, 1 internal or runtime failure (e.g. the port is taken),
+Exit codes: 0 ok, 1 internal or runtime failure (e.g. the port is taken),
 2 usage or configuration error (including a subcommand missing from this build),
 10 attestation rejected (used by `privproxy verify`).
 """
@@ -122,6 +122,7 @@ async def _serve(settings: Settings) -> None:
     import contextlib
     import signal
 
+    from privproxy.server.api_key_store import has_stored_key, key_setup_hint
     from privproxy.server.runner import running  # keeps `privproxy --help` light
     from privproxy.server.token import token_path, token_required
 
@@ -132,10 +133,10 @@ async def _serve(settings: Settings) -> None:
             _log.warning(WARNING)
     else:
         _log.info("Initializing encrypted connection to secure enclave...")
-    if settings.api_key is None:
+    if settings.api_key is None and not has_stored_key(settings.state_dir):
         _log.warning(
-            "No PPQ API key configured (PPQ_API_KEY or --api-key-file): each request must "
-            "carry 'Authorization: Bearer sk-...'. Get a key at https://ppq.ai/api-docs"
+            "No PPQ API key configured. %s Get a key at https://ppq.ai/api-docs",
+            key_setup_hint(token_required(settings)),
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,10 +145,14 @@ async def _serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with running(settings) as server:
         _freeze_startup_objects()
-        _log_startup(server.url)
+        _log_startup(settings, server.url, server.port)
         if token_required(settings):  # where the token is, never its value
             where = "PRIVPROXY_TOKEN" if settings.token else str(token_path(settings.state_dir))
-            _log.info("Local token required: send 'Authorization: Bearer <token>' (%s)", where)
+            _log.info(
+                "Local token required: send 'Authorization: Bearer <token>' (%s); "
+                "in a browser, sign in on the status page",
+                where,
+            )
         await stop.wait()
         _log.info("\nShutting down...")
 
@@ -166,17 +171,17 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _log_startup(url: str) -> None:
-    """The Node proxy's startup lines (PROTOCOL.md 4.1), with today's default model."""
+def _log_startup(settings: Settings, url: str, port: int) -> None:
+    """The Node proxy's startup lines (docs/protocol.md §4.1), with today's default model.
+
+    The curl works as printed: loopback for a wildcard bind, and the token when one is needed.
+    """
+    from privproxy.cli.banner import client_url, curl_example, token_reference
+
     _log.info("PPQ Private Mode proxy listening on %s", url)
     _log.info("Endpoints: GET /v1/models, POST /v1/chat/completions")
-    _log.info(
-        "\nSend a test request:\n"
-        "  curl %s/v1/chat/completions \\\n"
-        "    -H 'Content-Type: application/json' \\\n"
-        '    -d \'{"model":"private/kimi-k3","messages":[{"role":"user","content":"Hello"}]}\'\n',
-        url,
-    )
+    example = curl_example(client_url(settings.host, port), token_reference(settings))
+    _log.info("\nSend a test request:\n%s\n", example)
 
 
 __all__ = ["EXIT_ATTESTATION", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "SUBCOMMANDS", "main"]

@@ -1,7 +1,7 @@
 """OpenClaw custom provider for this proxy (`privproxy client-config openclaw`, alias
 `privproxy openclaw-config`; the command line is in `privproxy.cli.client_config`).
 
-OpenClaw only needs an OpenAI-compatible server (PROTOCOL.md 6): a `models.providers.<id>`
+OpenClaw only needs an OpenAI-compatible server (docs/protocol.md §6): a `models.providers.<id>`
 entry with a `baseUrl` that **includes `/v1`** (the Node plugin registered
 `http://127.0.0.1:<port>` without it, so OpenClaw's requests hit `/chat/completions` and got
 404), a non-empty `apiKey`, `api: "openai-completions"`, and the model list with context

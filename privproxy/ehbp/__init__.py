@@ -11,7 +11,7 @@ Seal a request body for the enclave's attested X25519 key, send `body` with the
             relay(plaintext)
     decryptor.finish()
 
-Wire format: PROTOCOL.md section 3. No network code lives here.
+Wire format: docs/protocol.md §3. No network code lives here.
 """
 
 from __future__ import annotations

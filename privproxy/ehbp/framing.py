@@ -1,8 +1,9 @@
 """Length-prefixed EHBP framing: request sealing and the sans-I/O response `FrameDecryptor`.
 
-Every frame is `uint32be(len(ciphertext)) || ciphertext` (PROTOCOL 3.3). Response frames follow
-the server's write pattern, not SSE events (PROTOCOL 3.4), so the decryptor buffers until a whole
-frame has arrived and releases each authenticated plaintext frame as soon as it is complete.
+Every frame is `uint32be(len(ciphertext)) || ciphertext` (docs/protocol.md §3.3). Response
+frames follow the server's write pattern, not SSE events (§3.4), so the decryptor buffers until
+a whole frame has arrived and releases each authenticated plaintext frame as soon as it is
+complete.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class FrameDecryptor:
     """Incremental response decryptor: `push()` bytes in any split, then `finish()` at EOF.
 
     Frame *i* (counting non-empty frames only) is opened with nonce `nonce_base XOR i`; zero-length
-    frames are skipped without consuming a sequence number (PROTOCOL 3.4). Any error makes the
+    frames are skipped without consuming a sequence number (§3.4). Any error makes the
     decryptor unusable: later calls raise again, so a caller cannot resume after a failure.
 
     A failure, and `discard()`, drop the reassembly buffer at once. The failure itself is kept

@@ -5,7 +5,8 @@ which ~65 us is the X25519 key generation + agreement itself; the rest is per-ca
 This module spends only the unavoidable work (one key generation, one agreement, seven
 HMAC-SHA256 calls, one AES-GCM key setup) and precomputes everything that depends only on the
 suite and `info`. pyhpke remains the independent cross-check in the tests (its recipient opens
-what we seal) and the exchange vector (PROTOCOL 3.8) pins the bytes.
+what we seal), the RFC 9180 known-answer vector for this suite pins every step, and the exchange
+vector (docs/protocol.md §3.8) pins the EHBP bytes.
 
 Only what EHBP needs is implemented: mode_base, sender side, seal and export (RFC 9180 5.1, 5.2,
 5.3, 4.1 DHKEM).
@@ -68,7 +69,7 @@ def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, leng
     return _expand_one_block(prk, _labeled_expand_info(suite_id, label, info, length), length)
 
 
-def _key_schedule_context(info: bytes) -> bytes:
+def key_schedule_context(info: bytes) -> bytes:
     # RFC 9180 5.1: mode || LabeledExtract("", "psk_id_hash", "")
     #                  || LabeledExtract("", "info_hash", info)
     psk_id_hash = _labeled_extract(_HPKE_SUITE_ID, b"", b"psk_id_hash", b"")
@@ -82,7 +83,7 @@ class SenderSetup:
     __slots__ = ("_exp_info", "_key_info", "_nonce_info", "_secret_prefix")
 
     def __init__(self, info: bytes) -> None:
-        ksc = _key_schedule_context(info)
+        ksc = key_schedule_context(info)
         self._secret_prefix = _VERSION + _HPKE_SUITE_ID + b"secret"
         self._key_info = _labeled_expand_info(_HPKE_SUITE_ID, b"key", ksc, AES_KEY_LENGTH) + b"\x01"
         self._nonce_info = (
@@ -91,33 +92,47 @@ class SenderSetup:
         self._exp_info = _labeled_expand_info(_HPKE_SUITE_ID, b"exp", ksc, _NH) + b"\x01"
 
     def setup(
-        self,
-        public_key: X25519PublicKey,
-        ephemeral: X25519PrivateKey | None = None,
-        *,
-        public_key_bytes: bytes | None = None,
+        self, public_key: X25519PublicKey, *, public_key_bytes: bytes | None = None
     ) -> tuple[bytes, SenderContext]:
-        """SetupBaseS(pkR, info): returns `(enc, context)`; `ephemeral` is for test vectors only.
+        """SetupBaseS(pkR, info) with a fresh ephemeral key: returns `(enc, context)`.
 
         `public_key_bytes` (the raw pkR, if the caller has it) saves re-serialising the key.
         """
-        skE = ephemeral if ephemeral is not None else X25519PrivateKey.generate()  # noqa: N806
-        enc = skE.public_key().public_bytes_raw()
-        # cryptography refuses an all-zero shared secret (low-order pkR) with ValueError,
-        # which is the check RFC 9180 7.1.4 requires.
-        dh = skE.exchange(public_key)
-        if public_key_bytes is None:
-            public_key_bytes = public_key.public_bytes_raw()
-        kem_context = enc + public_key_bytes
-        # RFC 4.1 ExtractAndExpand(dh, kem_context).
-        eae_prk = _labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
-        shared_secret = _labeled_expand(_KEM_SUITE_ID, eae_prk, b"shared_secret", kem_context, _NH)
-        # RFC 5.1 KeySchedule, psk = "" (secret = LabeledExtract(shared_secret, "secret", psk)).
+        enc, shared_secret = encap(X25519PrivateKey.generate(), public_key, public_key_bytes)
+        return enc, self.schedule(shared_secret)
+
+    def schedule(self, shared_secret: bytes) -> SenderContext:
+        """RFC 9180 5.1 KeySchedule in base mode (psk = ""), from the KEM's shared secret."""
+        # secret = LabeledExtract(shared_secret, "secret", psk)
         secret = _extract(shared_secret, self._secret_prefix)
         key = hmac_sha256(secret, self._key_info)
         base_nonce = hmac_sha256(secret, self._nonce_info)[:AEAD_NONCE_LENGTH]
         exporter_secret = hmac_sha256(secret, self._exp_info)
-        return enc, SenderContext(key, base_nonce, exporter_secret)
+        return SenderContext(key, base_nonce, exporter_secret)
+
+
+def encap(
+    ephemeral: X25519PrivateKey,
+    public_key: X25519PublicKey,
+    public_key_bytes: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """DHKEM(X25519, HKDF-SHA256) Encap (RFC 9180 4.1) with the given ephemeral key.
+
+    Returns `(enc, shared_secret)`. Production sealing only reaches this through
+    `SenderSetup.setup`, which generates a fresh key each time; passing a fixed key here is what
+    known-answer tests do, and nothing else should.
+    """
+    enc = ephemeral.public_key().public_bytes_raw()
+    # cryptography refuses an all-zero shared secret (low-order pkR) with ValueError,
+    # which is the check RFC 9180 7.1.4 requires.
+    dh = ephemeral.exchange(public_key)
+    if public_key_bytes is None:
+        public_key_bytes = public_key.public_bytes_raw()
+    kem_context = enc + public_key_bytes
+    # ExtractAndExpand(dh, kem_context)
+    eae_prk = _labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
+    shared_secret = _labeled_expand(_KEM_SUITE_ID, eae_prk, b"shared_secret", kem_context, _NH)
+    return enc, shared_secret
 
 
 class SenderContext:
@@ -166,4 +181,4 @@ def load_public_key(public_key: bytes) -> X25519PublicKey:
     return X25519PublicKey.from_public_bytes(public_key)
 
 
-__all__ = ["SenderContext", "SenderSetup", "load_public_key"]
+__all__ = ["SenderContext", "SenderSetup", "encap", "key_schedule_context", "load_public_key"]

@@ -1,4 +1,4 @@
-"""RFC 9458 `key_config` parsing (PROTOCOL 3.2), for `/.well-known/hpke-keys` style key delivery.
+"""RFC 9458 `key_config` parsing (docs/protocol.md §3.2), for `/.well-known/hpke-keys` delivery.
 
 Layout: `key_id(1) | kem_id(2) | public_key(Npk) | cipher_suites_length(2)`
 `| (kdf_id(2) aead_id(2))*`.

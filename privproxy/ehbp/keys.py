@@ -1,4 +1,4 @@
-"""Response key derivation (PROTOCOL 3.4) and the response nonce header check.
+"""Response key derivation (docs/protocol.md §3.4) and the response nonce header check.
 
 `prk = HMAC-SHA256(key = enc || nonce, msg = exported_secret)`, `key = HKDF-Expand(prk, "key", 32)`,
 `nonce_base = HKDF-Expand(prk, "nonce", 12)`: plain RFC 5869, not HPKE's labeled variant.
@@ -57,7 +57,7 @@ def derive_response_keys(exported_secret: bytes, enc: bytes, nonce: bytes) -> Re
 def parse_nonce_header(value: str | None) -> bytes:
     """Decode an `Ehbp-Response-Nonce` header value; raise when missing or not 64 hex characters.
 
-    A missing nonce on a 2xx is the body-substitution case the spec requires to fail (PROTOCOL 3.5).
+    A missing nonce on a 2xx is the body-substitution case the spec requires to fail (§3.5).
     """
     if value is None:
         raise EhbpProtocolError(f"missing {RESPONSE_NONCE_HEADER} header")

@@ -1,15 +1,15 @@
-"""Request sealing (PROTOCOL 3.3): HPKE SetupBaseS, 64 KiB frames, exported response secret."""
+"""Request sealing (docs/protocol.md §3.3): HPKE SetupBaseS, 64 KiB frames, response secret."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from privproxy.ehbp.errors import EhbpProtocolError
 from privproxy.ehbp.framing import seal_frames
-from privproxy.ehbp.hpke import SenderSetup, load_public_key
+from privproxy.ehbp.hpke import SenderContext, SenderSetup, load_public_key
 from privproxy.ehbp.protocol import (
     EXPORT_LENGTH,
     HPKE_EXPORT_LABEL,
@@ -54,29 +54,34 @@ def _public_key(public_key: bytes) -> X25519PublicKey:
 
 
 def seal_request(
-    public_key: bytes,
-    plaintext: bytes | bytearray,
-    *,
-    frame_size: int = MAX_REQUEST_FRAME,
-    _ephemeral_private_key: bytes | None = None,
+    public_key: bytes, plaintext: bytes | bytearray, *, frame_size: int = MAX_REQUEST_FRAME
 ) -> SealedRequest:
     """Seal `plaintext` for the enclave key `public_key` (32 raw X25519 bytes).
 
-    `_ephemeral_private_key` exists only to reproduce deterministic test vectors; production code
-    must never pass it (a fixed ephemeral key would reuse AEAD keys across requests).
+    Every call draws a fresh ephemeral key; there is deliberately no way to pass one in.
     """
     raw = bytes(public_key)
     pk = _public_key(raw)
-    ephemeral = (
-        X25519PrivateKey.from_private_bytes(_ephemeral_private_key)
-        if _ephemeral_private_key is not None
-        else None
-    )
     try:
-        enc, context = _SETUP.setup(pk, ephemeral, public_key_bytes=raw)
+        enc, context = _SETUP.setup(pk, public_key_bytes=raw)
     except ValueError:
         # cryptography rejects an all-zero shared secret (a low-order public key; RFC 9180 7.1.4).
         raise EhbpProtocolError("enclave HPKE public key is not usable") from None
+    return seal_with_context(enc, context, plaintext, frame_size=frame_size)
+
+
+def seal_with_context(
+    enc: bytes,
+    context: SenderContext,
+    plaintext: bytes | bytearray,
+    *,
+    frame_size: int = MAX_REQUEST_FRAME,
+) -> SealedRequest:
+    """Frame and seal `plaintext` under an HPKE sender `context` set up for `enc`.
+
+    Split from `seal_request` so tests can reproduce fixed vectors with a context they set up
+    themselves, without the production entry point accepting a chosen ephemeral key.
+    """
     body = seal_frames(context, plaintext, frame_size)
     exported = context.export(HPKE_EXPORT_LABEL, EXPORT_LENGTH)
     return SealedRequest(
@@ -84,4 +89,4 @@ def seal_request(
     )
 
 
-__all__ = ["SealedRequest", "seal_request"]
+__all__ = ["SealedRequest", "seal_request", "seal_with_context"]

@@ -14,7 +14,7 @@ from privproxy.ehbp.protocol import EXPORT_LENGTH, MAX_RESPONSE_FRAME, X25519_KE
 
 @dataclass(frozen=True, slots=True)
 class ResponseSecret:
-    """What the client keeps after sealing a request to open the matching response (PROTOCOL 3.3).
+    """What the client keeps after sealing a request, to open its response (docs/protocol.md §3.3).
 
     Secret material: never logged, redacted in `repr`.
     """

@@ -1,6 +1,6 @@
 """`AttestedProvider`: the attestation lifecycle behind every sealed request (issue #5).
 
-The Node proxy verified once before listening and died if that failed (PROTOCOL.md 1.1,
+The Node proxy verified once before listening and died if that failed (docs/protocol.md §1.1,
 1.2); it re-verified only after a 422 key-config answer (3.6). This provider instead:
 
 * starts at once and verifies in the background, retrying with bounded, jittered
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("privproxy.attestation")
 
-BACKOFF_BASE = 1.0  # seconds before the first retry (Node waited 1 s once, PROTOCOL.md 1.1)
+BACKOFF_BASE = 1.0  # seconds before the first retry (Node waited 1 s once, docs/protocol.md §1.1)
 BACKOFF_MAX = 300.0  # retries never wait longer than this (or than the re-attest interval)
 INTERVAL_JITTER = 0.1  # periodic re-checks spread +-10 % so many proxies do not align
 CURRENT_WAIT = 10.0  # a request waits at most this long for a verification in flight
@@ -171,7 +171,7 @@ class AttestedProvider:
         raise AttestationUnavailableError(self.unavailable_reason())
 
     async def refresh(self, stale: EnclaveTarget) -> EnclaveTarget:
-        """Re-verify after the enclave rejected `stale`'s key (422, PROTOCOL.md 3.6)."""
+        """Re-verify after the enclave rejected `stale`'s key (422, docs/protocol.md §3.6)."""
         adopted = self._fresh()
         if adopted is not None and adopted.target.generation > stale.generation:
             return adopted.target  # someone already re-verified since `stale` was handed out
@@ -464,7 +464,7 @@ def _success_line(
     trigger: str, new: VerifiedEnclave, old: VerifiedEnclave | None, changed_from: str | None
 ) -> str:
     code_fp = _measurement_fp(new)
-    # The first part matches the Node proxy's line (PROTOCOL.md 4.1, item 2).
+    # The first part matches the Node proxy's line (docs/protocol.md §4.1, item 2).
     line = f"Attestation verified — enclave: {new.domain}, code fingerprint: {code_fp[:16]}..."
     line += f" ({new.platform.value}, release {new.release_digest[:16]}..., "
     line += f"hpke key {new.hpke_key_fingerprint[:16]}..., trigger {trigger})"

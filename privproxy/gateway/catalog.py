@@ -1,13 +1,13 @@
 """Private model catalog: the built-in model table and the gateway-backed, cached id list.
 
 The Node proxy hard-coded seven models, several of which the attested router no longer
-serves (PROTOCOL.md 4.4). Here the list comes from the PPQ catalog
+serves (docs/protocol.md §4.4). Here the list comes from the PPQ catalog
 (`GET {apiBase}/v1/models?type=all`, ids starting with `private/`) and is refreshed every
 `catalog_ttl` seconds in the background; requests never wait for it. Until one fetch has
 succeeded only the built-in fallback table is known, and then any well-formed id is
 accepted (the enclave itself answers 404 for unknown models, encrypted).
 
-`MODELS` is also the display table for the OpenClaw config generator (PROTOCOL.md 6).
+`MODELS` is also the display table for the OpenClaw config generator (docs/protocol.md §6).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ModelInfo:
     """Display metadata of one private model (OpenClaw `ModelDefinitionConfig` fields).
 
     Costs are USD per million tokens. `estimated` marks rows whose numbers are not from a
-    published table (PROTOCOL.md 6 lists only the older models); treat them as placeholders.
+    published table (docs/protocol.md §6 lists only the older models); treat them as placeholders.
     """
 
     id: str  # with the `private/` prefix
@@ -52,7 +52,7 @@ class ModelInfo:
         return self.id.removeprefix(PRIVATE_PREFIX)
 
 
-# Rows whose numbers carry their predecessor's values from PROTOCOL.md 6 (kimi-k2-5 for
+# Rows whose numbers carry their predecessor's values from docs/protocol.md §6 (kimi-k2-5 for
 # kimi-k3, glm-5-1 for glm-5-2 and deepseek-v4-flash); no published table covers them yet.
 _ESTIMATED = frozenset({"kimi-k3", "glm-5-2", "deepseek-v4-flash"})
 
@@ -67,7 +67,7 @@ def _row(
     )  # fmt: skip
 
 
-# Chat models of the confidential-model-router at HEAD (PROTOCOL.md 4.4), default first.
+# Chat models of the confidential-model-router at HEAD (docs/protocol.md §4.4), default first.
 MODELS: tuple[ModelInfo, ...] = (
     #    id                   name                 think  input         ctx     max   $in   $out
     _row("kimi-k3",           "Kimi K3",           True,  "text",       262144, 8192, 1.58, 5.51),
@@ -94,7 +94,7 @@ def model_info(model_id: str) -> ModelInfo:
 
 
 def split_model(value: str) -> str | None:
-    """`private/x` or `x` → `x` when well-formed, else None (PROTOCOL.md 4.3 step 2)."""
+    """`private/x` or `x` → `x` when well-formed, else None (docs/protocol.md §4.3 step 2)."""
     bare = value.removeprefix(PRIVATE_PREFIX)
     return bare if _MODEL_ID.fullmatch(bare) else None
 

@@ -1,9 +1,9 @@
-"""Forward: the proxy's only network module (PROTOCOL.md 1.3). Ciphertext out, frames in.
+"""Forward: the proxy's only network module (docs/protocol.md §1.3). Ciphertext out, frames in.
 
 One keep-alive connection pool per application (`privproxy.gateway.h1.Pool`, a strict HTTP/1.1
 client; aiohttp's client cost most of the per-request budget, docs/performance.md) sends the
 sealed body to `{apiBase}/private/v1/chat/completions` and fetches the model catalog.
-Transport errors are translated here, once (STYLE "one translation boundary"):
+Transport errors are translated here, once:
 
 * ProxyError
   + GatewayError              plaintext non-2xx from the gateway (status passed through)
@@ -16,7 +16,7 @@ Transport errors are translated here, once (STYLE "one translation boundary"):
                               answer with a nonce but no authenticated non-empty frame
 
 An answer WITH `Ehbp-Response-Nonce` came from the enclave (any status) and is decrypted;
-one WITHOUT it is untrusted plaintext from the gateway (PROTOCOL 3.5). Nothing of an answer
+one WITHOUT it is untrusted plaintext from the gateway (docs/protocol.md §3.5). Nothing of an answer
 with a nonce, not even its status, is used before its first non-empty frame authenticated: an
 empty body, only zero-length frames, or a status that cannot carry a body is a gateway fault.
 
@@ -47,7 +47,7 @@ from privproxy.ehbp import (
 from privproxy.enclave.provider import EnclaveTarget
 from privproxy.errors import ProxyError
 from privproxy.gateway.h1 import Body, ConnectTimeoutError, Headers, Pool, Response, TransportError
-from privproxy.server.config import Settings
+from privproxy.server.config import ConfigError, Settings
 
 CHAT_PATH = "/private/v1/chat/completions"
 CATALOG_PATH = "/v1/models?type=all"
@@ -61,6 +61,11 @@ CATALOG_MAX_ID = 256  # characters of one model id; longer ids are skipped
 _BODYLESS_STATUSES = frozenset({204, 205, 304})
 
 _log = logging.getLogger("privproxy.forward")
+
+TOOL_ID_HEADER = "X-Tool-Id"
+"""Client header naming the calling tool, passed on to the gateway when well-formed."""
+# ASCII word characters only: `\w` alone would let any Unicode letter into a header value.
+_TOOL_ID = re.compile(r"[\w:.-]{1,64}", re.ASCII)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _RETRY_AFTER = re.compile(r"[0-9A-Za-z ,:]{1,64}")  # delta-seconds or an HTTP-date
@@ -99,7 +104,7 @@ class GatewayAuthenticationError(GatewayError):
 
 
 class KeyConfigMismatchError(ProxyError):
-    """The enclave rejected our key (422 key-config, PROTOCOL 3.6). 502 if it persists."""
+    """The enclave rejected our key (422 key-config, docs/protocol.md §3.6). 502 if it persists."""
 
     http_status: ClassVar[int] = 502
     error_type: ClassVar[str] = "ehbp_key_config_error"
@@ -163,20 +168,26 @@ FRAME_BUDGET = FrameBudget()
 
 def create_pool(settings: Settings) -> Pool:
     """The gateway connection pool: no decompression (frames are parsed on the exact bytes
-    the enclave sealed, PROTOCOL 3.5), no cookies, no redirects, no env proxies. First-byte
-    and idle waits are enforced below; connects by `upstream_connect_timeout`."""
-    return Pool(
-        settings.api_base,
-        limit=max(512, settings.max_concurrent_requests),
-        connect_timeout=settings.upstream_connect_timeout,
-        default_headers=[("User-Agent", USER_AGENT)],
-    )
+    the enclave sealed, docs/protocol.md §3.5), no cookies, no redirects, no env proxies. First-byte
+    and idle waits are enforced below; connects by `upstream_connect_timeout`.
+
+    Raises `ConfigError` when `api_base` is not usable (`Settings` validates it already;
+    this keeps a value that slipped past as a start-up error, never a failure per request)."""
+    try:
+        return Pool(
+            settings.api_base,
+            limit=max(512, settings.max_concurrent_requests),
+            connect_timeout=settings.upstream_connect_timeout,
+            default_headers=[("User-Agent", USER_AGENT)],
+        )
+    except ValueError as exc:
+        raise ConfigError(f"unusable api_base {settings.api_base!r}: {exc}") from exc
 
 
 class Upstream:
     """An encrypted enclave answer whose headers have arrived; body not read yet.
 
-    Waits are bounded by ONE timer per answer, not a timer per read (PROTOCOL 4.4 bounds):
+    Waits are bounded by ONE timer per answer, not a timer per read (docs/protocol.md §4.4 bounds):
     until the first authenticated frame the deadline is the request's first-byte deadline,
     afterwards `idle_timeout` from the first wait after the last authenticated frame, so
     zero-length frames or a frame trickled byte by byte do not extend it; and never later
@@ -231,7 +242,7 @@ class Upstream:
     async def read(self) -> bytes | None:
         """The next authenticated plaintext: every frame that one upstream read completed,
         joined, as it arrives; None once the body ended cleanly. Raises on any framing or AEAD
-        failure and on a truncated final frame (PROTOCOL 3.5); frames authenticated before a
+        failure and on a truncated final frame (§3.5); frames authenticated before a
         failure in the same read are returned first, the failure on the next call. `complete`
         is True before the last piece is returned when the body ended cleanly, so a caller can
         tell that a piece is the whole rest of the answer.
@@ -399,14 +410,16 @@ async def send(
     private_model: str,
     api_key: str,
     observe: GatewayObserver | None = None,
+    tool_id: str | None = None,
 ) -> Upstream:
-    """POST the sealed body and classify the answer (PROTOCOL 1.3, 3.5).
+    """POST the sealed body and classify the answer (docs/protocol.md §1.3, 3.5).
 
     Returns an `Upstream` only for an answer carrying a nonce; everything else raises.
     `observe` (the app's `Metrics`) learns the time to the answer's headers and its status.
     Refused with `FrameBudgetError` (503) before anything is sent when three quarters of the
     frame budget are in use: a new answer then waits for the client's retry instead of growing
     memory, and the answers already running keep room to complete their frames.
+    `tool_id` is the client's `X-Tool-Id` (see `client_tool_id`); sent only when well-formed.
     """
     limit = settings.frame_budget_bytes
     if FRAME_BUDGET.used >= limit - limit // 4:  # running answers keep room for their frames
@@ -422,7 +435,9 @@ async def send(
         ("Content-Type", "application/json"),
         ("Accept-Encoding", "identity"),
     ]
-    # One deadline for the headers AND the first authenticated frame (PROTOCOL 4.4).
+    if tool_id is not None and _TOOL_ID.fullmatch(tool_id) is not None:
+        headers.append((TOOL_ID_HEADER, tool_id))
+    # One deadline for the headers AND the first authenticated frame (docs/protocol.md §4.4).
     started = asyncio.get_running_loop().time()
     deadline = started + settings.upstream_first_byte_timeout
     try:
@@ -434,6 +449,9 @@ async def send(
         raise GatewayTimeoutError("the PPQ gateway could not be reached in time") from exc
     except TransportError as exc:
         raise GatewayUnreachableError(f"cannot reach the PPQ gateway ({exc.code})") from exc
+    except ValueError as exc:
+        # A header the client refuses to send (Settings validates every configured one).
+        raise ConfigError(f"a configured value cannot be sent to the gateway: {exc}") from exc
 
     try:
         nonce = resp.headers.get(RESPONSE_NONCE_HEADER)
@@ -451,6 +469,13 @@ async def send(
             )
             _log.warning("Gateway fault: %s", message)
             raise EhbpProtocolError(message)
+        if not resp.framed:
+            # Ended by the connection's close, a cut at a frame boundary would look like the
+            # end of the answer (over TLS also a close without close_notify): refuse it.
+            raise EhbpProtocolError(
+                f"PPQ gateway sent an answer with {RESPONSE_NONCE_HEADER} that is not framed "
+                "by chunked encoding or Content-Length; refusing it (truncation undetectable)"
+            )
         decryptor = sealed.secret.decryptor(nonce, max_frame=settings.max_response_frame_bytes)
     except BaseException:
         resp.close()
@@ -465,8 +490,17 @@ async def send(
     )
 
 
+def client_tool_id(headers: Mapping[str, str]) -> str | None:
+    """The local request's `X-Tool-Id` when it is 1-64 ASCII letters, digits, `_:.-`; None
+    (the header is dropped) for anything else, so no client can put other bytes upstream."""
+    value = headers.get(TOOL_ID_HEADER)
+    if value is None or _TOOL_ID.fullmatch(value) is None:
+        return None
+    return value
+
+
 async def _raise_plaintext_answer(resp: Response, idle: float, deadline: float) -> None:
-    """Turn an answer without nonce into the honest error (PROTOCOL 3.5, 4.4). Its body is
+    """Turn an answer without nonce into the honest error (docs/protocol.md §3.5, 4.4). Its body is
     read within the request's first-byte deadline: a trickled error body cannot hold the
     request (and a pool connection) longer than an answer would have."""
     status = resp.status
@@ -595,6 +629,7 @@ def _catalog_ids(obj: Any) -> list[str]:
 
 __all__ = [
     "FRAME_BUDGET",
+    "TOOL_ID_HEADER",
     "FrameBudget",
     "FrameBudgetError",
     "GatewayAuthenticationError",
@@ -604,6 +639,7 @@ __all__ = [
     "KeyConfigMismatchError",
     "ShuttingDownError",
     "Upstream",
+    "client_tool_id",
     "create_pool",
     "fetch_catalog",
     "send",

@@ -7,7 +7,9 @@ installed on the handlers rewrites each record's final message and traceback, re
 
 * the configured secrets (the PPQ key, the local token) wherever they appear;
 * anything shaped like a PPQ/OpenAI key (`sk-...`);
-* the credential after `Bearer ` (any Authorization value).
+* the credential after `Bearer ` (any Authorization value), except the placeholders our own
+  hints show (`Bearer sk-...`, `Bearer <token>`, `Bearer $PRIVPROXY_TOKEN`): no credential
+  has those shapes, and a hint redacted to `Bearer [REDACTED]` tells a reader nothing.
 
 Prompts and completions cannot be recognised by shape, so they are not redacted here; they are
 kept out of logs by construction (handlers log metadata only, see docs/security.md).
@@ -31,9 +33,14 @@ REDACTED: Final = "[REDACTED]"
 MIN_SECRET_LENGTH: Final = 8
 """Configured secrets shorter than this are not substituted (they would match ordinary text)."""
 
+# A placeholder, not a credential: `sk-...`/`sk-…` or `...`, `<name>`, `$NAME`/`${NAME}`,
+# each followed by the end of the value.
+_PLACEHOLDER = (
+    r"(?:(?:sk-)?(?:\.\.\.|…)|<[A-Za-z][A-Za-z _-]{0,39}>|(?-i:\$\{?[A-Z][A-Z0-9_]{0,63}\}?))"
+)
 _PATTERNS: Final = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"(?i)(?<=bearer )[^\s\"',;]+"),
+    re.compile(rf"(?i)(?<=bearer )(?!{_PLACEHOLDER}(?:[\s\"',;)]|$))[^\s\"',;]+"),
 )
 
 

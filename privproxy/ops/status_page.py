@@ -1,8 +1,14 @@
-"""The self-contained HTML status page (`GET /` with `Accept: text/html`).
+"""The self-contained HTML status page (`GET /` with `Accept: text/html`) and its login page.
 
 Input is the `/v1/verification` document, so the page and the API never disagree. The
 page has no scripts and no external assets: one inline stylesheet, allowed by its hash in
-a `Content-Security-Policy` that forbids everything else. Every value is HTML-escaped.
+a `Content-Security-Policy` that forbids everything else; forms may post to this origin
+only (`form-action 'self'`). Every value is HTML-escaped.
+
+With the local token required, a browser first gets `render_login` (a form posting the
+token to `POST /login`, which sets the session cookie); the page then offers a logout
+button. Wherever the PPQ key is not fixed by the configuration, the page offers a form
+that stores one (`POST /setup/api-key`); the key is never shown back.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import base64
 import hashlib
 from html import escape
 from typing import Any
+
+from privproxy.server.session import SESSION_LIFETIME
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;
@@ -32,13 +40,20 @@ code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;word-break:br
 pre{background:#1d2330;color:#e6edf3;padding:12px;border-radius:8px;white-space:pre-wrap}
 .pass{color:#1f883d;font-weight:700}.fail{color:#cf222e;font-weight:700}
 footer{margin-top:24px;color:#57606a;font-size:13px}
+form{background:#fff;border-radius:8px;padding:12px 16px;margin:8px 0}
+input[type=password]{font:14px ui-monospace,monospace;padding:6px 8px;width:min(420px,90%);
+border:1px solid #8c959f;border-radius:6px}
+button{font:600 14px system-ui,sans-serif;padding:7px 14px;border-radius:6px;
+border:1px solid #1f883d;background:#1f883d;color:#fff;cursor:pointer}
+.logout{float:right;background:none;padding:0;margin:0}
+.logout button{background:#fff;color:#1d2330;border-color:#8c959f}
 """
 
 STYLE_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
 CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'none'; "
-    "script-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'; "
+    "script-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 
@@ -46,7 +61,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not `no-referrer`: with it the browser sends `Origin: null` on the page's own form
+    # posts, and the guards could no longer tell them from a forged cross-origin post.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -58,6 +75,24 @@ _BADGES = {
     "failed": ("NOT VERIFIED: attestation failed", "bad"),
     "unsafe": ("NOT VERIFIED: attestation disabled (--unsafe-hpke-key)", "bad"),
 }
+
+
+def prefers_html(accept: str) -> bool:
+    """True when `text/html` has the highest quality in `accept` (first wins ties)."""
+    best, best_q = "", -1.0
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = media.strip().lower(), q
+    return best == "text/html"
 
 
 def _e(value: Any) -> str:
@@ -126,23 +161,102 @@ def _format_rows(enclave: dict[str, Any], attestation: dict[str, Any]) -> list[s
     return rows
 
 
-def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bool = False) -> str:
-    """The status page for one `/v1/verification` document."""
+_SIMULATED_BANNER = (
+    '<div class="banner sim" id="simulated">SIMULATED ENCLAVE: demo mode. '
+    "Answers come from a local simulator; this is not a real attestation.</div>"
+)
+
+
+def _head(title: str, *, simulated: bool, refresh: bool) -> str:
+    # The tab title says SIMULATED too: a tab is often all a person sees of the page.
+    prefix = "SIMULATED · " if simulated else ""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        + ('<meta http-equiv="refresh" content="60">' if refresh else "")
+        + f"<title>{_e(prefix + title)}</title><style>{_CSS}</style></head><body><main>"
+    )
+
+
+def render_login(*, simulated: bool = False, failed: bool = False) -> str:
+    """The login page shown instead of the status page while the local token is required
+    and the browser has no session: one password field posting to `/login`."""
+    parts = [
+        _head("privproxy: sign in", simulated=simulated, refresh=False),
+        "<h1>privproxy: private inference proxy</h1>",
+    ]
+    if simulated:
+        parts.append(_SIMULATED_BANNER)
+    if failed:
+        parts.append('<div class="banner alert" id="login-failed">Wrong token.</div>')
+    parts += [
+        "<p>This proxy requires its local token. Enter it once to see the status page; the "
+        "browser then keeps a session cookie (HttpOnly, this site only, "
+        f"{SESSION_LIFETIME // 3600} hours), never the token. The token is in "
+        "<code>PRIVPROXY_TOKEN</code> or the state directory's "
+        "<code>token</code> file.</p>",
+        '<form method="post" action="/login" id="login">',
+        '<label for="token">Local token</label><br>',
+        '<input type="password" id="token" name="token" autocomplete="current-password" '
+        'required minlength="16" maxlength="512"> ',
+        '<button type="submit">Sign in</button></form>',
+        "<footer>API clients send <code>Authorization: Bearer &lt;token&gt;</code>; the "
+        "session cookie only opens this page and <code>/v1/verification</code>.</footer>",
+        "</main></body></html>",
+    ]
+    return "".join(parts)
+
+
+def _logout_form() -> str:
+    return (
+        '<form method="post" action="/logout" class="logout" id="logout">'
+        '<button type="submit">Sign out</button></form>'
+    )
+
+
+def _key_form(key_source: str | None) -> str:
+    state = (
+        '<p id="key-state">A PPQ API key is stored in the state directory.</p>'
+        if key_source == "stored"
+        else '<p id="key-state">No PPQ API key is set: requests are refused (401) until one is.</p>'
+    )
+    verb = "Replace the stored key" if key_source == "stored" else "Store a key"
+    return (
+        f"<h2>PPQ API key</h2>{state}"
+        '<form method="post" action="/setup/api-key" id="api-key">'
+        f'<label for="apiKey">{verb} (from ppq.ai, starts with <code>sk-</code>)</label><br>'
+        '<input type="password" id="apiKey" name="apiKey" autocomplete="off" required '
+        'pattern="sk-[A-Za-z0-9_\\-]{8,200}" maxlength="203"> '
+        '<button type="submit">Save</button></form>'
+        "<p>It is written to the state directory (mode 0600) and used for later requests. "
+        "It is never shown again or logged.</p>"
+    )
+
+
+def render(
+    doc: dict[str, Any],
+    *,
+    base_url: str,
+    model: str,
+    token_required: bool = False,
+    session: bool = False,
+    key_source: str | None = "configured",
+) -> str:
+    """The status page for one `/v1/verification` document. `session`: the browser is
+    signed in with the session cookie (a logout button is shown). `key_source`: where the
+    PPQ key comes from (`configured`, `stored` or None); unless `configured`, the page offers
+    the form that stores one (and, so that typing is not lost, does not refresh itself)."""
     state = str(doc.get("state", "unverified"))
     label, tone = _BADGES.get(state, (f"NOT VERIFIED: {state}", "bad"))
     enclave: dict[str, Any] = doc.get("enclave") or {}
+    key_form = key_source != "configured"
     parts = [
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta http-equiv="refresh" content="60">',
-        f"<title>privproxy: {_e(label)}</title><style>{_CSS}</style></head><body><main>",
+        _head(f"privproxy: {label}", simulated=bool(doc.get("simulated")), refresh=not key_form),
+        _logout_form() if session else "",
         "<h1>privproxy: private inference proxy</h1>",
     ]
     if doc.get("simulated"):
-        parts.append(
-            '<div class="banner sim" id="simulated">SIMULATED ENCLAVE: demo mode. '
-            "Answers come from a local simulator; this is not a real attestation.</div>"
-        )
+        parts.append(_SIMULATED_BANNER)
     parts.append(f'<div class="badge {tone}" id="state" data-state="{_e(state)}">{_e(label)}</div>')
     err = doc.get("error")
     if err:
@@ -190,12 +304,23 @@ def render(doc: dict[str, Any], *, base_url: str, model: str, token_required: bo
         _row("Verifier", f"{verifier.get('name', '')} {verifier.get('version', '')}".strip()),
         "</table><h2>Verification steps</h2>",
         _steps(list(doc.get("steps") or [])),
+        _key_form(key_source) if key_form else "",
         _usage(base_url, model, token_required),
-        "<footer>Machine-readable: <code>GET /v1/verification</code>, <code>/readyz</code>, "
-        "<code>/metrics</code>. This page refreshes every minute.</footer>",
+        "<footer>Machine-readable: "
+        '<a href="/v1/verification"><code>GET /v1/verification</code></a>, '
+        "<code>/readyz</code>, <code>/metrics</code>."
+        + ("" if key_form else " This page refreshes every minute.")
+        + "</footer>",
         "</main></body></html>",
     ]
     return "".join(parts)
 
 
-__all__ = ["CONTENT_SECURITY_POLICY", "PAGE_HEADERS", "STYLE_HASH", "render"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "PAGE_HEADERS",
+    "STYLE_HASH",
+    "prefers_html",
+    "render",
+    "render_login",
+]

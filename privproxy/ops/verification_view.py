@@ -32,7 +32,7 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 def measurement_json(m: Measurement) -> dict[str, Any]:
-    """A measurement with its fingerprint (SPEC §7.2 via `Measurement.fingerprint`)."""
+    """A measurement with its fingerprint (docs/attestation.md V5)."""
     return {"type": m.type, "registers": list(m.registers), "fingerprint": m.fingerprint()}
 
 

@@ -1,4 +1,4 @@
-"""Application factory: routes, middleware and lifetimes (STYLE "aiohttp app shape").
+"""Application factory: routes, middleware and lifetimes.
 
 `create_app(settings, provider=...)` returns a ready `web.Application` with ONE middleware:
 the guards of `privproxy.server.guards` (Host/Origin/token/content type/load), which also map
@@ -25,6 +25,7 @@ from privproxy.gateway.catalog import Catalog
 from privproxy.gateway.forward import create_pool, fetch_catalog
 from privproxy.ops import request_metrics, status_routes
 from privproxy.server import guards
+from privproxy.server.api_key_store import API_KEY_STORE_KEY, ApiKeyStore
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.config import Settings
 from privproxy.server.drain import DRAIN_KEY, Drain
@@ -49,15 +50,23 @@ def create_app(settings: Settings, *, provider: EnclaveProvider | None = None) -
     # Guards (Host/Origin/token/content type/load) sit outside everything else; their
     # `server_options` bound what aiohttp itself reads (body size, header limits).
     # Streamed answers get their CORS headers from `respond.relay` (no prepare signal).
+    policy = guards.GuardPolicy.from_settings(settings)
     drain = Drain()  # requests in flight, for a timely shutdown (privproxy.server.runner)
     app = web.Application(
         middlewares=guards.build_middlewares(
-            settings, errors=map_error, observe=request_metrics.observe, drain=drain
+            settings,
+            errors=map_error,
+            observe=request_metrics.observe,
+            drain=drain,
+            policy=policy,
+            challenge=status_routes.login_challenge,
         ),
         **guards.server_options(settings),
     )
     app[DRAIN_KEY] = drain
     app[SETTINGS_KEY] = settings
+    app[guards.GUARD_POLICY_KEY] = policy  # the login and key-setup handlers check with it
+    app[API_KEY_STORE_KEY] = ApiKeyStore.open(settings)  # reads a stored PPQ key, if any
     app[PROVIDER_KEY] = provider if provider is not None else default_provider(settings)
     add_routes(app)
     messages.add_routes(app)

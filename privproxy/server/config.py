@@ -1,7 +1,7 @@
 """Settings: one frozen pydantic model built from the environment and the command line.
 
 Precedence is flag > environment > default. Environment names follow the Node proxy
-(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; PROTOCOL.md 4.1) plus `PRIVPROXY_*` for the
+(`PPQ_API_KEY`, `PORT`, `PPQ_API_BASE`, `DEBUG`; docs/protocol.md §4.1) plus `PRIVPROXY_*` for the
 new settings. Defaults fail closed: loopback bind, attestation required, bounded sizes and
 waits. Nothing here touches the file system except reading `--api-key-file` on request;
 `state_dir`/`cache_dir` are only paths (never created here).
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,35 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# Printable ASCII (and space inside), what a request header value may hold.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]{1,512}")  # one word: a credential
+# A URL path the gateway client can put on its request line (no query, no fragment).
+_URL_PATH = re.compile(r"(?:/[\x21\x22\x24-\x3e\x40-\x7e]*)*")
+
+
+def _check_gateway_url(value: str, name: str) -> None:
+    """Raise `ValueError` unless `value` is a URL the gateway client can use as its origin:
+    ASCII, a host, a valid port, no credentials, query or fragment."""
+    if not value.isascii():
+        raise ValueError(f"{name} must be ASCII (write an international name in its xn-- form)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{name} has no host")
+    if port == 0:
+        raise ValueError(f"{name} has port 0")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{name} must not contain credentials")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"{name} must not have a query or fragment")
+    if _URL_PATH.fullmatch(parts.path) is None:
+        raise ValueError(f"{name} has characters its path cannot carry")
+
+
 _XDG_FALLBACK = {"XDG_STATE_HOME": ".local/state", "XDG_CACHE_HOME": ".cache"}
 
 
@@ -64,7 +94,8 @@ def _default_dir(environ: Mapping[str, str], xdg: str) -> Path:
 class Settings(BaseModel):
     """Every knob of the proxy. Frozen; secrets are `SecretStr` and redacted in `repr`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of validation messages: they may be the PPQ key or the local token.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
@@ -101,6 +132,8 @@ class Settings(BaseModel):
     catalog_ttl: float = Field(600.0, gt=0)
     simulated: bool = False  # set by `privproxy demo`: answers come from a local simulator
 
+    # Gateway hop safety: plain http to a non-loopback gateway sends the PPQ key in clear.
+    allow_insecure_api_base: bool = False
     # Resource bounds (docs/security.md, "Resource bounds").
     max_connections: int = Field(400, gt=0)
     client_write_timeout: float = Field(60.0, gt=0)
@@ -129,6 +162,7 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("api_base must be an http(s) URL")
+        _check_gateway_url(value, "api_base")
         return value
 
     @field_validator("unsafe_enclave_url")
@@ -137,7 +171,35 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("unsafe_enclave_url must be an http(s) URL")
+        if _HEADER_SAFE.fullmatch(value) is None:  # sent as a request header
+            raise ValueError("unsafe_enclave_url must be printable ASCII")
         return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Sent in a header on every request: a key the header cannot carry is a start-up
+        # error, not a 500 per request. The message never repeats the value.
+        if value is not None and _HEADER_TOKEN.fullmatch(value.get_secret_value()) is None:
+            raise ValueError(
+                "the PPQ API key must be 1-512 printable ASCII characters without spaces "
+                "(check for a stray character or a wrong file)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _insecure_api_base(self) -> Settings:
+        host = urlsplit(self.api_base).hostname or ""
+        if (
+            self.api_base.startswith("http://")
+            and not is_loopback_host(host)
+            and not self.allow_insecure_api_base
+        ):
+            raise ValueError(
+                f"api_base {self.api_base!r} is plain http to a non-loopback host: the PPQ key "
+                "would travel in clear; use https:// or pass --allow-insecure-api-base"
+            )
+        return self
 
     @field_validator("v3_enclave_url")
     @classmethod
@@ -242,6 +304,7 @@ _FLAG_FIELDS = frozenset(
         "upstream_idle_timeout",
         "shutdown_timeout",
         "catalog_ttl",
+        "allow_insecure_api_base",
         # Resource bounds.
         "max_connections",
         "client_write_timeout",
@@ -261,7 +324,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         "cache_dir": _default_dir(environ, "XDG_CACHE_HOME"),
     }
     port = environ.get("PORT", "").strip()
-    # Node: parseInt, a non-number falls back to 8787 (PROTOCOL 4.1).
+    # Node: parseInt, a non-number falls back to 8787 (docs/protocol.md §4.1).
     if port.isdigit() and int(port) <= 65535:
         values["port"] = int(port)
     if environ.get("PPQ_API_BASE", "").strip():
@@ -382,6 +445,12 @@ def build_parser(prog: str = "privproxy") -> argparse.ArgumentParser:
     p.add_argument("--upstream-max-stream-seconds", type=float, metavar="SECONDS")
     p.add_argument("--max-response-frame-bytes", type=int, metavar="N")
     p.add_argument("--frame-budget-bytes", type=int, metavar="N")
+    p.add_argument(
+        "--allow-insecure-api-base",
+        action="store_true",
+        default=None,
+        help="allow an http:// --api-base on a non-loopback host (the PPQ key travels in clear)",
+    )
     p.add_argument(
         "--model-alias",
         action="append",

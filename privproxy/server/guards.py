@@ -1,22 +1,31 @@
 """Local-endpoint guards: Host allowlist, Origin/CORS, local token, content type, load limits.
 
 The Node proxy answered every local process and every web page (CORS `*`, no Host check, no
-authentication; PROTOCOL 4.4). `build_middlewares(settings)` returns the middleware `app.py`
-installs in front of every handler; it runs these checks in this order, and each refuses
-before anything reaches the handler, so a refused request never causes gateway traffic:
+authentication; docs/protocol.md §4.4). `build_middlewares(settings)` returns the middleware
+`app.py` installs in front of every handler; it runs these checks in this order, and each
+refuses before anything reaches the handler, so a refused request never causes gateway traffic:
 
 1. Host allowlist (DNS rebinding): loopback names, the bind address, `--allowed-host`. 403.
 2. Origin: a browser request (it carries `Origin`) must be same-origin or come from an
    `--allowed-origin`; CORS headers (never `*`) and preflight answers only for those. 403.
+   The status page's own forms (`SAME_ORIGIN_PATHS`: login, logout, storing the PPQ key)
+   are refused to every other origin, allowed ones included, and to any browser request
+   whose `Sec-Fetch-Site` is not `same-origin`.
 3. Local token (`privproxy.server.token`): `Authorization: Bearer <token>` or, as Anthropic
    clients send their key, `x-api-key: <token>`; constant time. 401 with `WWW-Authenticate`.
    Health probes and CORS preflights are exempt. Accepting `x-api-key` opens no new path:
    it is not a CORS-safelisted header, so a page can only send it after a preflight, which
    is answered for allowed origins only; and a header holding the token is never forwarded
    (`receive.choose_api_key` takes no caller key at all while the token is required).
+   A browser may instead present the status-page session cookie (`privproxy.server.session`),
+   honoured only on `SESSION_ROUTES` (the page, `/v1/verification`, the page's forms; POSTs
+   only same-origin), never on an API route; `POST /login` itself is let through
+   same-origin (its handler checks the token). A browser asking for `/` without either gets
+   the login page (the `challenge` hook) instead of the JSON 401.
 4. Content type: anything but GET/HEAD/OPTIONS must be `application/json` (or `+json`).
    The CORS-simple types (`text/plain`, form encodings, none at all) are what a page can send
    without a preflight, so refusing them (415) closes that path even for a mis-set origin.
+   The one exception: a same-origin form post to `SAME_ORIGIN_PATHS` (the page's forms).
 5. Load: a declared `Content-Length` above `max_body_bytes` is refused (413) before any byte of
    the body is read; at most `max_concurrent_requests` requests run at once (503, Retry-After).
 
@@ -42,6 +51,7 @@ from aiohttp.typedefs import Middleware
 
 from privproxy.errors import ProxyError, wants_anthropic_errors
 from privproxy.server.drain import Drain
+from privproxy.server.session import COOKIE_NAME, StatusSessions
 from privproxy.server.token import resolve_token
 
 if TYPE_CHECKING:
@@ -57,6 +67,26 @@ TOKEN_EXEMPT_PATHS: Final = frozenset({"/health", "/healthz", "/readyz"})
 only up/down and attestation state, never content, and still pass the Host/Origin guards."""
 
 X_API_KEY: Final = "x-api-key"
+LOGIN_PATH: Final = "/login"
+LOGOUT_PATH: Final = "/logout"
+SETUP_API_KEY_PATH: Final = "/setup/api-key"
+SAME_ORIGIN_PATHS: Final = frozenset({LOGIN_PATH, LOGOUT_PATH, SETUP_API_KEY_PATH})
+"""The status page's form targets: answered to the page's own origin only (or to a caller
+that is no browser page at all), never cross-origin."""
+SESSION_ROUTES: Final = frozenset(
+    {
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/v1/verification"),
+        ("HEAD", "/v1/verification"),
+        ("GET", LOGIN_PATH),  # only redirects to the page
+        ("POST", LOGOUT_PATH),
+        ("POST", SETUP_API_KEY_PATH),
+    }
+)
+"""(method, path) pairs on which the status-page session cookie stands in for the token."""
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+
 CORS_ALLOW_METHODS: Final = "GET, POST, OPTIONS"
 # Request headers an allowed origin may send: what OpenAI SDKs send from a browser.
 _CORS_HEADER_NAMES: Final = frozenset(
@@ -72,6 +102,9 @@ _CORS_HEADER_NAMES: Final = frozenset(
 _CORS_HEADER_PREFIXES: Final = ("x-stainless-", "anthropic-")
 CORS_MAX_AGE: Final = "600"
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
+_CHALLENGE_PATHS: Final = frozenset({"/", LOGIN_PATH})  # where a browser gets the login form
+_OWN_FETCH_SITES: Final = frozenset({"same-origin", "none"})  # "none": typed or bookmarked
 _CLOSE_AFTER: Final = frozenset({408, 413})
 
 CORS_ORIGIN_KEY: Final = web.RequestKey("privproxy_cors_origin", str)
@@ -149,6 +182,7 @@ class GuardPolicy:
     token: str | None = field(repr=False)
     max_body_bytes: int
     max_concurrent_requests: int
+    sessions: StatusSessions | None = field(default=None, repr=False)  # with the token only
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GuardPolicy:
@@ -158,12 +192,14 @@ class GuardPolicy:
         bind = _host_name(settings.host)
         if not _is_unspecified(bind):  # the name or address the user chose to bind
             hosts.add(bind)
+        token = resolve_token(settings)
         return cls(
             allowed_hosts=frozenset(hosts),
             allowed_origins=frozenset(normalize_origin(o) for o in settings.allowed_origins),
-            token=resolve_token(settings),
+            token=token,
             max_body_bytes=settings.max_body_bytes,
             max_concurrent_requests=settings.max_concurrent_requests,
+            sessions=StatusSessions(token) if token is not None else None,
         )
 
     def host_allowed(self, host_header: str | None) -> bool:
@@ -190,6 +226,16 @@ class GuardPolicy:
         bearer_ok = hmac.compare_digest(presented.strip().encode(), expected)
         header_ok = hmac.compare_digest((x_api_key or "").strip().encode(), expected)
         return bearer_ok | header_ok  # both compared: no timing hint of which one was tried
+
+    def token_equals(self, presented: str) -> bool:
+        """Constant-time check of a presented token value (the login form's)."""
+        if self.token is None:
+            return True
+        return hmac.compare_digest(presented.encode(), self.token.encode())
+
+    def session_valid(self, request: web.Request) -> bool:
+        """The request carries a valid status-page session cookie."""
+        return self.sessions is not None and self.sessions.valid(request.cookies.get(COOKIE_NAME))
 
 
 def normalize_origin(origin: str) -> str:
@@ -266,6 +312,11 @@ def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None
         response.headers.update(_cors_headers(origin))
 
 
+def is_form_media_type(content_type: str) -> bool:
+    """`application/x-www-form-urlencoded` (what an HTML form posts), parameters ignored."""
+    return content_type.partition(";")[0].strip().lower() == FORM_MEDIA_TYPE
+
+
 def is_json_media_type(content_type: str) -> bool:
     """`application/json` or any `application/*+json`, parameters ignored."""
     mime = content_type.partition(";")[0].strip().lower()
@@ -281,6 +332,8 @@ ErrorMapper = Callable[[web.Request, Exception], "web.StreamResponse | None"]
 """Turns an exception raised by a handler into the answer for it (None: not mine, re-raise)."""
 RequestObserver = Callable[[web.Request, int, float], None]
 """Learns each finished request: (request, status, seconds); 499 = the client went away."""
+Challenge = Callable[[web.Request], "web.StreamResponse | None"]
+"""The answer to a browser asking for `/` without the token (the login page), or None."""
 
 
 def _guard_middleware(
@@ -288,6 +341,7 @@ def _guard_middleware(
     errors: ErrorMapper | None = None,
     observe: RequestObserver | None = None,
     drain: Drain | None = None,
+    challenge: Challenge | None = None,
 ) -> Middleware:
     """All five guards as one middleware: the checks run as plain code, in the order of the
     module docstring, instead of five middleware layers (each layer is a coroutine per
@@ -349,13 +403,17 @@ def _guard_middleware(
             )
         # 2. Origin: browser requests only from the same origin or an allowed one.
         method = request.method
+        path = request.path
+        page_form = path in SAME_ORIGIN_PATHS
         cors_origin = None
+        same_origin = False
         origin = headers.get(hdrs.ORIGIN)
         if origin is not None:  # else not a browser cross-origin context
             normalized = normalize_origin(origin)
             # Same origin (a page served by this proxy) needs no CORS decision.
-            if normalized != f"http://{(host or '').strip().lower()}":
-                if normalized not in policy.allowed_origins:
+            same_origin = normalized == f"http://{(host or '').strip().lower()}"
+            if not same_origin:
+                if page_form or normalized not in policy.allowed_origins:
                     return _refuse(
                         OriginNotAllowedError(
                             "Cross-origin request refused; allow the origin with --allowed-origin"
@@ -365,22 +423,46 @@ def _guard_middleware(
                 if method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in headers:
                     return _preflight(request, origin)
                 request[CORS_ORIGIN_KEY] = cors_origin = origin
-        # 3. Local token (probes and preflights exempt).
-        path = request.path
+        if page_form and headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+            # A browser says the request comes from another site (or a navigation the user
+            # did not make on this page): the page's forms answer only the page.
+            return _refuse(
+                OriginNotAllowedError("The status page accepts only its own forms"), path
+            )
+        # 3. Local token (probes and preflights exempt); the page's session cookie on its
+        # own routes (same-origin POSTs only); the login form's POST (its handler checks).
         refusal: GuardRefusalError | None = None
         if policy.token is not None and not (
             method == hdrs.METH_OPTIONS
             or (method in (hdrs.METH_GET, hdrs.METH_HEAD) and path in TOKEN_EXEMPT_PATHS)
         ):
-            if not policy.token_matches(headers.get(hdrs.AUTHORIZATION), headers.get(X_API_KEY)):
+            if not (
+                policy.token_matches(headers.get(hdrs.AUTHORIZATION), headers.get(X_API_KEY))
+                or (
+                    (method, path) in SESSION_ROUTES
+                    and (same_origin or method in (hdrs.METH_GET, hdrs.METH_HEAD))
+                    # Another port of the same host is the same *site*: SameSite=Strict still
+                    # sends the cookie with its requests. The browser's Sec-Fetch-Site tells.
+                    and headers.get("Sec-Fetch-Site", "none") in _OWN_FETCH_SITES
+                    and policy.session_valid(request)
+                )
+                or (method == hdrs.METH_POST and path == LOGIN_PATH and same_origin)
+            ):
+                if challenge is not None and path in _CHALLENGE_PATHS and method in _PAGE_METHODS:
+                    page = challenge(request)
+                    if page is not None:
+                        return page
                 refusal = TokenRequiredError(
                     "Missing or wrong local token: send 'Authorization: Bearer <token>' or "
                     "'x-api-key: <token>' (the token is in PRIVPROXY_TOKEN or the state "
                     "directory's 'token' file)"
                 )
-        # 4. Content type: bodies must be declared JSON.
+        # 4. Content type: bodies must be declared JSON (the page's forms: same-origin only).
         if refusal is None and method not in _BODYLESS_METHODS:
-            if not is_json_media_type(headers.get(hdrs.CONTENT_TYPE, "")):
+            content_type = headers.get(hdrs.CONTENT_TYPE, "")
+            if not is_json_media_type(content_type) and not (
+                page_form and same_origin and is_form_media_type(content_type)
+            ):
                 refusal = UnsupportedMediaTypeError(
                     "Request body must be JSON (Content-Type: application/json)"
                 )
@@ -423,16 +505,22 @@ def build_middlewares(
     errors: ErrorMapper | None = None,
     observe: RequestObserver | None = None,
     drain: Drain | None = None,
+    policy: GuardPolicy | None = None,
+    challenge: Challenge | None = None,
 ) -> list[Middleware]:
     """The guard middleware for the local endpoint (one, running the checks of the module
     docstring in order), as a list for `web.Application(middlewares=...)`. With `errors`,
     exceptions from handlers are mapped to answers inside it; with `observe`, every request
     (refusals included) is reported when it ends. With `drain`, requests in flight are counted
-    there (shutdown waits for them).
+    there (shutdown waits for them). `policy` (default: resolved from `settings`) is passed
+    when handlers need it too (`GUARD_POLICY_KEY`); `challenge` answers a browser that asks
+    for `/` without the token (the login page).
 
     Raises `privproxy.server.config.ConfigError` when the token configuration is unusable.
     """
-    return [_guard_middleware(GuardPolicy.from_settings(settings), errors, observe, drain)]
+    if policy is None:
+        policy = GuardPolicy.from_settings(settings)
+    return [_guard_middleware(policy, errors, observe, drain, challenge)]
 
 
 MAX_REQUEST_LINE: Final = 8190
@@ -465,6 +553,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+GUARD_POLICY_KEY: Final = web.AppKey("privproxy.guard_policy", GuardPolicy)
+"""The policy the guards enforce, for the handlers that need it (login, key setup)."""
+
+
 def install(app: web.Application) -> None:
     """Register the `on_response_prepare` hook that puts CORS headers on streamed responses."""
     app.on_response_prepare.append(apply_cors_headers)
@@ -472,8 +564,16 @@ def install(app: web.Application) -> None:
 
 __all__ = [
     "CORS_ORIGIN_KEY",
+    "FORM_MEDIA_TYPE",
+    "GUARD_POLICY_KEY",
+    "LOGIN_PATH",
+    "LOGOUT_PATH",
     "LOOPBACK_NAMES",
+    "SAME_ORIGIN_PATHS",
+    "SESSION_ROUTES",
+    "SETUP_API_KEY_PATH",
     "TOKEN_EXEMPT_PATHS",
+    "Challenge",
     "ErrorMapper",
     "GuardPolicy",
     "GuardRefusalError",
@@ -488,6 +588,7 @@ __all__ = [
     "apply_cors_headers",
     "build_middlewares",
     "install",
+    "is_form_media_type",
     "is_json_media_type",
     "normalize_origin",
     "server_options",

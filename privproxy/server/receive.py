@@ -1,7 +1,7 @@
 """Request in: bounded body read, JSON object check, model resolution, PPQ key choice.
 
 The result, `Inbound`, holds the exact plaintext to seal: the client's JSON with only `model`
-rewritten to the enclave id (PROTOCOL.md 4.3 steps 1-3), key order preserved. Everything else
+rewritten to the enclave id (docs/protocol.md §4.3 steps 1-3), key order preserved. Everything else
 the client sent (tools, tool_choice, stream_options, images...) passes through unchanged.
 Nothing here logs or keeps request content.
 
@@ -38,7 +38,9 @@ from aiohttp import web
 
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
+from privproxy.gateway.forward import client_tool_id
 from privproxy.jsoncodec import compact_encode
+from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, missing_key_hint
 from privproxy.server.config import Settings
 from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
 from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
@@ -65,10 +67,10 @@ by the C coder alone, which is cheaper for them (150 bytes: ~4 us vs ~6 us; 5 MB
 ~6 ms)."""
 
 # Caller-supplied PPQ keys (used only when none is configured); shape from the later Node
-# revision (PROTOCOL 4.5), widened to the key alphabet PPQ issues.
-_CALLER_KEY = re.compile(r"Bearer\s+(sk-[A-Za-z0-9_-]{8,200})")
+# revision (docs/protocol.md §4.5), widened to the key alphabet PPQ issues.
+_CALLER_KEY = re.compile(rf"Bearer\s+({PPQ_KEY_PATTERN})")
 # The same key as Anthropic clients send it (`x-api-key: sk-...`).
-_CALLER_X_API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{8,200}")
+_CALLER_X_API_KEY = re.compile(PPQ_KEY_PATTERN)
 
 
 def _reject_constant(name: str) -> None:
@@ -135,17 +137,22 @@ class Inbound:
     private_model: str  # `private/<id>`, the X-Private-Model header
     stream: bool
     api_key: str = field(repr=False)
+    tool_id: str | None = None  # the client's well-formed `X-Tool-Id`, passed to the gateway
 
 
 def choose_api_key(request: web.Request, settings: Settings) -> str:
-    """The configured key, else a well-formed caller key (`Authorization: Bearer sk-...`,
-    or `x-api-key: sk-...` as Anthropic clients send it; only when no local token is
-    required), else 401."""
+    """The configured key, else the stored one (`POST /setup/api-key`), else a well-formed
+    caller key (`Authorization: Bearer sk-...`, or `x-api-key: sk-...` as Anthropic clients
+    send it; only when no local token is required), else 401."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
+    store = request.app.get(API_KEY_STORE_KEY)
+    if store is not None and (stored := store.current) is not None:
+        return stored
     # With the local token in force, `Authorization` / `x-api-key` carry that token, never a
     # PPQ key: forwarding it would hand the local secret to the gateway (docs/configuration.md).
-    if not token_required(settings):
+    required = token_required(settings)
+    if not required:
         headers = request.headers
         match = _CALLER_KEY.fullmatch(headers.get("Authorization", "").strip())
         if match is not None:
@@ -153,16 +160,13 @@ def choose_api_key(request: web.Request, settings: Settings) -> str:
         x_api_key = headers.get("x-api-key", "").strip()
         if _CALLER_X_API_KEY.fullmatch(x_api_key):
             return x_api_key
-    raise MissingApiKeyError(
-        "No PPQ API key: start the proxy with PPQ_API_KEY (or --api-key-file), or send "
-        "'Authorization: Bearer sk-...' (or 'x-api-key: sk-...') with your PPQ key"
-    )
+    raise MissingApiKeyError(missing_key_hint(required))
 
 
 def resolve_model(
     value: object, catalog: CatalogView, aliases: Iterable[Alias] = ()
 ) -> tuple[str, str]:
-    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`). PROTOCOL 4.3 step 2.
+    """`private/x` or `x` (or nothing: the default) → (`private/x`, `x`); docs/protocol.md §4.3.
 
     A name mapped by `aliases` (`--model-alias`) is replaced by its private id first. An
     agent's default model name (`claude-...`, `gpt-...`) that is not a private model is
@@ -279,7 +283,8 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
             # A number beyond float range (`1e400`) is valid JSON but decodes to inf, which
             # the encoder refuses: keep the client's spelling of it (splice) instead of a 500.
             payload = _splice_or_refuse(raw, text, value)
-    return Inbound(payload, private, stream is True, api_key)
+    tool_id = client_tool_id(request.headers)
+    return Inbound(payload, private, stream is True, api_key, tool_id)
 
 
 def _some(ids: tuple[str, ...] | list[str]) -> str:

@@ -1,6 +1,6 @@
 """Response out: status and headers once the first frame is authenticated, then plaintext.
 
-Status and headers are fixed before the first byte (PROTOCOL.md 4.3 step 4), and only after
+Status and headers are fixed before the first byte (docs/protocol.md §4.3 step 4), and only after
 the first authenticated frame: the upstream status, its `Content-Type` (else
 `application/json`), `Cache-Control: no-cache` for streams, no upstream `Content-Length`
 (frames are re-chunked; a non-stream answer read whole gets its own). A failure after the
@@ -70,7 +70,7 @@ def _failure_event(err: ProxyError, upstream: Upstream) -> str:
     if isinstance(err, GatewayTimeoutError):
         return "idle_timeout"
     if isinstance(err, EhbpError) and upstream.at_eof:
-        return "truncated"  # the body ended inside a frame (PROTOCOL 3.5)
+        return "truncated"  # the body ended inside a frame (docs/protocol.md §3.5)
     if isinstance(err, EhbpDecryptError):
         return "decrypt_error"
     return "upstream_error"

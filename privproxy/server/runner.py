@@ -6,7 +6,7 @@ Used by `privproxy serve`, by `privproxy demo` and by library users::
         print(server.url)  # http://127.0.0.1:<port>
 
 Handlers are cancelled when their client disconnects (`handler_cancellation=True`), which
-is what cancels the upstream request (PROTOCOL.md 4.4: Node kept billing after a disconnect).
+is what cancels the upstream request (docs/protocol.md §4.4: Node kept billing after a disconnect).
 
 The listening socket is served through `ConnectionGuard` (connection cap, write timeout).
 Shutdown: stop listening and close idle connections, wait for requests in flight up to

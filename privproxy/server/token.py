@@ -1,6 +1,6 @@
 """The local access token: when it is required, where it comes from, how it is stored.
 
-Why a token at all: PROTOCOL 4.4 (the Node proxy answered any local process and, through
+Why a token at all: docs/protocol.md §4.4 (the Node proxy answered any local process and, through
 CORS `*`, any web page). The Host and Origin guards stop browsers; the token also stops other
 local users and, on a non-loopback bind, the network.
 
@@ -20,14 +20,12 @@ The token value is never logged; only the file path is.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from privproxy.server.config import ConfigError, is_loopback_host
+from privproxy.server.private_files import ensure_private_dir, read_private_file, write_private_file
 
 if TYPE_CHECKING:
     from privproxy.server.config import Settings
@@ -80,21 +78,19 @@ def token_path(state_dir: Path) -> Path:
 def load_or_create_token(state_dir: Path) -> str:
     """Read `<state_dir>/token`, creating it (0600, in a 0700 directory) on first use.
 
-    Creation writes a temporary file with `O_CREAT|O_EXCL` and mode 0600, then `link()`s it to
-    the final name, so the token file appears complete or not at all, and a concurrent start
-    that loses the race reads the winner's token. Raises `ConfigError` when the file cannot be
-    created or read, or when an existing file is unsafe (not a regular file, readable by others).
+    Creation writes a temporary file and `link()`s it to the final name
+    (`privproxy.server.private_files`), so the token file appears complete or not at all, and
+    a concurrent start that loses the race reads the winner's token. Raises `ConfigError` when
+    the file cannot be created or read, or when an existing file is unsafe (not a regular file,
+    readable by others).
     """
-    try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create state directory {state_dir}: {exc.strerror}") from exc
+    ensure_private_dir(state_dir)
     path = token_path(state_dir)
     try:
         return _read_token_file(path)
     except FileNotFoundError:
         pass
-    _publish_new_token(path)
+    write_private_file(path, secrets.token_urlsafe(_GENERATED_BYTES) + "\n", replace=False)
     try:
         return _read_token_file(path)
     except FileNotFoundError as exc:  # removed between link() and open(): give up loudly
@@ -113,49 +109,8 @@ def resolve_token(settings: Settings) -> str | None:
     return load_or_create_token(settings.state_dir)
 
 
-def _publish_new_token(path: Path) -> None:
-    tmp = path.with_name(f".{TOKEN_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"cannot create token file in {path.parent}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_urlsafe(_GENERATED_BYTES) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if the name exists: the first writer wins, nobody overwrites.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write token file {path}: {exc.strerror}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 def _read_token_file(path: Path) -> str:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "r", encoding="ascii", errors="replace") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"token file {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ConfigError(
-                f"token file {path} is accessible by other users "
-                f"(mode {stat.S_IMODE(info.st_mode):o}); run: chmod 600 {path}"
-            )
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigError(f"token file {path} belongs to another user")
-        text = handle.read(MAX_TOKEN_LENGTH + 2).strip()
-    return check_token_value(text)
+    return check_token_value(read_private_file(path, MAX_TOKEN_LENGTH + 2))
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """A simulated AMD key-distribution chain: ARK -> ASK -> VCEK, generated in memory.
 
-Shapes follow the real Genoa chain (ATTESTATION.md A.2.2) so that the production SEV-SNP
+Shapes follow the real Genoa chain (docs/attestation.md V2.2) so that the production SEV-SNP
 verifier accepts it when, and only when, it is told to trust this ARK explicitly:
 
 * ARK (`CN=ARK-<product>`) self-signed, ASK (`CN=SEV-<product>`) signed by the ARK, VCEK

@@ -2,7 +2,7 @@
 
 `cryptography` writes standard extensions itself; AMD's KDS extensions and Fulcio's OIDC
 extensions are written as `UnrecognizedExtension`s whose bytes we produce here, encoded
-exactly as the real certificates encode them (ATTESTATION.md A.2.2 item 5, A.4.2 step 6).
+exactly as the real certificates encode them (docs/attestation.md V2.2 step 4, V4.2 step 6).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The enclave (server) side of EHBP, written independently of the client in `privproxy.ehbp`.
 
-Request (PROTOCOL 3.3): `SetupBaseR(enc, skR, info="ehbp request")` with pyhpke, then open
+Request (docs/protocol.md §3.3): `SetupBaseR(enc, skR, info="ehbp request")` with pyhpke, then open
 `uint32be len || ciphertext` frames with successive sequence numbers, skipping empty ones.
 As in the Go middleware, a failure to open the *first* frame means the client sealed to a
 key we do not hold (422 key-config); any other framing or AEAD failure is a 400.
 
-Response (PROTOCOL 3.4): `prk = HMAC-SHA256(enc || nonce, Export("ehbp response", 32))`,
+Response (docs/protocol.md §3.4): `prk = HMAC-SHA256(enc || nonce, Export("ehbp response", 32))`,
 `key = HKDF-Expand(prk, "key", 32)`, `nonce_base = HKDF-Expand(prk, "nonce", 12)`; each write
 is one frame sealed with AES-256-GCM under `nonce_base XOR seq`. Only the wire constants are
 shared with the client package, so a bug on one side cannot hide on the other.
@@ -83,7 +83,7 @@ def open_request(private_key: X25519PrivateKey, enc_hex: str, body: bytes) -> tu
             parts.append(ctx.open(ciphertext))
         except Exception as exc:
             # The Go middleware probes the first frame before the handler runs: a failure
-            # there is a key-configuration mismatch (PROTOCOL 3.3).
+            # there is a key-configuration mismatch (docs/protocol.md §3.3).
             status = 422 if opened == 0 else 400
             raise RequestRejectedError(status, "failed to read decrypted request body") from exc
         opened += 1

@@ -1,4 +1,4 @@
-"""The simulated enclave's TLS certificate, with the key-binding SANs of PROTOCOL.md 2.3.
+"""The simulated enclave's TLS certificate, with the key-binding SANs of docs/protocol.md §2.3.
 
 Like tfshim, the certificate lists the domain, its wildcard, and "dcode" labels carrying the
 HPKE public key (`NN<chunk>.hpke.<suffix>`) and the attestation-document hash
@@ -6,7 +6,7 @@ HPKE public key (`NN<chunk>.hpke.<suffix>`) and the attestation-document hash
 chunk length seen on the real certificate), `NN` a two-digit index. `<suffix>` is the last two
 labels of the domain (the real one uses the domain's eTLD+1, e.g. `tinfoil.sh`).
 
-The real certificate is issued by a public CA; no verifier checks that chain (PROTOCOL 2.5
+The real certificate is issued by a public CA; no verifier checks that chain (docs/protocol.md §2.5
 step 4), so the simulated one is self-issued by the enclave's own TLS key (ECDSA P-384).
 """
 
@@ -25,7 +25,7 @@ DCODE_CHUNK: Final = 45
 
 
 def dcode_labels(data: bytes, prefix: str, suffix: str) -> list[str]:
-    """Encode `data` as dcode SANs `NN<chunk>.<prefix>.<suffix>` (PROTOCOL 2.3)."""
+    """Encode `data` as dcode SANs `NN<chunk>.<prefix>.<suffix>` (docs/protocol.md §2.3)."""
     text = base64.b32encode(data).decode("ascii").rstrip("=").lower()
     chunks = [text[i : i + DCODE_CHUNK] for i in range(0, len(text), DCODE_CHUNK)]
     if len(chunks) > 100:

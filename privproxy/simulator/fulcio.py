@@ -1,6 +1,6 @@
 """A simulated Fulcio CA and CT log: short-lived code-signing leaves for a GitHub workflow.
 
-Structure copied from the production Sigstore material (ATTESTATION.md A.4; sigstore-python's
+Structure copied from the production Sigstore material (docs/attestation.md V4; sigstore-python's
 `Verifier._verify_chain_at_time` and `_internal/sct.py` are the ground truth for what
 verifies):
 
@@ -72,7 +72,7 @@ class WorkflowIdentity:
         owner = self.repository.split("/", 1)[0]
         repo_url = f"https://github.com/{self.repository}"
         raw = {
-            "1": self.issuer,  # V1 issuer, raw bytes (A.4.2 step 6)
+            "1": self.issuer,  # V1 issuer, raw bytes (V4.2 step 6)
             "2": self.event,
             "3": self.sha,
             "4": self.workflow_name,

@@ -1,13 +1,13 @@
 """Simulated SEV-SNP attestation reports: 1184-byte v3 reports signed by a simulated VCEK.
 
-Layout per ATTESTATION.md A.2.1 / PROTOCOL.md 2.2 (all integers little-endian). The default
+Layout per docs/attestation.md V2.1 and docs/protocol.md §2.2 (integers little-endian). The default
 field values are those of the real Tinfoil Genoa report, which pass the production policy of
-A.2.3: policy 0x30000 (reserved bit 17 and SMT set, no debug, no migration agent), platform
+V2.3: policy 0x30000 (reserved bit 17 and SMT set, no debug, no migration agent), platform
 info 0x27 (SMT, TSME, ECC, alias check), TCB {bl 10, tee 0, snp 23, ucode 84}, firmware 1.55
 build 40, committed == current, CPUID family 0x19 model 0x11 (Genoa), signed by the VCEK.
 
 The signature is ECDSA P-384 / SHA-384 over bytes [0, 0x2A0); r and s are written
-little-endian into 72-byte fields at 0x2A0 and 0x2E8 (A.2.2 item 6).
+little-endian into 72-byte fields at 0x2A0 and 0x2E8 (V2.2 step 5).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The simulated PPQ gateway with a Tinfoil enclave behind it, as one aiohttp application.
 
-Routes (PROTOCOL.md 1):
+Routes (docs/protocol.md §1):
 
 * `GET /private/attestation`: the current enclave's attestation bundle.
 * `GET /v1/models[?type=all]`: a PPQ-style catalog listing the `private/*` models.
@@ -8,7 +8,7 @@ Routes (PROTOCOL.md 1):
   `X-Private-Model`, `x-query-source: api`, `X-Tinfoil-Enclave-Url`), the enclave opens the
   EHBP body (422 key-config when it was sealed to another key), checks the body's model
   against the header, and answers encrypted, frame by frame; frame boundaries deliberately
-  do not follow SSE events (PROTOCOL 3.4). Plaintext bodies are refused and counted.
+  do not follow SSE events (docs/protocol.md §3.4). Plaintext bodies are refused and counted.
 
 `SimulatedGateway.rotate()` boots a new enclave (new keys, same release): requests still
 sealed to the old key get the 422 the real middleware sends. Fault knobs live in

@@ -2,7 +2,7 @@
 
 `SigstoreAuthority` bundles a simulated Fulcio CA, CT log and Rekor log. `sign_statement`
 does what a GitHub release workflow plus the public-good instance do for a Tinfoil release
-(ATTESTATION.md A.4.1): an ephemeral P-256 key, a Fulcio leaf for the workflow identity, a
+(docs/attestation.md V4.1): an ephemeral P-256 key, a Fulcio leaf for the workflow identity, a
 DSSE envelope (`PAE("DSSEv1", payloadType, payload)`, ECDSA-SHA256), a Rekor dsse/0.0.1
 entry with inclusion promise, inclusion proof and signed checkpoint.
 `trusted_root_json` lists the CA, the Rekor key and the CT key in the protobuf-JSON shape of

@@ -8,8 +8,8 @@
   snp-tdx-multiplatform/v1) publishes the enclave measurement (`sigstore_material.py`).
 
 `boot_enclave()` then "boots" an enclave of that release: fresh X25519 HPKE key and P-384
-TLS key, a VCEK-signed SEV-SNP report whose report_data binds both (PROTOCOL 2.3), the
-enclave certificate with hpke/hatt SANs, and the attestation bundle (PROTOCOL 2.1). Booting
+TLS key, a VCEK-signed SEV-SNP report whose report_data binds both (docs/protocol.md §2.3), the
+enclave certificate with hpke/hatt SANs, and the attestation bundle (docs/protocol.md §2.1). Booting
 again is a key rotation: same chain, same release, new keys.
 
 Nothing is ever written to disk. The production verifier never trusts any of this: the
@@ -56,7 +56,7 @@ def _b64(data: bytes) -> str:
 
 
 def spki_sha256(key: ec.EllipticCurvePublicKey) -> bytes:
-    """SHA-256 of the DER SubjectPublicKeyInfo (report_data[0:32], PROTOCOL 2.3)."""
+    """SHA-256 of the DER SubjectPublicKeyInfo (report_data[0:32], docs/protocol.md §2.3)."""
     return hashlib.sha256(
         key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -98,7 +98,7 @@ class EnclaveInstance:
 
 
 def attestation_document(report: bytes) -> tuple[str, str]:
-    """`(format, body)`: body = base64(gzip(report)) as in PROTOCOL 2.1."""
+    """`(format, body)`: body = base64(gzip(report)) as in docs/protocol.md §2.1."""
     return SEV_SNP_GUEST_V2, _b64(gzip.compress(report, mtime=0))
 
 

@@ -165,7 +165,7 @@ class Pki:
 
 
 def body_fields() -> dict[str, bytes]:
-    """A Tinfoil-production-conformant TD quote body (A.3.4 pins), field by field."""
+    """A Tinfoil-production-conformant TD quote body (docs/attestation.md V3.4 pins)."""
     return {
         "tee_tcb_svn": TEE_TCB_SVN,
         "mr_seam": production_table().mr_seam("2.0.08"),

@@ -27,7 +27,7 @@ def test_real_bundle_parses() -> None:
     assert json.loads(b.sigstore_bundle_json)["mediaType"].startswith(
         "application/vnd.dev.sigstore.bundle"
     )
-    # PROTOCOL 2.3: the hatt SANs carry sha256(format + body), fixture value 3b9c446c…a32e5d95
+    # docs/protocol.md §2.3: the hatt SANs carry sha256(format + body), here 3b9c446c…a32e5d95
     assert b.document_hash.startswith("3b9c446c") and b.document_hash.endswith("a32e5d95")
     doc = real_bundle()["enclaveAttestationReport"]
     assert b.document_hash == hashlib.sha256((doc["format"] + doc["body"]).encode()).hexdigest()

@@ -1,10 +1,10 @@
-"""Run every conformance vector under ../shared/conformance/vectors through our CLI.
+"""Run every conformance vector under tests/data/conformance/vectors through our CLI.
 
-Applies the manifests the way the suite's harness does (ATTESTATION.md A.10): capability gates
-from ``capabilities`` (a false/missing capability is a skip with its reason), the exit code,
-``rejection.code`` within the allowed list, ``rejection.stage`` for verify-full, and on accept
-only the keys present in ``expected.json`` outputs (strings compared case-insensitively).
-Vectors whose expected outcome is "pre-policy" are run a second time with
+Applies the manifests the way the suite's harness does (docs/attestation.md, "Conformance
+CLI"): capability gates from ``capabilities`` (a false/missing capability is a skip with its
+reason), the exit code, ``rejection.code`` within the allowed list, ``rejection.stage`` for
+verify-full, and on accept only the keys present in ``expected.json`` outputs (strings compared
+case-insensitively). Vectors whose expected outcome is "pre-policy" are run a second time with
 ``execution_mode: public_api``, gated on ``<stage>.public_api_hooks_supported``, as the
 harness's ``--public-api-variants`` does: manifests with ``public_api_variant: true``, SEV
 vectors without a ``policy`` block (structure, chain, time and signature checks: the
@@ -75,7 +75,7 @@ def _cases() -> list[Any]:
         cases.append(pytest.param(path, "adapter", id=name, marks=marks))
         if _has_public_api_variant(path, manifest):
             cases.append(pytest.param(path, "public_api", id=f"{name}::public_api", marks=marks))
-    return cases or [pytest.param(None, "adapter", id="no-shared-vectors")]
+    return cases or [pytest.param(None, "adapter", id="no-vectors")]
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def _matches(expected: Any, actual: Any, where: str) -> None:
 @pytest.mark.parametrize(("vector", "mode"), _cases())
 def test_vector(vector: Path | None, mode: str) -> None:
     if vector is None:
-        pytest.skip("../shared/conformance/vectors not present")
+        pytest.fail("tests/data/conformance/vectors is missing from the repository")
     manifest = yaml.safe_load((vector / "manifest.yaml").read_text())
     stage = manifest["stage"]
     _gate(manifest.get("required_capabilities") or {})
@@ -332,7 +332,7 @@ def test_codes_outside_a_schema_are_mapped_or_internal(
 def test_subprocess_smoke() -> None:
     vector = VECTORS / "attestation-sev" / "200-real-sev-snp-happy"
     if not vector.is_dir():
-        pytest.skip("../shared/conformance/vectors not present")
+        pytest.fail("tests/data/conformance/vectors is missing from the repository")
     env = dict(os.environ)
     caps = _subprocess(["capabilities"], "", env)
     assert caps.returncode == 0 and json.loads(caps.stdout)["sdk"] == "privproxy-attestation"

@@ -1,4 +1,4 @@
-"""TDX hardware-measurement matching (A.4.4) and predicate parsing, plus every
+"""TDX hardware-measurement matching (docs/attestation.md V4.3) and predicate parsing, plus every
 ``verify-hardware-measurements`` conformance vector through the stage."""
 
 from __future__ import annotations

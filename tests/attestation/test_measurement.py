@@ -1,4 +1,4 @@
-"""Measurements: construction, SPEC §7.2 fingerprint and A.5 comparison rules, plus every
+"""Measurements: construction, fingerprint and comparison (docs/attestation.md V5), plus every
 ``verify-measurement`` conformance vector through the stage."""
 
 from __future__ import annotations

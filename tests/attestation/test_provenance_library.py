@@ -1,4 +1,4 @@
-"""How failures of the ``sigstore`` library itself are classified (ATTESTATION.md "Risks" 1).
+"""How failures of the ``sigstore`` library itself are classified (docs/attestation.md V0).
 
 Our explicit checks run first; a library failure that none of them explains is mapped by the
 exception's *class* and the phase, never by its message. These tests drive that mapping with

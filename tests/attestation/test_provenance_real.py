@@ -1,6 +1,6 @@
 """The real production Sigstore bundle (tinfoilsh/confidential-model-router v0.0.38) verifies
 offline against the sigstore wheel's production trust root; single mutations of it are
-rejected with the code of the check they break (ATTESTATION.md A.4.2)."""
+rejected with the code of the check they break (docs/attestation.md V4.2)."""
 
 from __future__ import annotations
 

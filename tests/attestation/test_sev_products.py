@@ -97,7 +97,8 @@ def _chain(product: Product, hwid: bytes, *, wrap_hwid: bool, tcb: dict[str, int
 
 
 def _tcb_u64(product: Product, tcb: dict[str, int]) -> bytes:
-    """TCB_VERSION bytes (A.2.1): Turin [fmc, bl, tee, snp, 0, 0, 0, ucode], else Genoa layout."""
+    """TCB_VERSION bytes (docs/attestation.md V2.1): Turin [fmc, bl, tee, snp, 0, 0, 0, ucode],
+    else the Genoa layout."""
     if product is Product.TURIN:
         head = [tcb["fmc_spl"], tcb["bl_spl"], tcb["tee_spl"], tcb["snp_spl"], 0, 0, 0]
     else:

@@ -1,6 +1,7 @@
 """`CollateralSource`: Intel PCS fetching, verification and the re-verified disk cache.
 
-Hermetic: a fake fetcher serves the real PCS collateral snapshot (A.9) as Intel would, with the
+Hermetic: a fake fetcher serves the real PCS collateral snapshot (tests/data/SOURCES.md) as
+Intel would, with the
 issuer chains URL-encoded in response headers; the clock is injected.
 """
 

@@ -1,4 +1,4 @@
-"""Exact signed-span extraction from PCS JSON (A.3.3 step 3, Risks 3)."""
+"""Exact signed-span extraction from PCS JSON (docs/attestation.md V3.3 step 3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The real Tinfoil TDX quote with its real Intel PCS collateral (ATTESTATION.md A.9).
+"""The real Tinfoil TDX quote with its real Intel PCS collateral (tests/data/SOURCES.md).
 
 Verified through the public entry point with the *production* policy and trust, because the
-conformance suite never tests production defaults (A.10 "Gaps").
+conformance suite never tests production defaults (the conformance suite's own scope).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def real_quote() -> bytes:
 
 
 def real_collateral() -> TdxCollateral:
-    """Recipe of A.9: JSON as served, issuer chains URL-decoded, CRLs as DER."""
+    """Recipe of tests/data/SOURCES.md: JSON as served, issuer chains URL-decoded, CRLs as DER."""
     return TdxCollateral(
         tcb_info_json=_text("tcb_info_90c06f000000.json"),
         qe_identity_json=_text("qe_identity.json"),
@@ -90,8 +90,8 @@ def test_real_quote_verifies_with_the_historic_policy_on_jan_20() -> None:
     assert result.measurement.type == TDX_GUEST_V2
     assert len(result.measurement.registers) == 5
     assert result.measurement.registers[4] == "0" * 96  # RTMR3
-    assert result.report_data[:4].hex() == "a23b0e77"  # TLS key fingerprint (A.9)
-    assert result.report_data[32:36].hex() == "d34fcf36"  # HPKE key (A.9)
+    assert result.report_data[:4].hex() == "a23b0e77"  # TLS key fingerprint (tests/data/SOURCES.md)
+    assert result.report_data[32:36].hex() == "d34fcf36"  # HPKE key (tests/data/SOURCES.md)
     assert result.tcb["tcb_evaluation_data_number"] == 18
     assert result.tcb["pce_svn"] == 13
 
@@ -179,7 +179,7 @@ def test_intel_root_pin_matches_the_shared_root() -> None:
     assert hashlib.sha256(pem).hexdigest() != INTEL_SGX_ROOT_CA_SPKI_SHA256  # key pin, not file
 
 
-# --- production TD policy on the real quote (A.3.4 pins), one field changed at a time --------
+# --- production TD policy on the real quote (docs/attestation.md V3.4), one field at a time
 
 
 def _body_change(**changes: bytes) -> None:

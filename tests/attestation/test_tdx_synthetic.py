@@ -86,7 +86,7 @@ def test_pck_crl_signed_by_the_root_instead_of_the_ca(pki: synth.Pki) -> None:
     assert _code(pki, collateral=collateral) is Code.PCK_CHAIN_INVALID
 
 
-# --- platform TCB level (A.3.3 step 9) and status policy (step 12) -----------------------------
+# --- platform TCB level and status policy (docs/attestation.md V3.3 steps 9, 12) ---------------
 
 
 def _status(status: str) -> synth.Mutator:

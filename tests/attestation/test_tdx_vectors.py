@@ -1,4 +1,6 @@
-"""Every `attestation-tdx` conformance vector through the stage's `run` (A.10 semantics).
+"""Every `attestation-tdx` conformance vector through the stage's `run`.
+
+Semantics as in docs/attestation.md, "Conformance CLI".
 
 Exit-code semantics: accept = outputs returned; reject = AttestationError whose code is in the
 manifest's list; malformed = MalformedInput; unsupported = Unsupported. Outputs listed in
@@ -108,19 +110,19 @@ def test_vector(vector: str) -> None:
 @pytest.mark.parametrize("vector", sorted(PUBLIC_API_VARIANTS))
 def test_public_api_variant(vector: str) -> None:
     if not (VECTORS / vector).exists():
-        pytest.skip("conformance vectors not present")
+        pytest.fail("tests/data/conformance is missing from the repository")
     _check(vector, "public_api")
 
 
 def test_vectors_present() -> None:
     if not VECTORS.exists():
-        pytest.skip("../shared/conformance not present")
+        pytest.fail("tests/data/conformance is missing from the repository")
     assert len(_ids()) == 46
 
 
 def test_structural_accept_claims_no_tcb_level() -> None:
     if not VECTORS.exists():
-        pytest.skip("conformance vectors not present")
+        pytest.fail("tests/data/conformance is missing from the repository")
     data = json.loads((VECTORS / "300-tdx-v4-happy" / "input.json").read_text())
     outputs = stage_tdx.run(data)
     # The schema requires qv_result: "OK" = every check that ran passed. TCB evaluation was
@@ -152,7 +154,7 @@ def test_bad_base64_is_malformed() -> None:
 
 def test_pin_of_wrong_length_is_malformed() -> None:
     if not VECTORS.exists():
-        pytest.skip("conformance vectors not present")
+        pytest.fail("tests/data/conformance is missing from the repository")
     data = json.loads((VECTORS / "300-tdx-v4-happy" / "input.json").read_text())
     data["policy"]["expected_mrtd_hex"] = "abcd"
     with pytest.raises(MalformedInput):

@@ -3,12 +3,12 @@
     .venv/bin/python tests/benchmarks/bench_verify.py [--runs 30] [--cli-runs 10]
         [--latency SECONDS] [--serve-runs 5] [--baseline DIR]
 
-Measures, on the real Genoa bundle from ../shared:
+Measures, on the real Genoa bundle in tests/data:
 
 1. ``verify_bundle`` warm (trust built once, one verification before timing): median and
    best of ``--runs``. Target: <= 10 ms.
 2. ``privproxy verify`` end to end (process start to exit) against a local aiohttp server on
-   127.0.0.1 serving the bundle at ``/private/attestation``; AMD chain from ../shared via
+   127.0.0.1 serving the bundle at ``/private/attestation``; AMD chain from tests/data via
    ``--amd-cert-chain``; cache in a temporary directory. Median of ``--cli-runs``.
    Target: <= 1.0 s. ``--latency 0.3`` makes the server wait before answering, as a remote
    gateway would (the CLI overlaps sigstore's imports with that wait).
@@ -37,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
 BUNDLE = REPO / "tests" / "data" / "attestation" / "sev" / "real_genoa_bundle.json"
 GENOA = REPO / "tests" / "data" / "trust" / "amd" / "Genoa_cert_chain.pem"
 UNSAFE_KEY = "11" * 32  # unsafe mode skips attestation: start-up cost of the proxy alone

@@ -12,17 +12,40 @@
 #      a plain turn ("Say hello") and a tool turn ("Please use ls ..."), and checks that the
 #      answers came back through the proxy from the simulated enclave.
 #
-# Needs: bash, npm (any Node >= 18 to bootstrap), network access to the npm registry, the
-# project installed (PYTHON, default ./.venv/bin/python). Run from anywhere:
+# Needs: bash, npm (any Node >= 18 to bootstrap), network access to the npm registry, and
+# privproxy installed as the README says: PYTHON if set, else the checkout's .venv, else the
+# python3 on PATH, whichever can import privproxy (checked first, before anything downloads).
+# npm's cache, logs and build directories and OpenClaw's state all live in the work directory,
+# so nothing is written to $HOME. Run from anywhere:
 #     bash tests/e2e/openclaw_check.sh
-# or through pytest:  .venv/bin/pytest -m e2e tests/e2e
+# or through pytest:  .venv/bin/python -m pytest -m e2e tests/e2e/test_openclaw_check.py
 # KEEP=1 keeps the work directory for inspection.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 OPENCLAW_VERSION="${OPENCLAW_VERSION:-2026.9.6}"
 MODEL="privproxy/private/kimi-k3"
+
+log() { echo "openclaw check: $*"; }
+fail() { echo "openclaw check: FAILED: $*" >&2; exit 1; }
+
+# Preconditions first: finding out after a Node download that privproxy is missing wastes minutes.
+can_run_privproxy() {
+    local python
+    python="$(command -v "$1" 2>/dev/null)" || return 1
+    "$python" -c 'import privproxy' >/dev/null 2>&1
+}
+if [[ -n "${PYTHON:-}" ]]; then
+    can_run_privproxy "$PYTHON" || fail "PYTHON=$PYTHON cannot import privproxy"
+else
+    for candidate in "$ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
+        if can_run_privproxy "$candidate"; then PYTHON="$candidate"; break; fi
+    done
+    [[ -n "${PYTHON:-}" ]] \
+        || fail "no Python can import privproxy: install it as the README says, or set PYTHON"
+fi
+command -v npm >/dev/null 2>&1 || fail "npm is needed (Debian: apt-get install npm)"
+
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/privproxy-openclaw.XXXXXX")"
 DEMO_PID=""
 
@@ -39,9 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log() { echo "openclaw check: $*"; }
-fail() { echo "openclaw check: FAILED: $*" >&2; exit 1; }
-
 node_ok() {
     command -v node >/dev/null 2>&1 || return 1
     node -e 'const [a,b]=process.versions.node.split(".").map(Number);
@@ -49,6 +69,12 @@ node_ok() {
 }
 
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+# Everything npm and node-gyp would keep under $HOME goes to the work directory instead.
+export npm_config_cache="$WORK/npm-cache" npm_config_logs_dir="$WORK/npm-logs" \
+    npm_config_devdir="$WORK/node-gyp" XDG_CACHE_HOME="$WORK/xdg-cache" \
+    XDG_CONFIG_HOME="$WORK/xdg-config" XDG_DATA_HOME="$WORK/xdg-data" \
+    XDG_STATE_HOME="$WORK/xdg-state"
+log "python $PYTHON"
 if ! node_ok; then
     log "installing Node 24 from the npm registry"
     npm install --silent --prefix "$WORK/node" node@24 >"$WORK/node-install.log" 2>&1 \

@@ -1,5 +1,5 @@
 """A fake PPQ gateway + enclave for proxy tests: the RECIPIENT side of EHBP, written from
-PROTOCOL.md 3.3/3.4 with pyhpke and cryptography (independently of `privproxy.ehbp`).
+docs/protocol.md §3.3/3.4 with pyhpke and cryptography (independently of `privproxy.ehbp`).
 
 It really opens every request (HPKE base mode, `ehbp request`, frames), records what it
 saw, asserts that no plaintext JSON ever arrives, and seals its answers the way the Go
@@ -121,7 +121,7 @@ class FakeGateway:
             ctx = SUITE.create_recipient_context(enc, self._skr, info=b"ehbp request")
             plaintext = b"".join(ctx.open(frame, aad=b"") for frame in _split_frames(raw) if frame)
         except (OpenError, ValueError):
-            # Stale key: the Go middleware's 422 (PROTOCOL 3.3), written without a nonce.
+            # Stale key: the Go middleware's 422 (docs/protocol.md §3.3), written without a nonce.
             return web.Response(
                 status=422,
                 content_type="application/problem+json",

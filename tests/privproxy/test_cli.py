@@ -122,6 +122,8 @@ async def test_serve_process_starts_logs_and_stops(tmp_path: Path) -> None:
     log = "".join(lines) + rest
     assert "UNSAFE MODE" in log
     assert "No PPQ API key configured" in log
+    # The hint survives the log redaction as written (it is no credential).
+    assert "'Authorization: Bearer sk-...'" in log and "[REDACTED]" not in log
     assert "Endpoints: GET /v1/models, POST /v1/chat/completions" in log
     assert "Shutting down" in log
     assert not (tmp_path / ".local").exists() and not (tmp_path / ".cache").exists()

@@ -122,7 +122,7 @@ def test_low_order_public_key_rejected() -> None:
         seal_request(bytes(32), b"x")
 
 
-# --- key config (PROTOCOL 3.2) -------------------------------------------------------------------
+# --- key config (docs/protocol.md §3.2) ---------------------------------------------------------
 
 EXCHANGE_PK = "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
 BARE = bytes.fromhex("00" + "0020" + EXCHANGE_PK + "0004" + "0001" + "0002")

@@ -1,4 +1,4 @@
-"""EHBP against the shared vectors: upstream test-vectors/*.json and the PROTOCOL 3.8 exchange."""
+"""EHBP against tests/data/ehbp: upstream EHBP vectors and the docs/protocol.md §3.8 exchange."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from privproxy.ehbp import (
     RESPONSE_NONCE_HEADER,
     ResponseSecret,
     derive_response_keys,
-    seal_request,
 )
-from privproxy.ehbp.hpke import SenderSetup, load_public_key
+from privproxy.ehbp.hpke import SenderSetup, encap, load_public_key
 from privproxy.ehbp.protocol import HPKE_REQUEST_INFO
-from tests.privproxy.test_ehbp_support import load_vector
+from tests.privproxy.test_ehbp_support import load_vector, seal_with_fixed_ephemeral
 
 
 def test_header_names_match_protocol() -> None:
@@ -86,10 +85,10 @@ def test_secret_repr_is_redacted() -> None:
 
 def test_exchange_request_side_byte_for_byte() -> None:
     v = load_vector("exchange.json")
-    sealed = seal_request(
+    sealed = seal_with_fixed_ephemeral(
         bytes.fromhex(v["serverPublicKey"]),
+        bytes.fromhex(v["clientEphemeralPrivateKey"]),
         v["requestPlaintext"].encode(),
-        _ephemeral_private_key=bytes.fromhex(v["clientEphemeralPrivateKey"]),
     )
     assert sealed.enc_hex == v["requestEnc"]
     assert sealed.enc.hex() == v["requestEnc"]
@@ -101,14 +100,15 @@ def test_exchange_request_side_byte_for_byte() -> None:
 
 
 def test_exchange_hpke_key_schedule() -> None:
-    """PROTOCOL 3.8 also pins the request context's key and base nonce."""
+    """docs/protocol.md §3.8 also pins the request context's key and base nonce."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     v = load_vector("exchange.json")
-    enc, context = SenderSetup(HPKE_REQUEST_INFO).setup(
-        load_public_key(bytes.fromhex(v["serverPublicKey"])),
+    enc, shared_secret = encap(
         X25519PrivateKey.from_private_bytes(bytes.fromhex(v["clientEphemeralPrivateKey"])),
+        load_public_key(bytes.fromhex(v["serverPublicKey"])),
     )
+    context = SenderSetup(HPKE_REQUEST_INFO).schedule(shared_secret)
     assert enc.hex() == v["requestEnc"]
     assert context.key.hex() == "64c1ea917e2a91083a4e0c497c0d973a38144205155fc8c66cc8c8cc3d83907b"
     assert context.base_nonce.hex() == "36035e74abb5c0a17e9ca079"

@@ -1,4 +1,6 @@
-"""`POST /v1/chat/completions` through a fake gateway that really does EHBP (PROTOCOL 1.3, 4.3)."""
+"""`POST /v1/chat/completions` through a fake gateway that really does EHBP.
+
+Contract: docs/protocol.md §1.3 and §4.3."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ async def test_non_stream_roundtrip_and_wire_headers(
     assert "Transfer-Encoding" not in h
     assert h["Ehbp-Encapsulated-Key"] == seen.enc.hex()
     assert seen.body == {"model": "kimi-k3", "messages": MESSAGES}
-    # Compact JSON, insertion order kept (PROTOCOL 1.3).
+    # Compact JSON, insertion order kept (docs/protocol.md §1.3).
     assert b'"model":"kimi-k3"' not in seen.raw_body
 
 

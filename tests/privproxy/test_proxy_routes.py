@@ -1,4 +1,4 @@
-"""Local routes of the Node-compatible API (PROTOCOL.md 4.2): health, models, OPTIONS, 404."""
+"""Local routes of the Node-compatible API (docs/protocol.md §4.2): health, models, OPTIONS, 404."""
 
 from __future__ import annotations
 

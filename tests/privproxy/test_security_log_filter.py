@@ -103,3 +103,41 @@ def test_configure_logging_redacts_aiohttp_records(capsys: pytest.CaptureFixture
     assert KEY not in err and TOKEN not in err
     assert err.count(REDACTED) >= 2
     assert "not shown" not in err
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        "each request must carry 'Authorization: Bearer sk-...'. Get a key",
+        "send 'Authorization: Bearer <token>' (the token is in PRIVPROXY_TOKEN)",
+        'curl -H "Authorization: Bearer $PRIVPROXY_TOKEN" http://127.0.0.1:8787/',
+        "Authorization: Bearer ${PRIVPROXY_TOKEN}",
+        "Authorization: Bearer sk-…",
+    ],
+)
+def test_our_own_placeholders_stay_readable(hint: str) -> None:
+    assert RedactingFilter([KEY, TOKEN]).redact(hint) == hint
+
+
+@pytest.mark.parametrize(
+    ("message", "hidden"),
+    [
+        ("Bearer sk-...realkeytail", "realkeytail"),  # a placeholder prefix is no free pass
+        ("Bearer <token>tail", "tail"),
+        ("Bearer abc...", "abc..."),
+        ("Bearer $lowercase-secret", "$lowercase-secret"),  # only $UPPER_CASE names are hints
+        (f"Bearer {TOKEN}...", TOKEN),
+    ],
+)
+def test_placeholder_lookalikes_are_still_redacted(message: str, hidden: str) -> None:
+    clean = RedactingFilter([KEY, TOKEN]).redact(message)
+    assert hidden not in clean
+    assert REDACTED in clean
+
+
+def test_the_missing_key_warning_reads_as_written() -> None:
+    from privproxy.server.api_key_store import key_setup_hint
+
+    for token_required in (False, True):
+        hint = key_setup_hint(token_required)
+        assert RedactingFilter([KEY, TOKEN]).redact(hint) == hint

@@ -142,6 +142,7 @@ async def test_signal_stops_accepting_and_lets_stream_finish(
     logs = bytes(proxy.stderr)
     assert b"Shutting down" in logs
     assert b"Local token required" in logs and b"(PRIVPROXY_TOKEN)" in logs
+    assert b"'Authorization: Bearer <token>'" in logs  # the hint, not redacted away
     for secret in (API_KEY, LOCAL_TOKEN, MARKER):
         assert secret.encode() not in logs
 

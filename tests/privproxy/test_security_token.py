@@ -119,9 +119,9 @@ def test_empty_token_file_refused_not_regenerated(tmp_path: Path) -> None:
 
 
 def test_unwritable_state_dir_is_a_config_error(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
+    # A regular file where the state directory's parent must be: creating the directory fails
+    # for every user (root ignores permission bits, so a read-only directory would not do).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
     with pytest.raises(ConfigError):
-        load_or_create_token(locked / "state")
+        load_or_create_token(blocker / "state")

@@ -1,7 +1,7 @@
 """The simulated evidence is shaped like the real thing and verifies only with explicit trust.
 
 Ground truths: sigstore-python's own `Verifier` (offline, given our trusted root), the real
-Genoa bundle in ../shared (for the VCEK extension encoding and the bundle layout), and the
+Genoa bundle in tests/data (for the VCEK extension encoding and the bundle layout), and the
 SEV-SNP verifier of the `attestation` package.
 """
 
@@ -64,7 +64,7 @@ def _sigstore_bundle(world: SimulatedWorld) -> Bundle:
 
 
 def _dcode(names: list[str], label: str) -> bytes:
-    """Independent decoder for PROTOCOL 2.3 dcode SANs."""
+    """Independent decoder for docs/protocol.md §2.3 dcode SANs."""
     chunks = sorted((n.split(".", 1)[0] for n in names if f".{label}." in n), key=lambda c: c[:2])
     text = "".join(c[2:] for c in chunks).upper()
     return base64.b32decode(text + "=" * (-len(text) % 8))

@@ -3,7 +3,8 @@
 The protocol parses the answer as bytes arrive (`privproxy.gateway.h1.parse`), hands the head to
 the waiting request and feeds body pieces to a `Body`. A connection is reusable only if the
 last answer was complete, framed by length or chunks, allowed keep-alive and nothing came
-after it; anything else closes it. A connection that closes or misbehaves while idle in
+after it, and every byte of the request was sent (an early answer can arrive while the body
+is still buffered); anything else closes it. A connection that closes or misbehaves while idle in
 the pool is dropped from it.
 """
 
@@ -25,6 +26,8 @@ from privproxy.gateway.h1.parse import (
 
 MAX_INTERIM = 8
 """1xx interim answers skipped before the real one, at most."""
+SMALL_BODY = 16 * 1024
+"""Request bodies up to this many bytes are sent with the head in one write."""
 
 _IDLE, _HEAD, _BODY, _CLOSED = range(4)
 
@@ -36,6 +39,9 @@ class Connection(asyncio.Protocol):
         self._loop = loop
         self._on_close = on_close
         self.transport: asyncio.Transport | None = None
+        # Under TLS, the TCP transport below `transport`: its buffer holds ciphertext that the
+        # TLS transport no longer counts as unsent (see `reusable`).
+        self._raw_transport: asyncio.Transport | None = None
         self._state = _IDLE
         self._buf = bytearray()  # the head being received
         self._interim = 0
@@ -54,6 +60,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+
+    def use_tls(self, tls: asyncio.Transport, raw: asyncio.Transport) -> None:
+        """TLS was started over `raw` (`loop.start_tls`): exchanges now go through `tls`."""
+        self.transport = tls
+        self._raw_transport = raw
 
     def data_received(self, data: bytes) -> None:
         state = self._state
@@ -115,14 +126,26 @@ class Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         """The last answer ended cleanly and the connection may carry another request."""
         body = self.body
+        transport = self.transport
         return (
             self._state == _BODY
             and self._keep_alive
             and body is not None
             and body.at_eof()
-            and self.transport is not None
-            and not self.transport.is_closing()
+            and transport is not None
+            and not transport.is_closing()
+            # Request bytes still unsent (the gateway answered early, before reading the whole
+            # body): they would reach the gateway as the start of the next request.
+            and self.unsent_bytes() == 0
         )
+
+    def unsent_bytes(self) -> int:
+        """Request bytes (or their ciphertext) still buffered on our side of the socket. The
+        TLS transport counts only what it has not encrypted yet; what it has is buffered in
+        the TCP transport below it, so both count."""
+        size = 0 if self.transport is None else self.transport.get_write_buffer_size()
+        raw = self._raw_transport
+        return size if raw is None else size + raw.get_write_buffer_size()
 
     def start(self, method: str, data: bytes, body: bytes | bytearray | memoryview | None) -> None:
         """Send one request; the answer's head then arrives through `head()`."""
@@ -135,12 +158,17 @@ class Connection(asyncio.Protocol):
         # The body is already in memory (bounded by the server's body limit); what the
         # socket does not take at once stays in the transport's buffer, in order, so the
         # answer is awaited without a drain (an early error answer is still read).
-        if body is not None and len(body) <= 16 * 1024:
-            self.transport.write(data + body)  # one send for the common small request
+        if body is None:
+            self.transport.write(data)
+            return
+        view = memoryview(body).cast("B")  # bytes, whatever the exporter's item format
+        if view.nbytes <= SMALL_BODY:
+            self.transport.write(data + view)  # one send for the common small request
         else:
             self.transport.write(data)
-            if body is not None:
-                self.transport.write(body)
+            # A view, not the object: the transport slices off what the socket took, and
+            # slicing `bytes` would copy the rest once more before buffering it.
+            self.transport.write(view)
 
     async def head(self) -> ResponseHead:
         """The answer's head (1xx interim answers skipped), once its first body bytes are in
@@ -262,4 +290,4 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-__all__ = ["MAX_INTERIM", "Connection"]
+__all__ = ["MAX_INTERIM", "SMALL_BODY", "Connection"]

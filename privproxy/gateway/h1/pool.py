@@ -47,14 +47,23 @@ class Response:
     it can) or `close()` (drop the connection) ends it; both are idempotent.
     """
 
-    __slots__ = ("_conn", "_pool", "content", "headers", "reason", "status")
+    __slots__ = ("_conn", "_pool", "content", "framed", "headers", "reason", "status")
 
     def __init__(
-        self, status: int, reason: str, headers: Headers, conn: Connection, pool: Pool
+        self,
+        status: int,
+        reason: str,
+        headers: Headers,
+        conn: Connection,
+        pool: Pool,
+        framed: bool = True,
     ) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
+        # The body's end is marked in-band (Content-Length, chunked, or no body at all);
+        # False: it ends where the connection closes, and a cut cannot be told from the end.
+        self.framed = framed
         body = conn.body
         assert body is not None
         self.content: Body = body
@@ -136,7 +145,8 @@ class Pool:
         if _RESERVED.intersection(name.lower() for name, _ in headers):
             raise ValueError("Host and framing headers are set by the pool")
         if body is not None:
-            block += f"Content-Length: {len(body)}\r\n"
+            # Bytes, not items: `len` of a memoryview counts elements of its format.
+            block += f"Content-Length: {memoryview(body).nbytes}\r\n"
         data = f"{method} {target} HTTP/1.1\r\n{self._static}{block}\r\n".encode("ascii")
         conn = None if self._waiters else self._take_idle()  # waiters go first
         if conn is None:
@@ -154,7 +164,8 @@ class Pool:
         finally:
             if timer is not None:
                 timer.cancel()
-        return Response(head.status, head.reason, head.headers, conn, self)
+        framed = head.chunked or head.content_length is not None
+        return Response(head.status, head.reason, head.headers, conn, self, framed)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:
@@ -248,14 +259,16 @@ class Pool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
+                raw, conn = await loop.create_connection(
                     lambda: Connection(loop, self._on_connection_lost),
                     self._host,
                     self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._tls else None,
                     happy_eyeballs_delay=0.25,
                 )
+                if self._ssl is not None:
+                    # TLS started on the TCP transport we hold (not `create_connection(ssl=)`),
+                    # so the connection can see the ciphertext still unsent below TLS.
+                    await self._start_tls(loop, raw, conn)
         except TimeoutError as exc:
             raise ConnectTimeoutError("connect timed out") from exc
         except (OSError, ssl.SSLError) as exc:
@@ -265,6 +278,20 @@ class Pool:
             raise PoolClosedError("client closed")
         self._all.add(conn)
         return conn
+
+    async def _start_tls(
+        self, loop: asyncio.AbstractEventLoop, raw: asyncio.Transport, conn: Connection
+    ) -> None:
+        assert self._ssl is not None
+        try:
+            tls = await loop.start_tls(raw, conn, self._ssl, server_hostname=self._host)
+        except BaseException:
+            raw.abort()
+            raise
+        if tls is None:  # the connection closed during the handshake
+            raw.abort()
+            raise ConnectionResetError("closed during the TLS handshake")
+        conn.use_tls(tls, raw)
 
     def _put_back(self, conn: Connection) -> None:
         if self._closed or not conn.reusable:

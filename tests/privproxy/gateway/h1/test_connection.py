@@ -4,6 +4,7 @@ asked for condemn the connection."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import itertools
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from privproxy.gateway.h1 import ConnectionLostError, MalformedResponseError
-from privproxy.gateway.h1.connection import MAX_INTERIM, Connection
+from privproxy.gateway.h1.connection import MAX_INTERIM, SMALL_BODY, Connection
 from privproxy.gateway.h1.parse import MAX_HEAD_BYTES
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -25,11 +26,17 @@ class FakeTransport(asyncio.Transport):
         self._loop = loop
         self.protocol: Connection | None = None
         self.written = bytearray()
+        self.writes: list[Any] = []  # the objects passed to write(), as passed
+        self.unsent = 0  # what a real transport would still hold in its buffer
         self.closing = False
         self.reading = True
 
     def write(self, data: Any) -> None:
+        self.writes.append(data)
         self.written += data
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
 
     def is_closing(self) -> bool:
         return self.closing
@@ -100,6 +107,65 @@ async def test_request_bytes_are_written_in_order() -> None:
     assert bytes(h.transport.written) == (
         b"POST / HTTP/1.1\r\nContent-Length: 20000\r\n\r\n" + b"b" * 20000
     )
+
+
+async def test_a_large_body_is_handed_to_the_transport_as_a_view_of_itself() -> None:
+    # The transport slices off what the socket took; a view slices without copying the rest.
+    h = Harness()
+    body = bytes(SMALL_BODY + 1)
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", body)
+    head_write, body_write = h.transport.writes
+    assert head_write == b"POST / HTTP/1.1\r\n\r\n"
+    assert isinstance(body_write, memoryview)
+    assert body_write.obj is body
+    assert body_write.nbytes == len(body)
+
+
+async def test_a_small_body_goes_out_with_the_head_in_one_write() -> None:
+    h = Harness()
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", bytearray(b"x" * SMALL_BODY))
+    assert h.transport.writes == [b"POST / HTTP/1.1\r\n\r\n" + b"x" * SMALL_BODY]
+
+
+async def test_a_body_of_wide_items_is_written_as_its_bytes() -> None:
+    h = Harness()
+    words = memoryview(array.array("I", range(10_000)))  # 40 000 bytes, 10 000 items
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", words)
+    assert bytes(h.transport.written[len(b"POST / HTTP/1.1\r\n\r\n") :]) == words.tobytes()
+
+
+async def test_not_reusable_while_request_bytes_are_unsent() -> None:
+    # The gateway answered before it read the whole body: what is still in our buffer would
+    # reach it as the beginning of the next request.
+    h = Harness()
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", bytes(SMALL_BODY * 4))
+    h.transport.unsent = SMALL_BODY
+    h.conn.data_received(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno")
+    await asyncio.wait_for(h.conn.head(), 5)
+    assert await read_all(h.conn) == b"no"
+    assert not h.conn.reusable
+    h.transport.unsent = 0  # everything sent after all: the same answer may be reused
+    assert h.conn.reusable
+
+
+async def test_not_reusable_while_ciphertext_below_tls_is_unsent() -> None:
+    # Under TLS the TLS transport's buffer empties as soon as it has encrypted the request;
+    # the ciphertext then waits in the TCP transport below, which counts as well.
+    h = Harness()
+    raw = h.transport
+    tls = FakeTransport(h.loop)
+    tls.protocol = h.conn
+    h.conn.use_tls(tls, raw)
+    h.conn.start("POST", b"POST / HTTP/1.1\r\n\r\n", bytes(SMALL_BODY * 4))
+    assert tls.writes and not raw.writes  # the exchange goes through TLS
+    raw.unsent = 100
+    h.conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await asyncio.wait_for(h.conn.head(), 5)
+    assert await read_all(h.conn) == b"ok"
+    assert h.conn.unsent_bytes() == 100
+    assert not h.conn.reusable
+    raw.unsent = 0
+    assert h.conn.reusable
 
 
 async def test_answer_cut_at_every_single_point() -> None:

@@ -3,6 +3,7 @@ accepted, and which error every broken exchange turns into."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import socket
 import struct
@@ -483,3 +484,40 @@ async def test_connect_timeout() -> None:
                     await pool.request("GET", "/")
                 with pytest.raises(ConnectTimeoutError):  # the slot was given back
                     await pool.request("GET", "/")
+
+
+# --- framing the caller can check -----------------------------------------------------------------
+
+
+async def test_content_length_counts_bytes_of_a_wide_item_view() -> None:
+    # `len` of this view is 1000 (items); the body is 4000 bytes, and so must be the header.
+    body = memoryview(array.array("I", range(1000)))
+    async with serve(answering(reply())) as server, pool_for(server.url) as pool:
+        resp = await pool.request("POST", "/", body=body)
+        assert await body_of(resp) == b"ok"
+        resp.release()
+    (request,) = server.requests
+    assert b"\r\nContent-Length: 4000\r\n" in request.head
+    assert request.body == body.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("answer", "framed"),
+    [
+        (reply(b"x"), True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nx", False),
+        (b"HTTP/1.0 200 OK\r\n\r\nx", False),
+    ],
+    ids=["length", "chunked", "no-body", "close-delimited", "http10-close-delimited"],
+)
+async def test_response_says_whether_its_body_is_framed(answer: bytes, framed: bool) -> None:
+    async def handler(conn: ServerConn) -> None:
+        await conn.read_request()
+        await conn.send(answer)
+
+    async with serve(handler) as server, pool_for(server.url) as pool:
+        resp = await pool.request("GET", "/")
+        assert resp.framed is framed
+        resp.close()

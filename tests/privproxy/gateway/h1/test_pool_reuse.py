@@ -4,7 +4,9 @@ connection limit, cancellation, deadlines, idle expiry and closing the pool."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from tests.privproxy.gateway.h1.raw_server import (
     serve,
     wait,
 )
+from tests.privproxy.gateway.h1.test_pool_tls import make_certs
 
 
 async def settle() -> None:
@@ -144,6 +147,43 @@ async def test_no_reuse_when_extra_bytes_follow_the_answer() -> None:
         await wait(server.conns[0].eof)
         assert await exchange(await pool.request("GET", "/")) == b"x"  # never b"forged"
     assert len(server.conns) == 2
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_no_reuse_while_request_bytes_are_unsent(tmp_path: Path, tls: bool) -> None:
+    # The gateway answers after the head and stops reading the body: the rest of it is still
+    # in our send buffer, and on a reused connection it would be read as the next request.
+    # Over TLS the rest is ciphertext in the TCP transport below the TLS one.
+    body = bytes(32 * 1024 * 1024)  # far more than the socket buffers take
+    second_done = asyncio.Event()
+
+    async def handler(conn: ServerConn) -> None:
+        if conn.index == 0:
+            await conn.reader.readuntil(b"\r\n\r\n")  # the head only
+            await conn.send(reply(b"early", status=b"413 Content Too Large"))
+            await wait(second_done)  # no byte of the body read until the test is over
+            await conn.wait_eof()
+        else:
+            await answering(reply(b"fresh"))(conn)
+
+    server_ctx = client_ctx = None
+    if tls:
+        ca_path, chain_path, key_path = make_certs(tmp_path)
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(chain_path, key_path)
+        client_ctx = ssl.create_default_context(cafile=str(ca_path))
+    async with (
+        serve(handler, server_ctx) as server,
+        pool_for(server.url, ssl_context=client_ctx) as pool,
+    ):
+        resp = await pool.request("POST", "/big", body=body)
+        assert resp.status == 413
+        assert await exchange(resp) == b"early"
+        assert await exchange(await pool.request("POST", "/next", body=b"{}")) == b"fresh"
+        second_done.set()
+    assert len(server.conns) == 2
+    assert [r.conn for r in server.requests] == [1]  # /next went out on a new connection
+    assert server.requests[0].body == b"{}"
 
 
 async def test_bytes_sent_to_an_idle_connection_condemn_it() -> None:
