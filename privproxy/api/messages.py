@@ -24,7 +24,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from privproxy.api.sealed_chat import ChatAnswer, open_chat
-from privproxy.api.translate.chat_stream import TextDelta
+from privproxy.api.translate.chat_stream import TextDelta, merged_deltas
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
@@ -180,15 +180,20 @@ async def _stream(
             loop = asyncio.get_running_loop()
             last_write = loop.time()
             while (batch := await answer.next_pieces()) is not None:
-                for chunk in batch:  # one write per authenticated read
-                    if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
-                        index = translator.add_text(chunk)
+                # A burst (several chunks in one read): its consecutive text, and argument
+                # pieces of one call, as one delta each (`merged_deltas`).
+                pieces = merged_deltas(batch) if len(batch) > 1 else batch
+                for piece in pieces:  # one write per authenticated read
+                    if isinstance(piece, str):  # text (a text-only chunk, or merged)
+                        index = translator.add_text(piece)
                         if index is not None:  # most chunks: a text delta, from its template
-                            out.append(_TEXT_DELTA % (index, encode_basestring(chunk)))
+                            out.append(_TEXT_DELTA % (index, encode_basestring(piece)))
                             continue
-                        events = translator.apply([TextDelta(chunk)])
+                        events = translator.apply([TextDelta(piece)])
+                    elif isinstance(piece, dict):
+                        events = translator.feed(piece)
                     else:
-                        events = translator.feed(chunk)
+                        events = translator.apply([piece])
                     if events:
                         out.append(_encode_text(events))
                 if answer.complete:

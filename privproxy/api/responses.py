@@ -20,7 +20,12 @@ from aiohttp import web
 
 from privproxy.api.responses_store import ResponseStore, owner_of
 from privproxy.api.sealed_chat import ChatAnswer, EnclaveAnswerError, open_chat
-from privproxy.api.translate.chat_stream import TextDelta, chunk_deltas, completion_deltas
+from privproxy.api.translate.chat_stream import (
+    TextDelta,
+    chunk_deltas,
+    completion_deltas,
+    merged_deltas,
+)
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
 from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
@@ -163,16 +168,21 @@ async def _stream(
         try:
             if answer.event_stream:
                 while (batch := await answer.next_pieces()) is not None:
-                    for chunk in batch:  # one write per authenticated read
-                        if isinstance(chunk, str):  # a text-only chunk (`next_pieces`)
-                            sse = builder.text_sse(chunk)
+                    # A burst (several chunks in one read): its consecutive text, and
+                    # argument pieces of one call, as one delta each (`merged_deltas`).
+                    pieces = merged_deltas(batch) if len(batch) > 1 else batch
+                    for piece in pieces:  # one write per authenticated read
+                        if isinstance(piece, str):  # text (a text-only chunk, or merged)
+                            sse = builder.text_sse(piece)
                             if sse is None:
-                                sse = encode(builder.feed(TextDelta(chunk)))
-                        else:
+                                sse = encode(builder.feed(TextDelta(piece)))
+                        elif isinstance(piece, dict):
                             events: list[Event] = []
-                            for delta in chunk_deltas(chunk):
+                            for delta in chunk_deltas(piece):
                                 events += builder.feed(delta)
                             sse = encode(events)
+                        else:
+                            sse = encode(builder.feed(piece))
                         if sse:
                             out.append(sse)
                     if out and not answer.complete:  # else: sent with the end

@@ -2,14 +2,16 @@
 
 `chunk_deltas` reads one parsed `chat.completion.chunk`, `completion_deltas` a whole
 `chat.completion`; both give the same kinds of `Delta`, so each API translator has one code
-path for both. Only choice 0 is read (translated requests never ask for more). Fields of an
-unexpected type are ignored rather than trusted: the answer is authenticated but the model's
-output is still data, never code.
+path for both; `merged_deltas` reads the chunks of one read of a stream, a run of text or of
+one tool call's arguments merged into one delta. Only choice 0 is read (translated requests
+never ask for more). Fields of an unexpected type are ignored rather than trusted: the answer
+is authenticated but the model's output is still data, never code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -39,9 +41,11 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The choice ended: `stop`, `length`, `tool_calls`, `content_filter`, ..."""
+    """The choice ended: `stop`, `length`, `tool_calls`, `content_filter`, ...; `stop` is the
+    stop string that ended it when the server names it (vLLM's `stop_reason`), else None."""
 
     reason: str
+    stop: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +163,71 @@ def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
             _tool_calls(delta, out)
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
-            out.append(Finish(reason))
+            stop = choice.get("stop_reason")
+            out.append(Finish(reason, stop if isinstance(stop, str) else None))
     usage = usage_of(chunk.get("usage"))
     if usage is not None:
         out.append(usage)
+    return out
+
+
+Piece = dict[str, Any] | str
+"""One chunk of a chat stream as `ChatAnswer.next_pieces` gives it: parsed, or (a text-only
+chunk) its text."""
+
+
+def merged_deltas(pieces: Iterable[Piece]) -> list[Delta | str]:
+    """The deltas of consecutive chunks (one read of a stream), in order, with consecutive
+    text merged into one `str` (every `TextDelta` comes as its text) and consecutive argument
+    pieces of one tool call (same index, no id or name of their own) merged into one
+    `ToolCallDelta`. Both APIs a stream is translated to define deltas as arbitrary pieces of
+    the text, so one event per read carries what one event per chunk would, and a burst of
+    chunks costs one event instead of many; a paced stream (one chunk per read) is as
+    before."""
+    out: list[Delta | str] = []
+    text: list[str] = []  # text not yet added to `out`
+    call: ToolCallDelta | None = None  # a tool call piece not yet added to `out`...
+    args: list[str] = []  # ...and the arguments of its continuation pieces
+
+    def flush() -> None:
+        nonlocal call
+        if text:
+            out.append(text[0] if len(text) == 1 else "".join(text))
+            text.clear()
+        elif call is not None:
+            if args:
+                call = ToolCallDelta(call.index, call.id, call.name, call.arguments + "".join(args))
+                args.clear()
+            out.append(call)
+            call = None
+
+    for piece in pieces:
+        if type(piece) is str:
+            if call is not None:
+                flush()
+            text.append(piece)
+            continue
+        assert isinstance(piece, dict)
+        for delta in chunk_deltas(piece):
+            if type(delta) is TextDelta:
+                if call is not None:
+                    flush()
+                text.append(delta.text)
+            elif type(delta) is ToolCallDelta:
+                if (
+                    call is not None
+                    and delta.index == call.index
+                    and delta.id is None
+                    and delta.name is None
+                ):
+                    args.append(delta.arguments)
+                else:
+                    flush()
+                    call = delta
+            else:
+                flush()
+                out.append(delta)
+    flush()
     return out
 
 
@@ -191,12 +256,14 @@ def completion_deltas(completion: dict[str, Any]) -> list[Delta]:
 __all__ = [
     "Delta",
     "Finish",
+    "Piece",
     "ReasoningDelta",
     "TextDelta",
     "ToolCallDelta",
     "Usage",
     "chunk_deltas",
     "completion_deltas",
+    "merged_deltas",
     "plain_text",
     "usage_of",
 ]

@@ -168,7 +168,8 @@ class MessagesStream:
         return self.apply(completion_deltas(chat), _matched_stop(chat))
 
     def apply(self, deltas: Iterable[Delta], matched: Any = None) -> list[Event]:
-        """Events for normalized chat deltas; `matched` is the chunk's stop string, if any."""
+        """Events for normalized chat deltas; `matched` is the chunk's stop string, if any
+        (else a `Finish` delta's own)."""
         events: list[Event] = []
         for delta in deltas:
             if isinstance(delta, TextDelta):
@@ -180,7 +181,8 @@ class MessagesStream:
             elif isinstance(delta, ToolCallDelta):
                 events += self._tool_piece(delta)
             elif isinstance(delta, Finish):
-                self._finish, self._matched = delta.reason, matched
+                self._finish = delta.reason
+                self._matched = matched if matched is not None else delta.stop
             elif isinstance(delta, Usage):
                 self._usage = delta
             # ReasoningDelta: not returned (module docstring).
