@@ -257,22 +257,32 @@ class Pool:
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
+        # The connection is known from the moment its transport exists: a cancellation that
+        # lands after the socket connected but before `create_connection` returned to us (or
+        # a timeout during TLS) must close it here, not leave it to the garbage collector.
+        made: list[Connection] = []
+
+        def protocol() -> Connection:
+            made.append(Connection(loop, self._on_connection_lost))
+            return made[-1]
+
         try:
             async with asyncio.timeout(self._connect_timeout):
                 raw, conn = await loop.create_connection(
-                    lambda: Connection(loop, self._on_connection_lost),
-                    self._host,
-                    self._port,
-                    happy_eyeballs_delay=0.25,
+                    protocol, self._host, self._port, happy_eyeballs_delay=0.25
                 )
                 if self._ssl is not None:
                     # TLS started on the TCP transport we hold (not `create_connection(ssl=)`),
                     # so the connection can see the ciphertext still unsent below TLS.
                     await self._start_tls(loop, raw, conn)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError("connect timed out") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError(f"connect failed ({type(exc).__name__})") from exc
+        except BaseException as exc:
+            for made_conn in made:
+                made_conn.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeoutError("connect timed out") from exc
+            if isinstance(exc, OSError | ssl.SSLError):
+                raise ConnectError(f"connect failed ({type(exc).__name__})") from exc
+            raise
         if self._closed:
             conn.close()
             raise PoolClosedError("client closed")
