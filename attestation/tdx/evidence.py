@@ -33,7 +33,7 @@ from attestation.tdx.second_verdict import (
 )
 from attestation.tdx.tcb import evaluate_tcb
 from attestation.tdx.trust import IntelTrust
-from attestation.tdx.validate import check_td_policy
+from attestation.tdx.validate import check_module_allowed, check_td_policy
 from attestation.tdx.verify import (
     verify_ak_binding,
     verify_qe_report_signature,
@@ -76,6 +76,7 @@ def verify_tdx_evidence(
     verify_qe_report_signature(parsed, chain[0])
     verify_ak_binding(parsed)
     pck = parse_pck_extensions(chain[0])
+    check_module_allowed(parsed, policy)
 
     tcb_status: str | None = None
     qv_result: str | None = None

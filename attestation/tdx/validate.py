@@ -44,6 +44,19 @@ def check_spec_defaults(quote: TdxQuote) -> None:
         )
 
 
+def check_module_allowed(quote: TdxQuote, policy: TdxPolicy) -> None:
+    """The TDX module (MR_SEAM) must be one the policy accepts. Checked first of all policy
+    checks, right after the quote's signatures: a retired module is refused for that reason,
+    whatever its platform collateral says."""
+    mr_seam = quote.body.mr_seam
+    if policy.mr_seam_allowlist is not None and mr_seam not in policy.mr_seam_allowlist:
+        name = production_table().describe(mr_seam)
+        raise HardwareError(
+            Code.MR_SEAM_NOT_ALLOWED,
+            f"MR_SEAM {mr_seam.hex()} ({name}) is not an allowed TDX module",
+        )
+
+
 def check_td_policy(quote: TdxQuote, pck: PckExtensions, policy: TdxPolicy) -> None:
     """Apply every TD-policy rule and pin of `policy` to a verified quote."""
     body = quote.body
@@ -74,12 +87,7 @@ def check_td_policy(quote: TdxQuote, pck: PckExtensions, policy: TdxPolicy) -> N
         Code.SEAM_ATTRIBUTES_MISMATCH,
         "SEAM_ATTRIBUTES",
     )
-    if policy.mr_seam_allowlist is not None and body.mr_seam not in policy.mr_seam_allowlist:
-        name = production_table().describe(body.mr_seam)
-        raise HardwareError(
-            Code.MR_SEAM_NOT_ALLOWED,
-            f"MR_SEAM {body.mr_seam.hex()} ({name}) is not an allowed TDX module",
-        )
+    check_module_allowed(quote, policy)
     _pin(body.mr_td, policy.expected_mrtd, Code.MRTD_MISMATCH, "MRTD")
     _pin(
         body.mr_config_id, policy.expected_mr_config_id, Code.MR_CONFIG_ID_MISMATCH, "MR_CONFIG_ID"
@@ -103,4 +111,4 @@ def check_td_policy(quote: TdxQuote, pck: PckExtensions, policy: TdxPolicy) -> N
     _pin(pck.fmspc, policy.expected_fmspc, Code.PCK_FMSPC_MISMATCH, "FMSPC")
 
 
-__all__ = ["check_spec_defaults", "check_td_policy"]
+__all__ = ["check_module_allowed", "check_spec_defaults", "check_td_policy"]

@@ -6,7 +6,6 @@ verifiers. The real Tinfoil quote carries the retired module 1.5.08.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from typing import Any
@@ -116,27 +115,26 @@ def test_real_quote_is_refused_for_its_retired_module() -> None:
         check_td_policy(quote, pck, TdxPolicy.production())
     assert err.value.code is Code.MR_SEAM_NOT_ALLOWED
     assert "1.5.08, retired" in err.value.message
-    # The whole pipeline at 2026-01-20 under production policy. Its collateral is older than
-    # today's evaluation data number floor too, so that floor is set to the collateral's (18)
-    # to show the module is refused on its own account.
-    only_module_differs = dataclasses.replace(
-        TdxPolicy.production(), min_tcb_evaluation_data_number=18
-    )
-    with pytest.raises(HardwareError) as err:
-        verify_tdx_evidence(
-            real_quote(),
-            collateral=real_collateral(),
-            policy=only_module_differs,
-            trust=IntelTrust.production(),
-            now=JAN_20,
-        )
-    assert err.value.code is Code.MR_SEAM_NOT_ALLOWED
-    # Unchanged production policy: the collateral's number is refused first.
+    # The whole pipeline at 2026-01-20 under unchanged production policy: the module is
+    # checked right after the quote's signatures, so it is the reason given, although the
+    # collateral is also older than today's evaluation data number floor.
     with pytest.raises(HardwareError) as err:
         verify_tdx_evidence(
             real_quote(),
             collateral=real_collateral(),
             policy=TdxPolicy.production(),
+            trust=IntelTrust.production(),
+            now=JAN_20,
+        )
+    assert err.value.code is Code.MR_SEAM_NOT_ALLOWED
+    assert "1.5.08, retired" in err.value.message
+    # With 1.5.08 allowed again and nothing else changed, the collateral's number is next.
+    module_allowed = TdxPolicy.production(extra_mr_seams=[production_table().mr_seam("1.5.08")])
+    with pytest.raises(HardwareError) as err:
+        verify_tdx_evidence(
+            real_quote(),
+            collateral=real_collateral(),
+            policy=module_allowed,
             trust=IntelTrust.production(),
             now=JAN_20,
         )
