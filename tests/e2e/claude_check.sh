@@ -12,38 +12,16 @@
 #   5. checks both answers came from the simulated enclave (they contain SIMULATED) and prints
 #      the Claude Code version and the time of each step.
 #
-# Needs: bash, npm (Node >= 18), the npm registry, the project installed (PYTHON, default
-# ./.venv/bin/python). Run: bash tests/e2e/claude_check.sh, or .venv/bin/pytest -m e2e tests/e2e
+# Needs: bash, npm (Node >= 18), the npm registry, the project installed (PYTHON, else
+# ./.venv/bin/python, else python3: the first that imports privproxy; see lib.sh). Run: bash tests/e2e/claude_check.sh, or .venv/bin/pytest -m e2e tests/e2e
 # KEEP=1 keeps the work directory for inspection.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init claude
 CLAUDE_VERSION="${CLAUDE_VERSION:-2.1.332}"
 TURN_TIMEOUT="${TURN_TIMEOUT:-180}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/privproxy-claude.XXXXXX")"
-DEMO_PID=""
 
-cleanup() {
-    if [[ -n "$DEMO_PID" ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-        kill "$DEMO_PID" 2>/dev/null || true
-        wait "$DEMO_PID" 2>/dev/null || true
-    fi
-    if [[ "${KEEP:-0}" == "1" ]]; then
-        echo "claude check: work directory kept at $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-
-log() { echo "claude check: $*"; }
-fail() { echo "claude check: FAILED: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
-
-mkdir -p "$WORK/home" "$WORK/npm" "$WORK/npm-cache"
-export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 log "installing @anthropic-ai/claude-code@$CLAUDE_VERSION"
 T0=$(now)
 HOME="$WORK/home" npm install --silent --prefix "$WORK/npm" --cache "$WORK/npm-cache" \
@@ -61,17 +39,7 @@ VERSION="$(HOME="$WORK/home" "$CLAUDE" --version 2>/dev/null | awk '{print $1}')
 INSTALL_S=$(since "$T0")
 log "claude $VERSION installed in ${INSTALL_S}s"
 
-PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-URL="http://127.0.0.1:$PORT"
-log "starting privproxy demo on $URL"
-"$PYTHON" -m privproxy demo --port "$PORT" >"$WORK/demo.log" 2>&1 &
-DEMO_PID=$!
-for _ in $(seq 1 120); do
-    grep -q "is ready on" "$WORK/demo.log" && break
-    kill -0 "$DEMO_PID" 2>/dev/null || fail "demo exited: $(cat "$WORK/demo.log")"
-    sleep 0.5
-done
-grep -q "is ready on" "$WORK/demo.log" || fail "demo not ready after 60 s"
+e2e_start_demo
 
 "$PYTHON" -m privproxy client-config claude --port "$PORT" --proxy-url "$URL" >"$WORK/claude.env" \
     || fail "privproxy client-config claude"

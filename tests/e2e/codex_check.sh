@@ -13,42 +13,17 @@
 #      the tool turn, a command Codex ran (the simulated model asked for `ls`) whose output
 #      came back in the answer.
 #
-# Needs: bash, npm, network access to the npm registry, the project installed (PYTHON,
-# default ./.venv/bin/python). Run:  bash tests/e2e/codex_check.sh
+# Needs: bash, npm, network access to the npm registry, the project installed (PYTHON, else
+# ./.venv/bin/python, else python3: the first that imports privproxy; see lib.sh). Run:  bash tests/e2e/codex_check.sh
 # or through pytest:  .venv/bin/pytest -m e2e tests/e2e
 # KEEP=1 keeps the work directory; TURN_TIMEOUT (s, default 180) bounds each turn.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init codex
 CODEX_VERSION="${CODEX_VERSION:-0.171.0}"
 TURN_TIMEOUT="${TURN_TIMEOUT:-180}"
 MODEL="private/kimi-k3"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/privproxy-codex.XXXXXX")"
-DEMO_PID=""
-
-cleanup() {
-    if [[ -n "$DEMO_PID" ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-        kill "$DEMO_PID" 2>/dev/null || true
-        wait "$DEMO_PID" 2>/dev/null || true
-    fi
-    if [[ "${KEEP:-0}" == "1" ]]; then
-        echo "codex check: work directory kept at $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-
-log() { echo "codex check: $*"; }
-fail() { echo "codex check: FAILED: $*" >&2; exit 1; }
-now() { "$PYTHON" -c 'import time; print(f"{time.monotonic():.3f}")'; }
-elapsed() { "$PYTHON" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
-
-# npm and Codex keep everything under $WORK: caches, homes, the install prefix.
-mkdir -p "$WORK/home" "$WORK/npm-cache"
-export HOME="$WORK/home" npm_config_cache="$WORK/npm-cache"
-export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 node_ok() {
     command -v node >/dev/null 2>&1 || return 1
@@ -74,18 +49,9 @@ compgen -G "$WORK/npm/node_modules/@openai/codex-*/vendor/*/bin/codex" >/dev/nul
     || fail "the native codex binary (optional platform package) is missing"
 mkdir -p "$WORK/codex-home"
 VERSION="$(CODEX_HOME="$WORK/codex-home" "$CODEX" --version 2>/dev/null || true)"
-log "installed $VERSION in $(elapsed "$T0" "$(now)") s"
+log "installed $VERSION in $(since "$T0") s"
 
-PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-log "starting privproxy demo on 127.0.0.1:$PORT"
-"$PYTHON" -m privproxy demo --port "$PORT" >"$WORK/demo.log" 2>&1 &
-DEMO_PID=$!
-for _ in $(seq 1 120); do
-    grep -q "is ready on" "$WORK/demo.log" && break
-    kill -0 "$DEMO_PID" 2>/dev/null || fail "demo exited: $(cat "$WORK/demo.log")"
-    sleep 0.5
-done
-grep -q "is ready on" "$WORK/demo.log" || fail "demo not ready after 60 s"
+e2e_start_demo
 
 # Plugins would reach for GitHub at start; analytics, feedback and telemetry are off.
 cat >"$WORK/codex-home/config.toml" <<EOF
@@ -169,7 +135,7 @@ run_turn() {  # $1 = name, $2 = 1 for a tool turn, $3 = prompt
         timeout "$TURN_TIMEOUT" "$CODEX" exec --skip-git-repo-check --ephemeral --json \
         -o "$dir/last.txt" "$3" </dev/null >"$dir/events.jsonl" 2>"$dir/stderr.log") || code=$?
     result="$(verdict "$dir/events.jsonl" "$dir/last.txt" "$code" "$2")"
-    log "$1 turn: $result in $(elapsed "$start" "$(now)") s"
+    log "$1 turn: $result in $(since "$start") s"
     if [[ "$result" != PASS* ]]; then
         tail -20 "$dir/stderr.log" >&2 || true
         tail -20 "$WORK/demo.log" >&2 || true

@@ -22,45 +22,10 @@
 # KEEP=1 keeps the work directory for inspection.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init openclaw
 OPENCLAW_VERSION="${OPENCLAW_VERSION:-2026.9.6}"
 MODEL="privproxy/private/kimi-k3"
-
-log() { echo "openclaw check: $*"; }
-fail() { echo "openclaw check: FAILED: $*" >&2; exit 1; }
-
-# Preconditions first: finding out after a Node download that privproxy is missing wastes minutes.
-can_run_privproxy() {
-    local python
-    python="$(command -v "$1" 2>/dev/null)" || return 1
-    "$python" -c 'import privproxy' >/dev/null 2>&1
-}
-if [[ -n "${PYTHON:-}" ]]; then
-    can_run_privproxy "$PYTHON" || fail "PYTHON=$PYTHON cannot import privproxy"
-else
-    for candidate in "$ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
-        if can_run_privproxy "$candidate"; then PYTHON="$candidate"; break; fi
-    done
-    [[ -n "${PYTHON:-}" ]] \
-        || fail "no Python can import privproxy: install it as the README says, or set PYTHON"
-fi
-command -v npm >/dev/null 2>&1 || fail "npm is needed (Debian: apt-get install npm)"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/privproxy-openclaw.XXXXXX")"
-DEMO_PID=""
-
-cleanup() {
-    if [[ -n "$DEMO_PID" ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-        kill "$DEMO_PID" 2>/dev/null || true
-        wait "$DEMO_PID" 2>/dev/null || true
-    fi
-    if [[ "${KEEP:-0}" == "1" ]]; then
-        echo "openclaw check: work directory kept at $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
 
 node_ok() {
     command -v node >/dev/null 2>&1 || return 1
@@ -68,13 +33,6 @@ node_ok() {
              process.exit((a===24&&b>=16)||(a===26&&b>=1)||a>26?0:1)'
 }
 
-export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
-# Everything npm and node-gyp would keep under $HOME goes to the work directory instead.
-export npm_config_cache="$WORK/npm-cache" npm_config_logs_dir="$WORK/npm-logs" \
-    npm_config_devdir="$WORK/node-gyp" XDG_CACHE_HOME="$WORK/xdg-cache" \
-    XDG_CONFIG_HOME="$WORK/xdg-config" XDG_DATA_HOME="$WORK/xdg-data" \
-    XDG_STATE_HOME="$WORK/xdg-state"
-log "python $PYTHON"
 if ! node_ok; then
     log "installing Node 24 from the npm registry"
     npm install --silent --prefix "$WORK/node" node@24 >"$WORK/node-install.log" 2>&1 \
@@ -90,16 +48,7 @@ npm install --silent --prefix "$WORK/oc" "openclaw@$OPENCLAW_VERSION" >"$WORK/oc
 OPENCLAW="$WORK/oc/node_modules/.bin/openclaw"
 [[ -x "$OPENCLAW" ]] || fail "openclaw binary missing after install"
 
-PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-log "starting privproxy demo on 127.0.0.1:$PORT"
-"$PYTHON" -m privproxy demo --port "$PORT" >"$WORK/demo.log" 2>&1 &
-DEMO_PID=$!
-for _ in $(seq 1 120); do
-    grep -q "is ready on" "$WORK/demo.log" && break
-    kill -0 "$DEMO_PID" 2>/dev/null || fail "demo exited: $(cat "$WORK/demo.log")"
-    sleep 0.5
-done
-grep -q "is ready on" "$WORK/demo.log" || fail "demo not ready after 60 s"
+e2e_start_demo
 
 "$PYTHON" -m privproxy client-config openclaw --port "$PORT" --proxy-url "http://127.0.0.1:$PORT" \
     --write "$WORK/openclaw.json"
