@@ -31,6 +31,7 @@ from privproxy.api.translate.messages_tokens import METHOD, estimate_input_token
 from privproxy.errors import ProxyError, anthropic_error
 from privproxy.gateway.catalog import model_info
 from privproxy.jsoncodec import compact_bytes, compact_encode, utf8
+from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
 from privproxy.server.receive import receive_json, resolve_model
@@ -120,6 +121,7 @@ async def _translate(request: web.Request) -> ChatRequest:
     return chat
 
 
+@traced("messages", "/v1/messages")
 async def messages(request: web.Request) -> web.StreamResponse:
     """`POST /v1/messages` (also with `?beta=true`, as Claude Code sends it)."""
     chat = await _translate(request)
@@ -150,6 +152,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
                 model=chat.model,
                 stop_sequences=chat.stop_sequences,
             )
+    record_usage(request, body["usage"])
     return _json(body, headers)
 
 
@@ -209,7 +212,9 @@ async def _stream(
         else:  # asked for a stream, got a whole answer: send it as one
             out.append(_encode_text(translator.apply_completion(await answer.json())))
         _require_finish(translator)
-        out.append(_encode_text(translator.finish()))
+        last = translator.finish()
+        record_usage(request, last[-2].get("usage"))  # `message_delta`, then `message_stop`
+        out.append(_encode_text(last))
         await resp.write_eof(utf8("".join(out)))
     except ProxyError as err:
         _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)

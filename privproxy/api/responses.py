@@ -32,6 +32,7 @@ from privproxy.api.translate.responses_request import ChatRequest, items_to_mess
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import PRIVATE_PREFIX
 from privproxy.jsoncodec import compact_bytes, utf8
+from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
 from privproxy.server.receive import choose_api_key, receive_json
@@ -102,6 +103,7 @@ def _json(obj: dict[str, Any], headers: dict[str, str]) -> web.Response:
     return web.Response(body=compact_bytes(obj), headers=headers, content_type="application/json")
 
 
+@traced("responses", "/v1/responses")
 async def create_response(request: web.Request) -> web.StreamResponse:
     """`POST /v1/responses`."""
     app = request.app
@@ -133,6 +135,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
                 builder.feed(delta)
     builder.finish()
     response = builder.response
+    record_usage(request, response["usage"])
     if response["status"] == "failed":
         raise UnexpectedAnswerError(response["error"]["message"])
     if keep and store is not None:
@@ -192,6 +195,7 @@ async def _stream(
                 for delta in completion_deltas(await answer.json()):
                     out.append(encode(builder.feed(delta)))
             out.append(encode(builder.finish()))
+            record_usage(request, builder.response["usage"])
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
             out.append(encode(builder.fail(*_failure(err))))

@@ -38,6 +38,7 @@ from privproxy.errors import ProxyError
 from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, client_tool_id, send
 from privproxy.ops import metrics
 from privproxy.ops.metrics import METRICS_KEY
+from privproxy.ops.tracing import TRACE_FACTS_KEY
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.drain import DRAIN_KEY
 from privproxy.server.receive import Inbound, choose_api_key, encode_json, resolve_model
@@ -455,7 +456,11 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     body["model"] = bare
     tool_id = client_tool_id(request.headers)
     inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key, tool_id)
-    upstream = await forward_with_rotation(app, inbound)
+    facts = request.get(TRACE_FACTS_KEY)  # None unless the request is traced
+    if facts is not None:
+        facts.model, facts.stream = private, inbound.stream
+        facts.request_bytes = len(inbound.payload)
+    upstream = await forward_with_rotation(app, inbound, facts.phases if facts else None)
     metrics.count_stream_event(app, "started")
     drain = app.get(DRAIN_KEY)  # lets shutdown cut this answer (privproxy.server.drain)
     if drain is not None:

@@ -1,4 +1,4 @@
-"""Optional OpenTelemetry traces of chat requests: timings and metadata, never content.
+"""Optional OpenTelemetry traces of model requests: timings and metadata, never content.
 
 Installed with the `otel` extra (`pip install 'privproxy[otel]'`) and switched on by the
 standard environment variables: tracing is on when `OTEL_TRACES_EXPORTER` names an exporter
@@ -10,7 +10,7 @@ by the OpenTelemetry SDK itself from its usual variables.
 Off, it costs nothing: the SDK is never imported, the app holds no tracer and the chat
 handler skips every tracing step after one `None` check. On, the handler records wall-clock
 marks (`time.time_ns`) of its phases in the request's `RequestFacts`; when the request ends
-`RequestTracer.emit` turns them into one server span per chat request with child spans
+`RequestTracer.emit` turns them into one server span per request with child spans
 `privproxy.attestation_wait`, `privproxy.seal`, `privproxy.gateway_first_byte` and
 `privproxy.relay`, and GenAI semantic-convention attributes (`gen_ai.operation.name`,
 `gen_ai.request.model`, `gen_ai.usage.*`). Spans are exported by the SDK's batch processor
@@ -19,19 +19,30 @@ in its own thread (bounded queue), never on the event loop.
 Message content is never recorded, whatever `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
 says: no attribute or event is built from a prompt or an answer. Token usage is read only
 where it is cheap: from a non-streamed answer that arrived whole (its `usage` object; the
-body is parsed in memory and only the two counts kept). Streamed answers carry no usage.
+body is parsed in memory and only the two counts kept). Streamed chat answers carry no usage.
+
+The translated APIs (Responses, Messages) wrap their handler in `traced`, which does the
+same bookkeeping around it; the sealed chat library they call (`privproxy.api.sealed_chat`)
+records the model and phases in the facts it finds under `TRACE_FACTS_KEY`, and the handler
+hands over the usage object its translator already built (`record_usage`), stream or not:
+the translated answer is never parsed again for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from privproxy.errors import ProxyError
 from privproxy.ops.access_facts import RequestFacts
+from privproxy.ops.request_id import current_request_id
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -59,9 +70,16 @@ class RequestTracer:
         self._tracer = tracer_provider.get_tracer("privproxy", __version__)
 
     def emit(
-        self, facts: RequestFacts, *, request_id: str | None, status: int, end_ns: int
+        self,
+        facts: RequestFacts,
+        *,
+        request_id: str | None,
+        status: int,
+        end_ns: int,
+        api: str = "chat_completions",
+        route: str = "/v1/chat/completions",
     ) -> None:
-        """Record one finished chat request (its phases as child spans)."""
+        """Record one finished request of client API `api` (its phases as child spans)."""
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -70,8 +88,9 @@ class RequestTracer:
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": "ppq",
             "http.request.method": "POST",
-            "http.route": "/v1/chat/completions",
+            "http.route": route,
             "http.response.status_code": status,
+            "privproxy.api": api,
         }
         if model is not None:
             attributes["gen_ai.request.model"] = model
@@ -100,6 +119,75 @@ class RequestTracer:
     def shutdown(self) -> None:
         """Flush and stop the exporter (blocking: call off the event loop)."""
         self._provider.shutdown()
+
+
+TRACE_FACTS_KEY: Final = web.RequestKey("privproxy_trace_facts", RequestFacts)
+"""The facts a `traced` handler's request is collecting (present only with tracing on)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def traced(api: str, route: str) -> Callable[[Handler], Handler]:
+    """Wrap a translated-API handler: with a tracer on the app, collect its request's facts
+    under `TRACE_FACTS_KEY`, time the relay (gateway's first byte → handler done) and emit
+    the span when it ends; without one, call the handler after a single `None` check."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.StreamResponse:
+            tracer = request.app.get(TRACER_KEY)
+            if tracer is None:
+                return await handler(request)
+            facts = RequestFacts(started_ns=time.time_ns(), phases=[])
+            request[TRACE_FACTS_KEY] = facts
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except ProxyError as exc:
+                status = exc.status
+                raise
+            except asyncio.CancelledError:
+                status = 499  # the client went away
+                raise
+            finally:
+                end = time.time_ns()
+                _add_relay(facts, end)
+                tracer.emit(
+                    facts,
+                    request_id=current_request_id(),
+                    status=status,
+                    end_ns=end,
+                    api=api,
+                    route=route,
+                )
+
+        return run
+
+    return wrap
+
+
+def _add_relay(facts: RequestFacts, end: int) -> None:
+    """The relay phase of a translated answer: from the gateway's (last) first byte to the
+    end of the handler (decrypting, translating and writing the answer)."""
+    phases = facts.phases
+    if phases and phases[-1][0] == "privproxy.gateway_first_byte":
+        phases.append(("privproxy.relay", phases[-1][2], end))
+
+
+def record_usage(request: web.Request, usage: object) -> None:
+    """Keep the token counts of a translated answer's `usage` object (Responses or Messages
+    shape: `input_tokens`, `output_tokens`, Anthropic's cache counts added to the input) on
+    the trace, when the request is traced."""
+    facts = request.get(TRACE_FACTS_KEY)
+    if facts is None or not isinstance(usage, Mapping):
+        return
+    inputs = _count(usage.get("input_tokens"))
+    if inputs is not None:
+        for name in ("cache_read_input_tokens", "cache_creation_input_tokens"):
+            inputs += _count(usage.get(name)) or 0
+    facts.input_tokens, facts.output_tokens = inputs, _count(usage.get("output_tokens"))
 
 
 def usage_from_body(body: bytes) -> tuple[int | None, int | None]:
@@ -178,8 +266,11 @@ __all__ = [
     "PHASES",
     "REQUEST_SPAN",
     "TRACER_KEY",
+    "TRACE_FACTS_KEY",
     "RequestTracer",
     "enabled_by",
     "from_environment",
+    "record_usage",
+    "traced",
     "usage_from_body",
 ]
