@@ -38,7 +38,15 @@ from privproxy.cli.openclaw import (
     write_merged,
 )
 from privproxy.errors import ProxyError
-from privproxy.gateway.catalog import DEFAULT_MODEL, MODELS, Catalog, ModelInfo, model_info
+from privproxy.gateway.catalog import (
+    DEFAULT_MODEL,
+    MODELS,
+    Catalog,
+    ModelInfo,
+    catalog_entries,
+    model_info,
+    model_info_from_entry,
+)
 from privproxy.server.config import DEFAULT_PORT, ConfigError, Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -112,7 +120,7 @@ async def _live_models(
         view = await catalog.refresh()
     finally:
         await catalog.close()
-    return tuple(model_info(i) for i in view.ids) if view.known else None
+    return tuple(model_info_from_entry(e) for e in catalog_entries(view)) if view.known else None
 
 
 def models_for(args: argparse.Namespace, environ: dict[str, str]) -> tuple[ModelInfo, ...]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -97,6 +98,21 @@ def model_info(model_id: str) -> ModelInfo:
         return known
     bare = model_id.removeprefix(PRIVATE_PREFIX)
     return ModelInfo(model_id, f"{bare} (Private)", False, ("text",), 131072, 8192, 0, 0, True)
+
+
+def model_info_from_entry(entry: CatalogEntry) -> ModelInfo:
+    """`model_info` with what the gateway's catalog said about the model: its name, context
+    length and input modalities replace the built-in (or generic) values. Prices stay the
+    built-in ones: the catalog's price unit is not documented, and a wrong unit would make a
+    client's cost display wrong by orders of magnitude."""
+    base = model_info(entry.id)
+    inputs = tuple(m for m in entry.input_modalities if m in ("text", "image"))
+    return dataclasses.replace(
+        base,
+        name=entry.name or base.name,
+        context_window=entry.context_length or base.context_window,
+        input=inputs or base.input,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +219,7 @@ __all__ = [
     "ModelInfo",
     "catalog_entries",
     "model_info",
+    "model_info_from_entry",
     "parse_catalog",
     "split_model",
 ]

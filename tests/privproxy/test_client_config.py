@@ -69,17 +69,32 @@ def test_values_that_would_break_the_generated_files_are_refused(
 async def test_models_from_the_gateway_catalog(
     gateway: FakeGateway, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gateway.catalog = {"data": [{"id": "private/brand-new-model"}, {"id": "gpt-4o"}]}
+    gateway.catalog = {
+        "data": [
+            {
+                "id": "private/brand-new-model",
+                "name": "Brand New (Private)",
+                "context_length": 65536,
+                "architecture": {"input_modalities": ["text", "image"]},
+            },
+            {"id": "gpt-4o"},
+        ]
+    }
     argv = ["client-config", "codex", "--api-base", gateway.base_url]
     assert await asyncio.to_thread(cli.main, argv) == 0
     config = tomllib.loads(capsys.readouterr().out)
     assert config["model"] == "private/brand-new-model"  # the default is not served there
+    assert config["model_context_window"] == 65536  # what the catalog says, not a default
     out = await asyncio.to_thread(
         cli.main, ["client-config", "openclaw", "--api-base", gateway.base_url]
     )
     assert out == 0
     provider = json.loads(capsys.readouterr().out)["models"]["providers"]["privproxy"]
     assert [m["id"] for m in provider["models"]] == ["private/brand-new-model"]
+    (model,) = provider["models"]
+    assert model["name"] == "Brand New (Private)"
+    assert model["contextWindow"] == 65536
+    assert model["input"] == ["text", "image"]
 
 
 async def test_unreachable_gateway_falls_back_to_the_built_in_list(

@@ -314,11 +314,13 @@ def to_chat(request: Any, *, reasoning: bool) -> ChatRequest:
     effort = _effort(request) if reasoning else None
     if effort is not None:
         body["reasoning_effort"] = effort
-    stream = request.get("stream") is True
+    stream = request.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise TranslationError("stream", "must be a boolean")
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return ChatRequest(body, model, stream, tuple(stops or ()), tuple(dropped))
+    return ChatRequest(body, model, stream is True, tuple(stops or ()), tuple(dropped))
 
 
 __all__ = ["ChatRequest", "to_chat"]

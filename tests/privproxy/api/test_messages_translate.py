@@ -224,6 +224,8 @@ def test_builtin_tools_are_dropped_and_named() -> None:
         (_request(tools=[{"name": "x"}]), "tools[0].input_schema"),
         (_request(tools=[TOOL], tool_choice={"type": "some"}), "tool_choice.type"),
         (_request(temperature="hot"), "temperature"),
+        (_request(stream="false"), "stream"),
+        (_request(stream=1), "stream"),
     ],
 )
 def test_malformed_requests_name_the_field(body: dict[str, Any], field: str) -> None:
