@@ -6,7 +6,7 @@
 #   1. uses the `node` on PATH when it is >= 18, else installs Node 22 from the npm registry;
 #   2. installs @openai/codex (CODEX_VERSION, default 0.171.0) with its own npm cache and home;
 #   3. starts `privproxy demo` (simulated enclave, loopback only) on a free port;
-#   4. writes a CODEX_HOME/config.toml with a provider on the demo (`wire_api = "responses"`);
+#   4. writes CODEX_HOME/config.toml from `privproxy client-config codex` (`wire_api = "responses"`);
 #   5. runs `codex exec` twice, with every non-loopback connection sent to a closed port:
 #      a plain turn ("Reply with one word: hello") and a tool turn ("List the files in the
 #      current directory"); PASS needs exit 0, a final answer containing SIMULATED and, for
@@ -53,34 +53,14 @@ log "installed $VERSION in $(since "$T0") s"
 
 e2e_start_demo
 
-# Plugins would reach for GitHub at start; analytics, feedback and telemetry are off.
-cat >"$WORK/codex-home/config.toml" <<EOF
-model = "$MODEL"
-model_provider = "privproxy"
-approval_policy = "never"
-sandbox_mode = "read-only"
-check_for_update_on_startup = false
-
-[model_providers.privproxy]
-name = "privproxy"
-base_url = "http://127.0.0.1:$PORT/v1"
-env_key = "PRIVPROXY_DEMO_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-
-[features]
-plugins = false
-
-[analytics]
-enabled = false
-
-[feedback]
-enabled = false
-
-[otel]
-exporter = "none"
-EOF
+# The provider block is what `privproxy client-config codex` prints (so the printed
+# configuration is what is tested); the two policies in front are this run's own choices.
+{
+    printf 'approval_policy = "never"\nsandbox_mode = "read-only"\n'
+    "$PYTHON" -m privproxy client-config codex --port "$PORT" --proxy-url "$URL" \
+        --model "$MODEL" --key-env PRIVPROXY_DEMO_KEY
+} >"$WORK/codex-home/config.toml" || fail "privproxy client-config codex"
+grep -q 'wire_api = "responses"' "$WORK/codex-home/config.toml" || fail "client-config: wire_api"
 
 # A verdict from Codex's JSON event log: exit status, final answer, commands it ran.
 verdict() {  # $1 = events file, $2 = last-message file, $3 = exit code, $4 = 1 for a tool turn
