@@ -1,4 +1,4 @@
-"""`AttestedProvider`: the attestation lifecycle behind every sealed request (issue #5).
+"""`AttestedProvider`: the attestation lifecycle behind every sealed request.
 
 The Node proxy verified once before listening and died if that failed (docs/protocol.md §1.1,
 1.2); it re-verified only after a 422 key-config answer (3.6). This provider instead:

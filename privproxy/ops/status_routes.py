@@ -1,4 +1,4 @@
-"""Verification and operations endpoints (issue #5).
+"""Verification and operations endpoints.
 
 * `GET /v1/verification`: what was verified (JSON, `privproxy.ops.verification_view`).
 * `GET /readyz`: 200 only while chat can be served (verified and fresh), else 503.

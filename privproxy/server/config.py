@@ -242,7 +242,7 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _unsafe_needs_loopback(self) -> Settings:
-        # An unattested key must never serve anyone but this machine (issue #2).
+        # An unattested key must never serve anyone but this machine.
         if self.unsafe_hpke_key is not None and not is_loopback_host(self.host):
             raise ValueError(
                 f"--unsafe-hpke-key refuses to bind the non-loopback address {self.host!r}"

@@ -259,7 +259,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
             parsed = _parse_object(text)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidRequestError("Request body is not valid JSON") from exc
-    except RecursionError as exc:  # "[[[[…" nesting bombs (issue #6): a 400, not a 500
+    except RecursionError as exc:  # "[[[[…" nesting bombs: a 400, not a 500
         raise InvalidRequestError("Request body is nested too deeply") from exc
     if parsed is None:
         raise InvalidRequestError("Request body must be a JSON object")

@@ -4,7 +4,7 @@ Why a token at all: docs/protocol.md §4.4 (the Node proxy answered any local pr
 CORS `*`, any web page). The Host and Origin guards stop browsers; the token also stops other
 local users and, on a non-loopback bind, the network.
 
-Rules (issue #6):
+Rules:
 
 * `--require-token` forces it on, `--no-require-token` forces it off; the default (`None`) turns
   it on when the bind address is not loopback or when `PRIVPROXY_TOKEN` is set. A non-loopback

@@ -1,4 +1,4 @@
-"""Client faults and resource growth (issue #6), through the production runner.
+"""Client faults and resource growth, through the production runner.
 
 `privproxy.server.runner.running` is used (not the test server) so that the handler-cancellation
 and shutdown settings under test are the ones `privproxy serve` uses.

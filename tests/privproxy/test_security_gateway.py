@@ -1,4 +1,4 @@
-"""Hostile inputs through the whole proxy (issue #6), asserting both ends.
+"""Hostile inputs through the whole proxy, asserting both ends.
 
 Local side: refused requests (foreign Host/Origin, CORS-simple content types, missing or wrong
 token) never reach the gateway; bad bodies (oversized, malformed, slow) are refused with the

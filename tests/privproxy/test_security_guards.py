@@ -1,4 +1,4 @@
-"""Guards in isolation (issue #6): Host, Origin/CORS, content type, token, load limits.
+"""Guards in isolation: Host, Origin/CORS, content type, token, load limits.
 
 Each test mounts `privproxy.server.guards` in front of a recording handler and asserts both what the
 client gets and whether the handler (the only path to the gateway) ran at all. The same

@@ -1,4 +1,4 @@
-"""Log hygiene (issue #6): at DEBUG, nothing secret or content-bearing reaches the logs.
+"""Log hygiene: at DEBUG, nothing secret or content-bearing reaches the logs.
 
 The proxy runs under the production runner with `debug=True` (so the access log is on too);
 every logger is captured at DEBUG through a handler WITHOUT the redacting filter, so this

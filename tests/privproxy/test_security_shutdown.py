@@ -1,4 +1,4 @@
-"""Graceful shutdown (issue #6), on the real `privproxy` process and its real signal handling.
+"""Graceful shutdown, on the real `privproxy` process and its real signal handling.
 
 SIGTERM/SIGINT: the listener closes at once, an in-flight stream may finish within
 `--shutdown-timeout`, after which it is cut and the process exits 0. The process's own

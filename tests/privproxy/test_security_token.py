@@ -1,4 +1,4 @@
-"""The local token (issue #6): when it is required, generate-once storage, file safety."""
+"""The local token: when it is required, generate-once storage, file safety."""
 
 from __future__ import annotations
 
