@@ -144,6 +144,18 @@ def plain_text(chunk: dict[str, Any]) -> str | None:
     return text if type(text) is str and text else None
 
 
+def _message_deltas(part: dict[str, Any], out: list[Delta]) -> None:
+    """Reasoning, text and tool calls of a stream chunk's `delta` or a whole answer's
+    `message` (the two carry the same fields), appended to `out` in reading order."""
+    reasoning = _reasoning(part)
+    if reasoning:
+        out.append(ReasoningDelta(reasoning))
+    content = part.get("content")
+    if isinstance(content, str) and content:
+        out.append(TextDelta(content))
+    _tool_calls(part, out)
+
+
 def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
     """The deltas of one parsed `chat.completion.chunk`, in reading order."""
     text = plain_text(chunk)
@@ -154,13 +166,7 @@ def chunk_deltas(chunk: dict[str, Any]) -> list[Delta]:
     if choice is not None:
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            reasoning = _reasoning(delta)
-            if reasoning:
-                out.append(ReasoningDelta(reasoning))
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                out.append(TextDelta(content))
-            _tool_calls(delta, out)
+            _message_deltas(delta, out)
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             stop = choice.get("stop_reason")
@@ -238,13 +244,7 @@ def completion_deltas(completion: dict[str, Any]) -> list[Delta]:
     if choice is not None:
         message = choice.get("message")
         if isinstance(message, dict):
-            reasoning = _reasoning(message)
-            if reasoning:
-                out.append(ReasoningDelta(reasoning))
-            content = message.get("content")
-            if isinstance(content, str) and content:
-                out.append(TextDelta(content))
-            _tool_calls(message, out)
+            _message_deltas(message, out)
         reason = choice.get("finish_reason")
         out.append(Finish(reason if isinstance(reason, str) and reason else "stop"))
     usage = usage_of(completion.get("usage"))
