@@ -47,6 +47,20 @@ if TYPE_CHECKING:
 StepCallback = Callable[[StepResult], None]
 
 
+class StepLog:
+    """The passed steps of one verification, reported to ``on_step`` as they pass."""
+
+    def __init__(self, on_step: StepCallback | None) -> None:
+        self.steps: list[StepResult] = []
+        self._on_step = on_step
+
+    def passed(self, step: Step, detail: str) -> None:
+        result = StepResult(step=step, ok=True, detail=detail)
+        self.steps.append(result)
+        if self._on_step is not None:
+            self._on_step(result)
+
+
 def _hardware(
     bundle: AttestationBundle,
     *,
@@ -101,13 +115,8 @@ def verify_bundle(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    steps: list[StepResult] = []
-
-    def passed(step: Step, detail: str) -> None:
-        result = StepResult(step=step, ok=True, detail=detail)
-        steps.append(result)
-        if on_step is not None:
-            on_step(result)
+    log = StepLog(on_step)
+    passed = log.passed
 
     # (1) parse
     parsed = parse_bundle(bundle)
@@ -181,9 +190,9 @@ def verify_bundle(
         tls_key_fingerprint=keys.tls_key_fingerprint.hex(),
         verified_at=now,
         tcb=tcb,
-        steps=tuple(steps),
+        steps=tuple(log.steps),
         verifiers=verifiers,
     )
 
 
-__all__ = ["StepCallback", "verify_bundle"]
+__all__ = ["StepCallback", "StepLog", "verify_bundle"]

@@ -32,7 +32,6 @@ from attestation.models import (
     SEV_SNP_GUEST_V2,
     Measurement,
     Platform,
-    StepResult,
     VerifiedEnclave,
 )
 from attestation.sdk import sdk_label
@@ -51,7 +50,7 @@ from attestation.v3.endorsements import Endorsements, NamedPolicy
 from attestation.v3.references import verify_code, verify_freshness, verify_platform
 from attestation.v3.sev import AuthenticatedSev, authenticate_sev
 from attestation.v3.sev_policy import validate_sev
-from attestation.verifier import StepCallback
+from attestation.verifier import StepCallback, StepLog
 
 
 @contextlib.contextmanager
@@ -114,13 +113,8 @@ def verify_document(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    steps: list[StepResult] = []
-
-    def passed(step: Step, detail: str) -> None:
-        result = StepResult(step=step, ok=True, detail=detail)
-        steps.append(result)
-        if on_step is not None:
-            on_step(result)
+    log = StepLog(on_step)
+    passed = log.passed
 
     with _step(Step.PARSE):
         doc = parse_document(document)
@@ -205,7 +199,7 @@ def verify_document(
         tls_key_fingerprint=tls.hex(),
         verified_at=now,
         tcb=tcb,
-        steps=tuple(steps),
+        steps=tuple(log.steps),
         verifiers=verifiers,
         attestation_format="v3",
         freshness_expires_at=deadline,
