@@ -17,17 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import statistics
-import subprocess
-import sys
-import time
 from typing import Any
 
 import aiohttp
 
-from tests.benchmarks.ab_big_body import ROOT, _free_port, _wait_up
-from tests.benchmarks.bench_agent_apis import CONCURRENCY, MODEL, PACED, _block, _cpu_seconds
+from tests.benchmarks.bench_agent_apis import (
+    CONCURRENCY,
+    MODEL,
+    PACED,
+    _block,
+    _cpu_seconds,
+    bench_stack,
+    report,
+)
 
 SCENARIOS = ("small", "stream", "stream-paced")
 
@@ -78,44 +80,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=1000, help="requests per block")
     ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable")
     args = ap.parse_args()
-    python, quiet = sys.executable, subprocess.DEVNULL
-    gw_port, proxy_port = _free_port(), _free_port()
-    gateway = subprocess.Popen(
-        [python, "-m", "tests.benchmarks.bench_agent_apis", "--serve-gateway", str(gw_port)],
-        cwd=ROOT,
-        stdout=quiet,
-    )
-    procs = [gateway]
-    try:
-        key = _wait_up(f"http://127.0.0.1:{gw_port}/key").decode()
-        env = {**os.environ, "PPQ_API_KEY": "sk-bench-0123456789"}
-        flags = ["--api-base", f"http://127.0.0.1:{gw_port}", "--unsafe-hpke-key", key]
-        proxy = subprocess.Popen(
-            [python, "-m", "privproxy", "--port", str(proxy_port), *flags],
-            cwd=ROOT,
-            env=env,
-            stdout=quiet,
-            stderr=quiet,
-        )
-        procs.append(proxy)
-        _wait_up(f"http://127.0.0.1:{proxy_port}/health")
-        time.sleep(0.5)
-        results = asyncio.run(_measure(f"http://127.0.0.1:{proxy_port}", proxy.pid, args))
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-    print("\nmedian proxy CPU per request (us):")
-    worst = 0.0
-    for scenario in args.scenario or SCENARIOS:
-        chat = statistics.median(results[f"{scenario} chat"])
-        messages = statistics.median(results[f"{scenario} messages"])
-        ratio = messages / chat
-        worst = max(worst, ratio)
-        print(f"  {scenario:12} chat {chat:7.1f}  messages {messages:7.1f}  ratio {ratio:.2f}x")
-    verdict = "met" if worst <= 1.3 else "NOT met"
-    print(f"worst ratio {worst:.2f}x (target <= 1.3x: {verdict})")
+    with bench_stack() as (url, pid):
+        results = asyncio.run(_measure(url, pid, args))
+    report(results, args.scenario or SCENARIOS, "messages")
     return 0
 
 
