@@ -92,9 +92,30 @@ class _Forget(list[Any]):
 # -- requests ---------------------------------------------------------------------------------
 
 
+# Prompt text as agents send it: markdown prose with quotes, backslashes, backticks, tabs,
+# code and a few non-ASCII characters (each costs the JSON coders more than plain letters).
+_PROSE = (
+    'You are a coding agent running in the user\'s terminal. Be concise and "direct".\n',
+    "## Tools\n",
+    '- `shell`: run a command, e.g. `rg -n "TODO" src/` or `dir C:\\Users\\dev\\repo`.\n',
+    "- Never revert changes you didn't make; ask first — the user may be editing too.\n",
+    '\tRegexes like `\\d+\\s*=\\s*"[^"]*"` must be quoted: \'single\' or "double".\n',
+    "Prefer small, focused patches; keep naïve café-style names (résumé ✓) as they are.\n",
+    '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!\\n"\n```\n',
+    "When a test fails, read the traceback first, then the code it points at.\n",
+)
+
+
+def prose(size: int, offset: int = 0) -> str:
+    """`size` characters of agent-prompt-like text (deterministic; `offset` varies it)."""
+    lines = _PROSE[offset % len(_PROSE) :] + _PROSE[: offset % len(_PROSE)]
+    text = "".join(lines)
+    return (text * (size // len(text) + 1))[:size]
+
+
 def _codex_input() -> list[dict[str, Any]]:
-    # The shape (not the text) of a Codex request: a long developer prompt, context, a prompt.
-    texts = [("developer", "d" * 17000), ("developer", "s" * 8000), ("user", "c" * 400)]
+    # The shape of a Codex request: a long developer prompt, context, a prompt.
+    texts = [("developer", prose(17000)), ("developer", prose(8000, 3)), ("user", prose(400, 5))]
     texts.append(("user", "Say hi"))
     return [
         {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
@@ -103,9 +124,17 @@ def _codex_input() -> list[dict[str, Any]]:
 
 
 def _codex_tools() -> list[dict[str, Any]]:
-    params = {"type": "object", "properties": {"cmd": {"type": "string", "description": "x" * 300}}}
+    params = {
+        "type": "object",
+        "properties": {"cmd": {"type": "string", "description": prose(300, 2)}},
+    }
     return [
-        {"type": "function", "name": f"tool_{i}", "description": "t" * 600, "parameters": params}
+        {
+            "type": "function",
+            "name": f"tool_{i}",
+            "description": prose(600, i),
+            "parameters": params,
+        }
         for i in range(10)
     ] + [{"type": "web_search"}]
 
@@ -124,10 +153,15 @@ def _bodies(scenario: str) -> tuple[bytes, bytes]:
         responses["parallel_tool_calls"] = True
         from privproxy.api.translate.responses_request import to_chat
 
-        chat = to_chat(json.loads(json.dumps(responses))).chat
+        chat = to_chat(json.loads(client_json(responses))).chat
     elif stream:
         chat |= {"stream": True, "stream_options": {"include_usage": True}}
-    return json.dumps(chat).encode(), json.dumps(responses).encode()
+    return client_json(chat), client_json(responses)
+
+
+def client_json(body: dict[str, Any]) -> bytes:
+    """`body` as agents send it: compact JSON, non-ASCII as UTF-8 (not escaped)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def _block(session: aiohttp.ClientSession, url: str, body: bytes, n: int) -> None:
