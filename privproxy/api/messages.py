@@ -34,7 +34,7 @@ from privproxy.jsoncodec import compact_bytes, compact_encode, utf8
 from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
-from privproxy.server.receive import receive_json, resolve_model
+from privproxy.server.receive import ReceivedBody, receive_json_source, resolve_model
 from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
@@ -109,22 +109,23 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Re
     return web.Response(body=compact_bytes(body), headers=headers, content_type="application/json")
 
 
-async def _translate(request: web.Request) -> ChatRequest:
+async def _translate(request: web.Request) -> tuple[ChatRequest, ReceivedBody]:
     """Read the body and translate it, the model resolved first (aliases, agent defaults)
-    so that reasoning settings are mapped only for models that take them."""
+    so that reasoning settings are mapped only for models that take them; the body as
+    received comes along (for `open_chat`)."""
     app = request.app
     settings = app[SETTINGS_KEY]
-    raw = await receive_json(request, settings)
+    raw, source = await receive_json_source(request, settings)
     private, _ = resolve_model(raw.get("model"), app[CATALOG_KEY].view(), settings.model_aliases)
     chat = to_chat(raw, reasoning=model_info(private).reasoning)
     chat.body["model"] = private
-    return chat
+    return chat, source
 
 
 @traced("messages", "/v1/messages")
 async def messages(request: web.Request) -> web.StreamResponse:
     """`POST /v1/messages` (also with `?beta=true`, as Claude Code sends it)."""
-    chat = await _translate(request)
+    chat, source = await _translate(request)
     headers: dict[str, str] = {}
     if chat.dropped_tools:
         # Client-chosen names: printable ASCII only in a header (and a log line), bounded.
@@ -135,7 +136,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     translator = MessagesStream(
         message_id=message_id, model=chat.model, stop_sequences=chat.stop_sequences
     )
-    async with await open_chat(request, chat.body) as answer:
+    async with await open_chat(request, chat.body, source) as answer:
         if chat.stream:
             start = _start_text(translator, message_id, chat.model)
             return await _stream(request, answer, translator, headers, start)
@@ -229,7 +230,7 @@ async def _stream(
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     """`POST /v1/messages/count_tokens`: a local estimate (no gateway traffic), marked as
     one by a header and a field."""
-    chat = await _translate(request)
+    chat, _ = await _translate(request)
     body = {"input_tokens": estimate_input_tokens(chat.body), "estimate": True}
     return _json(body, {ESTIMATE_HEADER: METHOD})
 

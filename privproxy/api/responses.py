@@ -35,7 +35,7 @@ from privproxy.jsoncodec import compact_bytes, utf8
 from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
-from privproxy.server.receive import choose_api_key, receive_json
+from privproxy.server.receive import choose_api_key, receive_json_source
 from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
@@ -108,8 +108,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     """`POST /v1/responses`."""
     app = request.app
     store = app.get(STORE_KEY)
-    body = await receive_json(request, app[SETTINGS_KEY])
-    translated = to_chat(body, history=_history(request, body, store))
+    body, source = await receive_json_source(request, app[SETTINGS_KEY])
+    history = _history(request, body, store)
+    translated = to_chat(body, history=history)
     keep = store is not None and body.get("store") is not False
     headers: dict[str, str] = {}
     if translated.dropped_tools:
@@ -121,7 +122,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     builder = ResponseBuilder(
         translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep
     )
-    async with await open_chat(request, translated.chat) as answer:
+    # A stored conversation's strings did not come from this request (the stored answers'
+    # from the model): only without one does this request's text choose the encoding.
+    chosen = source if history is None else None
+    async with await open_chat(request, translated.chat, chosen) as answer:
         if builder.response["model"] is None:  # the default model, resolved by open_chat
             builder.response["model"] = PRIVATE_PREFIX + translated.chat["model"]
         if translated.stream:

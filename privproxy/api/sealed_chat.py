@@ -41,7 +41,13 @@ from privproxy.ops.metrics import METRICS_KEY
 from privproxy.ops.tracing import TRACE_FACTS_KEY
 from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTINGS_KEY
 from privproxy.server.drain import DRAIN_KEY
-from privproxy.server.receive import Inbound, choose_api_key, encode_json, resolve_model
+from privproxy.server.receive import (
+    Inbound,
+    ReceivedBody,
+    choose_api_key,
+    encode_json,
+    resolve_model,
+)
 from privproxy.server.respond import HELD_EVENT_CAP, _failure_event, sse_cut
 from privproxy.server.router_options import check_router_options
 
@@ -443,10 +449,14 @@ def _chunk(text: str) -> dict[str, Any]:
     return value
 
 
-async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
+async def open_chat(
+    request: web.Request, body: dict[str, Any], source: ReceivedBody | None = None
+) -> ChatAnswer:
     """Seal `body` (a chat-completions request; `model` is resolved and rewritten here, the
     rest sealed as given) and forward it; return the answer once its first authenticated
-    bytes are in. An error status from the enclave is read and raised before that."""
+    bytes are in. An error status from the enclave is read and raised before that.
+    `source`: the client request `body` was translated from, whose strings are all its
+    strings (it chooses the encoding, `receive.encode_json`)."""
     app = request.app
     settings = app[SETTINGS_KEY]
     api_key = choose_api_key(request, settings)
@@ -455,7 +465,8 @@ async def open_chat(request: web.Request, body: dict[str, Any]) -> ChatAnswer:
     private, bare = resolve_model(body.get("model"), app[CATALOG_KEY].view())
     body["model"] = bare
     tool_id = client_tool_id(request.headers)
-    inbound = Inbound(encode_json(body), private, bool(body.get("stream")), api_key, tool_id)
+    payload = encode_json(body, source)
+    inbound = Inbound(payload, private, bool(body.get("stream")), api_key, tool_id)
     facts = request.get(TRACE_FACTS_KEY)  # None unless the request is traced
     if facts is not None:
         facts.model, facts.stream = private, inbound.stream

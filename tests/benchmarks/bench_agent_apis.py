@@ -95,14 +95,23 @@ class _Forget(list[Any]):
 # Prompt text as agents send it: markdown prose with quotes, backslashes, backticks, tabs,
 # code and a few non-ASCII characters (each costs the JSON coders more than plain letters).
 _PROSE = (
-    'You are a coding agent running in the user\'s terminal. Be concise and "direct".\n',
-    "## Tools\n",
-    '- `shell`: run a command, e.g. `rg -n "TODO" src/` or `dir C:\\Users\\dev\\repo`.\n',
-    "- Never revert changes you didn't make; ask first — the user may be editing too.\n",
-    '\tRegexes like `\\d+\\s*=\\s*"[^"]*"` must be quoted: \'single\' or "double".\n',
-    "Prefer small, focused patches; keep naïve café-style names (résumé ✓) as they are.\n",
-    '```python\ndef greet(name: str) -> str:\n    return f"Hello, {name}!\\n"\n```\n',
-    "When a test fails, read the traceback first, then the code it points at.\n",
+    "You are a coding agent running in a terminal-based coding assistant. You are expected to "
+    "be precise, safe, and helpful.\n",
+    "Your capabilities: receive user prompts and other context provided by the harness, such as "
+    "files in the workspace; communicate with the user by streaming thinking & responses, and "
+    "by making & updating plans; emit function calls to run terminal commands and apply "
+    "patches.\n\n",
+    "## How you work\n",
+    '- Default to being concise: when the user asks for a "quick fix", make the smallest '
+    "change that works — no drive-by refactors.\n",
+    "- Use `rg` to search text and `rg --files` to list files; they are much faster than "
+    "`grep -R` or `find`.\n",
+    "- Before running a command, explain in one sentence what it does and why you run it.\n",
+    "- Windows paths look like C:\\Users\\dev\\project; always quote them in shell commands.\n\n",
+    '```sh\nrg -n "def main" src/ | head -20\n```\n',
+    "When you finish, summarize the change in 2–3 bullet points; mention the tests you ran "
+    "(e.g. `pytest -q`) and their result ✓.\n",
+    "Never revert changes you did not make, and don’t add copyright headers unless asked.\n",
 )
 
 

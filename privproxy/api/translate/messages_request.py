@@ -24,7 +24,6 @@ from privproxy.api.translate.errors import TranslationError
 # Anthropic tool types that are client tools with a schema; any other `type` names a
 # built-in tool (web search, code execution, computer use...) the chat path cannot run.
 _CUSTOM_TOOL_TYPES: Final = frozenset({None, "custom"})
-_ROLES: Final = frozenset({"user", "assistant", "system"})
 # Thinking budgets (tokens) → chat `reasoning_effort`, for models that take it.
 _EFFORT_BY_BUDGET: Final = ((4096, "low"), (16384, "medium"))
 _EFFORTS: Final = frozenset({"low", "medium", "high"})
@@ -47,6 +46,15 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+# Error locations are built only when raising (a big request has thousands of blocks).
+def _message_at(i: int) -> str:
+    return f"messages[{i}]"
+
+
+def _block_at(i: int, j: int) -> str:
+    return f"messages[{i}].content[{j}]"
+
+
 def _text_of(block: dict[str, Any], where: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
@@ -62,11 +70,14 @@ def _system_text(value: Any) -> str:
         raise TranslationError("system", "must be a string or a list of text blocks")
     parts = []
     for i, block in enumerate(value):
-        where = f"system[{i}]"
-        block = _obj(block, where)
-        if block.get("type") != "text":
-            raise TranslationError(where, "must be a text block")
-        parts.append(_text_of(block, where))
+        text = block.get("text") if type(block) is dict and block.get("type") == "text" else None
+        if not isinstance(text, str):
+            where = f"system[{i}]"
+            block = _obj(block, where)
+            if block.get("type") != "text":
+                raise TranslationError(where, "must be a text block")
+            text = _text_of(block, where)
+        parts.append(text)
     return "\n\n".join(parts)
 
 
@@ -116,59 +127,68 @@ def _tool_result_text(block: dict[str, Any], where: str) -> str:
     return f"Error: {text}" if block.get("is_error") is True else text
 
 
-def _user_messages(content: Any, where: str) -> list[dict[str, Any]]:
+def _user_messages(content: Any, i: int) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or blocks")
+        raise TranslationError(_message_at(i), "must be a string or blocks")
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for i, block in enumerate(content):
-        block_where = f"{where}.content[{i}]"
-        block = _obj(block, block_where)
+    texts: list[str] | None = []  # while every part is text
+    for j, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise TranslationError(_block_at(i, j), "must be an object")
         kind = block.get("type")
         if kind == "text":
-            parts.append({"type": "text", "text": _text_of(block, block_where)})
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise TranslationError(f"{_block_at(i, j)}.text", "must be a string")
+            parts.append({"type": "text", "text": text})
+            if texts is not None:
+                texts.append(text)
         elif kind == "image":
-            parts.append(_image_part(block, block_where))
+            parts.append(_image_part(block, _block_at(i, j)))
+            texts = None
         elif kind == "tool_result":
             call_id = block.get("tool_use_id")
             if not isinstance(call_id, str) or not call_id:
-                raise TranslationError(block_where, "must be a string")
-            text = _tool_result_text(block, block_where)
+                raise TranslationError(_block_at(i, j), "must be a string")
+            text = _tool_result_text(block, _block_at(i, j))
             tools.append({"role": "tool", "tool_call_id": call_id, "content": text})
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
             raise TranslationError(
-                f"{block_where}.type", f"{kind!r} is not supported in a user turn"
+                f"{_block_at(i, j)}.type", f"{kind!r} is not supported in a user turn"
             )
     out = tools
     if parts:
-        only_text = all(p["type"] == "text" for p in parts)
-        joined = "\n".join(p["text"] for p in parts) if only_text else None
+        joined = "\n".join(texts) if texts is not None else None
         out.append({"role": "user", "content": joined if joined is not None else parts})
     return out
 
 
-def _assistant_message(content: Any, where: str) -> dict[str, Any]:
+def _assistant_message(content: Any, i: int) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or blocks")
+        raise TranslationError(_message_at(i), "must be a string or blocks")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for i, block in enumerate(content):
-        block_where = f"{where}.content[{i}]"
-        block = _obj(block, block_where)
+    for j, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise TranslationError(_block_at(i, j), "must be an object")
         kind = block.get("type")
         if kind == "text":
-            texts.append(_text_of(block, block_where))
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise TranslationError(f"{_block_at(i, j)}.text", "must be a string")
+            texts.append(text)
         elif kind == "tool_use":
             call_id, name = block.get("id"), block.get("name")
             if not isinstance(call_id, str) or not isinstance(name, str):
-                raise TranslationError(block_where, "needs string 'id' and 'name'")
-            arguments = json.dumps(_obj(block.get("input", {}), f"{block_where}.input"))
+                raise TranslationError(_block_at(i, j), "needs string 'id' and 'name'")
+            arguments = json.dumps(_obj(block.get("input", {}), f"{_block_at(i, j)}.input"))
             calls.append(
                 {
                     "id": call_id,
@@ -180,7 +200,7 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
             continue  # accepted with its signature, not forwarded (module docstring)
         else:
             raise TranslationError(
-                f"{block_where}.type", f"{kind!r} is not supported in an assistant turn"
+                f"{_block_at(i, j)}.type", f"{kind!r} is not supported in an assistant turn"
             )
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
@@ -195,18 +215,20 @@ def _messages(value: Any) -> list[dict[str, Any]]:
         raise TranslationError("messages", "must be a non-empty list")
     out: list[dict[str, Any]] = []
     for i, message in enumerate(value):
-        where = f"messages[{i}]"
-        message = _obj(message, where)
+        if not isinstance(message, dict):
+            raise TranslationError(_message_at(i), "must be an object")
         role = message.get("role")
-        if role not in _ROLES:
-            raise TranslationError(f"{where}.role", "must be 'user', 'assistant' or 'system'")
         content = message.get("content")
         if role == "user":
-            out.extend(_user_messages(content, where))
+            out.extend(_user_messages(content, i))
         elif role == "assistant":
-            out.append(_assistant_message(content, where))
-        else:
+            out.append(_assistant_message(content, i))
+        elif role == "system":
             out.append({"role": "system", "content": _system_text(content)})
+        else:
+            raise TranslationError(
+                f"{_message_at(i)}.role", "must be 'user', 'assistant' or 'system'"
+            )
     return out
 
 
@@ -218,15 +240,17 @@ def _tools(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
     tools: list[dict[str, Any]] = []
     dropped: list[str] = []
     for i, tool in enumerate(value):
-        where = f"tools[{i}]"
-        tool = _obj(tool, where)
+        if not isinstance(tool, dict):
+            raise TranslationError(f"tools[{i}]", "must be an object")
         name = tool.get("name")
         if not isinstance(name, str) or not name:
-            raise TranslationError(f"{where}.name", "must be a string")
+            raise TranslationError(f"tools[{i}].name", "must be a string")
         if tool.get("type") not in _CUSTOM_TOOL_TYPES:
             dropped.append(name)
             continue
-        schema = _obj(tool.get("input_schema"), f"{where}.input_schema")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise TranslationError(f"tools[{i}].input_schema", "must be an object")
         function: dict[str, Any] = {"name": name, "parameters": schema}
         description = tool.get("description")
         if isinstance(description, str):

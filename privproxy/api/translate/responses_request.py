@@ -97,12 +97,11 @@ def _fail(param: str, message: str) -> TranslationError:
     return TranslationError(param, message)
 
 
-def _str(value: Any, param: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise _fail(param, "must be a string")
-    return value
+def _str(value: Any, param: str | _Where, rest: str = "", *, optional: bool = False) -> str | None:
+    """`value` when it is a string (or None and `optional`); `param` (with `rest`) names it."""
+    if isinstance(value, str) or (value is None and optional):
+        return value
+    raise _fail(param if isinstance(param, str) else param(rest), "must be a string")
 
 
 def _number(value: Any, param: str, low: float, high: float) -> float | None:
@@ -113,36 +112,43 @@ def _number(value: Any, param: str, low: float, high: float) -> float | None:
     return value
 
 
-def _content_parts(content: Any, param: str, role: str) -> str | list[dict[str, Any]]:
+_TEXT_PARTS: Final = frozenset(
+    {"input_text", "output_text", "text", "summary_text", "reasoning_text"}
+)
+
+
+def _content_parts(content: Any, where: _Where, role: str) -> str | list[dict[str, Any]]:
     """Message content → chat content: a string when it is text only, else chat parts."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _fail(param, "must be a string or an array of content parts")
+        raise _fail(where(".content"), "must be a string or an array of content parts")
     texts: list[str] = []
     parts: list[dict[str, Any]] = []
     for i, part in enumerate(content):
-        where = f"{param}[{i}]"
         if not isinstance(part, dict):
-            raise _fail(where, "must be an object")
+            raise _fail(where(f".content[{i}]"), "must be an object")
         kind = part.get("type")
-        if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            text = _str(part.get("text"), f"{where}.text")
-            assert text is not None
+        if isinstance(kind, str) and kind in _TEXT_PARTS:
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise _fail(where(f".content[{i}].text"), "must be a string")
             texts.append(text)
             parts.append({"type": "text", "text": text})
         elif kind == "refusal":
-            text = _str(part.get("refusal"), f"{where}.refusal")
-            assert text is not None
+            text = part.get("refusal")
+            if not isinstance(text, str):
+                raise _fail(where(f".content[{i}].refusal"), "must be a string")
             texts.append(text)
             parts.append({"type": "text", "text": text})
         elif kind == "input_image":
             if role != "user":
-                raise _fail(where, "images are accepted in user messages only")
+                raise _fail(where(f".content[{i}]"), "images are accepted in user messages only")
             url = part.get("image_url")
             if not isinstance(url, str) or not url:
                 raise _fail(
-                    f"{where}.image_url", "must be a URL or data URL (file ids need storage)"
+                    where(f".content[{i}].image_url"),
+                    "must be a URL or data URL (file ids need storage)",
                 )
             image: dict[str, Any] = {"url": url}
             detail = part.get("detail")
@@ -150,27 +156,42 @@ def _content_parts(content: Any, param: str, role: str) -> str | list[dict[str, 
                 image["detail"] = detail
             parts.append({"type": "image_url", "image_url": image})
         else:
-            raise _fail(f"{where}.type", f"content part type {kind!r} is not supported")
+            raise _fail(
+                where(f".content[{i}].type"), f"content part type {kind!r} is not supported"
+            )
     if len(texts) == len(parts):
         return "\n\n".join(texts)
     return parts
 
 
-def _output_text(output: Any, param: str) -> str:
+def _output_text(output: Any, where: _Where) -> str:
     """A `function_call_output.output`: a string, or parts whose text is joined."""
     if isinstance(output, str):
         return output
     if not isinstance(output, list):
-        raise _fail(param, "must be a string or an array of content parts")
+        raise _fail(where(".output"), "must be a string or an array of content parts")
     texts = []
     for i, part in enumerate(output):
         if not isinstance(part, dict):
-            raise _fail(f"{param}[{i}]", "must be an object")
+            raise _fail(where(f".output[{i}]"), "must be an object")
         if isinstance(part.get("text"), str):
             texts.append(part["text"])
         else:  # images/files in tool output cannot go into a chat `tool` message
             texts.append(f"[{part.get('type', 'part')} omitted]")
     return "\n".join(texts)
+
+
+class _Where:
+    """An error location, spelled only when an error is raised: `where(".x")` is
+    `param[i].x` (a big request has thousands of items and parts)."""
+
+    __slots__ = ("i", "param")
+
+    def __init__(self, param: str, i: int) -> None:
+        self.param, self.i = param, i
+
+    def __call__(self, rest: str = "") -> str:
+        return f"{self.param}[{self.i}]{rest}"
 
 
 class _Messages:
@@ -183,18 +204,18 @@ class _Messages:
     def chat_name(self, name: str, namespace: str | None) -> str:
         return self._by_origin.get((namespace, name)) or _flat(namespace, name)
 
-    def add_message(self, item: dict[str, Any], where: str) -> None:
+    def add_message(self, item: dict[str, Any], where: _Where) -> None:
         role = item.get("role")
         if not isinstance(role, str) or role not in _ROLES:
-            raise _fail(f"{where}.role", "must be one of user, assistant, system, developer")
-        content = _content_parts(item.get("content"), f"{where}.content", role)
+            raise _fail(where(".role"), "must be one of user, assistant, system, developer")
+        content = _content_parts(item.get("content"), where, role)
         self.out.append({"role": _ROLES[role], "content": content})
 
-    def add_call(self, item: dict[str, Any], where: str) -> None:
-        call_id = _str(item.get("call_id"), f"{where}.call_id")
-        name = _str(item.get("name"), f"{where}.name")
-        arguments = _str(item.get("arguments"), f"{where}.arguments")
-        namespace = _str(item.get("namespace"), f"{where}.namespace", optional=True)
+    def add_call(self, item: dict[str, Any], where: _Where) -> None:
+        call_id = _str(item.get("call_id"), where, ".call_id")
+        name = _str(item.get("name"), where, ".name")
+        arguments = _str(item.get("arguments"), where, ".arguments")
+        namespace = _str(item.get("namespace"), where, ".namespace", optional=True)
         assert name is not None
         call = {
             "id": call_id,
@@ -207,9 +228,9 @@ class _Messages:
         else:
             self.out.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
-    def add_output(self, item: dict[str, Any], where: str) -> None:
-        call_id = _str(item.get("call_id"), f"{where}.call_id")
-        text = _output_text(item.get("output"), f"{where}.output")
+    def add_output(self, item: dict[str, Any], where: _Where) -> None:
+        call_id = _str(item.get("call_id"), where, ".call_id")
+        text = _output_text(item.get("output"), where)
         self.out.append({"role": "tool", "tool_call_id": call_id, "content": text})
 
 
@@ -225,22 +246,21 @@ def items_to_messages(
     """Responses items (input items, or a response's `output`) → chat messages."""
     messages = _Messages(functions)
     for i, item in enumerate(items):
-        where = f"{param}[{i}]"
         if not isinstance(item, dict):
-            raise _fail(where, "must be an object")
+            raise _fail(f"{param}[{i}]", "must be an object")
         kind = item.get("type", "message")
         if kind == "message":
-            messages.add_message(item, where)
+            messages.add_message(item, _Where(param, i))
         elif kind == "function_call":
-            messages.add_call(item, where)
+            messages.add_call(item, _Where(param, i))
         elif kind == "function_call_output":
-            messages.add_output(item, where)
+            messages.add_output(item, _Where(param, i))
         elif kind == "reasoning":
             continue  # another service's reasoning state: never forwarded
         elif kind == "item_reference":
-            raise _fail(f"{where}.type", "item references need stored items (not kept)")
+            raise _fail(f"{param}[{i}].type", "item references need stored items (not kept)")
         else:
-            raise _fail(f"{where}.type", f"input item type {kind!r} is not supported")
+            raise _fail(f"{param}[{i}].type", f"input item type {kind!r} is not supported")
     return messages.out
 
 
@@ -252,23 +272,38 @@ def _input_messages(value: Any, functions: dict[str, FunctionName]) -> list[dict
     return items_to_messages(value, functions)
 
 
-def _function_tool(tool: dict[str, Any], where: str, namespace: str | None) -> dict[str, Any]:
-    name = _str(tool.get("name"), f"{where}.name")
-    assert name is not None
-    fn: dict[str, Any] = {"name": _flat(namespace, name)}
+def _function_tool(tool: dict[str, Any], where: _Where, namespace: str | None) -> dict[str, Any]:
+    name = tool.get("name")
+    if not isinstance(name, str):
+        raise _fail(where(".name"), "must be a string")
+    fn: dict[str, Any] = {"name": _flat(namespace, name) if namespace else name}
     description = tool.get("description")
     if isinstance(description, str):
         fn["description"] = description
     parameters = tool.get("parameters")
     if parameters is not None:
         if not isinstance(parameters, dict):
-            raise _fail(f"{where}.parameters", "must be a JSON schema object")
+            raise _fail(where(".parameters"), "must be a JSON schema object")
         fn["parameters"] = parameters
     else:
         fn["parameters"] = {"type": "object", "properties": {}}
-    if isinstance(tool.get("strict"), bool):
-        fn["strict"] = tool["strict"]
+    strict = tool.get("strict")
+    if strict is True or strict is False:
+        fn["strict"] = strict
     return {"type": "function", "function": fn}
+
+
+class _SubWhere(_Where):
+    """`tools[i].tools[j]`, spelled only when an error is raised."""
+
+    __slots__ = ("j",)
+
+    def __init__(self, i: int, j: int) -> None:
+        super().__init__("tools", i)
+        self.j = j
+
+    def __call__(self, rest: str = "") -> str:
+        return f"tools[{self.i}].tools[{self.j}]{rest}"
 
 
 def _tools(value: Any) -> tuple[list[dict[str, Any]], dict[str, FunctionName], list[str]]:
@@ -280,38 +315,36 @@ def _tools(value: Any) -> tuple[list[dict[str, Any]], dict[str, FunctionName], l
     functions: dict[str, FunctionName] = {}
     dropped: list[str] = []
 
-    def add(tool: dict[str, Any], where: str, namespace: str | None) -> None:
+    def add(tool: dict[str, Any], where: _Where, namespace: str | None) -> None:
         chat = _function_tool(tool, where, namespace)
         chat_name = chat["function"]["name"]
         if chat_name in functions:
-            raise _fail(f"{where}.name", f"duplicate function name {chat_name!r}")
+            raise _fail(where(".name"), f"duplicate function name {chat_name!r}")
         functions[chat_name] = FunctionName(tool["name"], namespace)
         out.append(chat)
 
     for i, tool in enumerate(value):
-        where = f"tools[{i}]"
         if not isinstance(tool, dict):
-            raise _fail(where, "must be an object")
+            raise _fail(f"tools[{i}]", "must be an object")
         kind = tool.get("type")
         if kind == "function":
-            add(tool, where, None)
+            add(tool, _Where("tools", i), None)
         elif kind == "namespace":
-            namespace = _str(tool.get("name"), f"{where}.name")
+            namespace = _str(tool.get("name"), f"tools[{i}].name")
             inner = tool.get("tools")
             if not isinstance(inner, list):
-                raise _fail(f"{where}.tools", "must be an array")
+                raise _fail(f"tools[{i}].tools", "must be an array")
             for j, sub in enumerate(inner):
-                sub_where = f"{where}.tools[{j}]"
                 if not isinstance(sub, dict):
-                    raise _fail(sub_where, "must be an object")
+                    raise _fail(f"tools[{i}].tools[{j}]", "must be an object")
                 if sub.get("type") == "function":
-                    add(sub, sub_where, namespace)
+                    add(sub, _SubWhere(i, j), namespace)
                 else:
                     dropped.append(f"{namespace}.{sub.get('type')}")
         elif isinstance(kind, str) and kind in HOSTED_TOOL_TYPES:
             dropped.append(kind)
         else:
-            raise _fail(f"{where}.type", f"tool type {kind!r} is not supported")
+            raise _fail(f"tools[{i}].type", f"tool type {kind!r} is not supported")
     return out, functions, dropped
 
 

@@ -215,6 +215,7 @@ def test_builtin_tools_are_dropped_and_named() -> None:
         ({"max_tokens": 5, "messages": []}, "model"),
         (_request(messages=[]), "messages"),
         (_request(messages=[{"role": "tool", "content": "x"}]), "messages[0].role"),
+        (_request(messages=[{"role": ["user"], "content": "x"}]), "messages[0].role"),
         (
             _request(messages=[{"role": "user", "content": [{"type": "video"}]}]),
             "messages[0].content[0].type",

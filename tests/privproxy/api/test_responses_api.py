@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from privproxy.api.responses import DROPPED_TOOLS_HEADER
+from privproxy.server.receive import ReceivedBody
 from tests.privproxy.api.responses_checks import check_events, sse_events
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import (
@@ -261,3 +262,36 @@ async def test_store_keeps_an_answer_with_a_lone_surrogate(
     assert body["output"][0]["content"][0]["text"] == "\ud800"
     again = await proxy.get(f"/v1/responses/{body['id']}")
     assert again.status == 200
+
+
+async def test_continuing_a_stored_lone_surrogate_is_refused(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    # The stored answer's strings are not in the new request's text: the chat body is
+    # encoded as without it, so the lone surrogate is refused as any other.
+    proxy = await make_proxy(responses_store_seconds=60)
+    gateway.reply = lambda seen: Reply(
+        frames=[b'{"choices":[{"index":0,"message":{"content":"\\ud800"},"finish_reason":"stop"}]}']
+    )
+    first = await (await proxy.post("/v1/responses", json={"input": "x"})).json()
+    resp = await proxy.post(
+        "/v1/responses", json={"input": "more", "previous_response_id": first["id"]}
+    )
+    assert resp.status == 400
+    assert "invalid Unicode escapes" in (await resp.json())["error"]["message"]
+
+
+async def test_non_ascii_text_reaches_the_enclave_unchanged(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    # Sent as agents send it (UTF-8, not escaped): the chat body is then written with its
+    # few non-ASCII characters escaped (`receive.encode_json`), the same text inside.
+    gateway.reply = lambda seen: json_reply(chat_completion("ok", seen.body["model"]))
+    text = 'Résumé — naïve café ✓ 🙂 \u2028 中文 "q" \\ ' + "plain words " * 40
+    raw = json.dumps({"input": [{"role": "user", "content": text}]}, ensure_ascii=False)
+    assert ReceivedBody(raw.encode(), len(raw)).escape_non_ascii()
+    resp = await proxy.post(
+        "/v1/responses", data=raw.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 200
+    assert gateway.seen[-1].body["messages"] == [{"role": "user", "content": text}]
