@@ -8,8 +8,11 @@ front of it, and this process as the client (aiohttp, 16 requests in flight). Th
 (user + sys from /proc/<pid>/stat) is read around each block of requests and divided by the
 requests made; blocks of the two APIs alternate, the order flipping every round, so background
 load hits both. Scenarios: a small non-stream request; a small stream (20 content chunks); a
-Codex-sized stream (a ~40 KB request shaped like Codex's, 20 chunks). Prints every round, the
-medians and the ratio (the target is <= 1.3x). Needs nothing outside the repository.
+Codex-sized stream (a ~38 KB request shaped like Codex's, 20 chunks), each stream also paced.
+Bodies are sent as agents send them (compact JSON, UTF-8), the Codex-sized one with prompt-like
+text (`prose`: markdown with quotes, backslashes, newlines, a few non-ASCII characters), which
+costs the JSON coders about twice what letters alone cost. Prints every round, the medians and
+the ratio (the target is <= 1.3x). Needs nothing outside the repository.
 """
 
 from __future__ import annotations
