@@ -27,8 +27,9 @@ from privproxy.api.translate.chat_stream import (
     merged_deltas,
 )
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
-from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
+from privproxy.api.translate.responses_events import ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
+from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import PRIVATE_PREFIX
 from privproxy.jsoncodec import compact_bytes, utf8
@@ -118,13 +119,15 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         names = ",".join(dict.fromkeys(_UNSAFE.sub("?", n)[:64] for n in translated.dropped_tools))
         _log_dropped(names[:512])
         headers[DROPPED_TOOLS_HEADER] = names[:512]
-    builder = ResponseBuilder(
+    make = StreamingResponseBuilder if translated.stream else ResponseBuilder
+    builder = make(
         translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep
     )
     async with await open_chat(request, translated.chat) as answer:
         if builder.response["model"] is None:  # the default model, resolved by open_chat
             builder.response["model"] = PRIVATE_PREFIX + translated.chat["model"]
         if translated.stream:
+            assert isinstance(builder, StreamingResponseBuilder)
             return await _stream(request, answer, builder, headers, translated, store)
         if answer.event_stream:  # asked for JSON; take a stream too, it is the same answer
             async for chunk in answer.chunks():
@@ -155,7 +158,7 @@ def _keep(
 async def _stream(
     request: web.Request,
     answer: ChatAnswer,
-    builder: ResponseBuilder,
+    builder: StreamingResponseBuilder,
     headers: dict[str, str],
     translated: ChatRequest,
     store: ResponseStore | None,
@@ -166,7 +169,7 @@ async def _stream(
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
     encode = builder.encode_text
-    out = [encode(builder.start())]  # server-sent-event text not yet written
+    out = [builder.start_sse()]  # server-sent-event text not yet written
     try:
         try:
             if answer.event_stream:
@@ -180,10 +183,7 @@ async def _stream(
                             if sse is None:
                                 sse = encode(builder.feed(TextDelta(piece)))
                         elif isinstance(piece, dict):
-                            events: list[Event] = []
-                            for delta in chunk_deltas(piece):
-                                events += builder.feed(delta)
-                            sse = encode(events)
+                            sse = _chunk_sse(builder, piece)
                         else:
                             sse = encode(builder.feed(piece))
                         if sse:
@@ -194,7 +194,7 @@ async def _stream(
             else:
                 for delta in completion_deltas(await answer.json()):
                     out.append(encode(builder.feed(delta)))
-            out.append(encode(builder.finish()))
+            out.append(builder.finish_sse())
             record_usage(request, builder.response["usage"])
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
@@ -206,6 +206,15 @@ async def _stream(
     if store is not None and builder.response["store"] and builder.response["status"] != "failed":
         _keep(request, store, translated, builder)
     return resp
+
+
+def _chunk_sse(builder: StreamingResponseBuilder, chunk: dict[str, Any]) -> str:
+    """The event text a parsed chat chunk causes (its text through `text_sse`)."""
+    out = []
+    for delta in chunk_deltas(chunk):
+        sse = builder.text_sse(delta.text) if type(delta) is TextDelta else None
+        out.append(sse if sse is not None else builder.encode_text(builder.feed(delta)))
+    return "".join(out)
 
 
 async def get_response(request: web.Request) -> web.StreamResponse:

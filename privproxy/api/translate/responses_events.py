@@ -69,6 +69,7 @@ class _Item:
     call_id: str = ""
     name: FunctionName | None = None
     delta_sse: str = ""  # message items: text-delta SSE between sequence number and text
+    id_json: str = ""  # the id as JSON, once written
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -141,20 +142,6 @@ def _text_delta_json(e: Event) -> str:
     )
 
 
-_DELTA_HEAD: Final = (
-    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-    '"sequence_number":'
-)
-_DELTA_TAIL: Final = ',"logprobs":[]}\n\n'
-
-
-def _delta_sse(item: _Item) -> str:
-    return (
-        f',"item_id":{encode_basestring(item.id)},"output_index":{item.output_index},'
-        '"content_index":0,"delta":'
-    )
-
-
 _SNAPSHOT_KEYS: Final = ("type", "sequence_number", "response")
 
 
@@ -206,6 +193,8 @@ class ResponseBuilder:
             "truncation": "disabled",
             **request.echo,
         }
+        if "tools" in request.echo:  # last: the stream writes the fields before it once
+            self.response["tools"] = self.response.pop("tools")
 
     # -- events ---------------------------------------------------------------------------
 
@@ -264,22 +253,6 @@ class ResponseBuilder:
         else:
             self._usage = delta
         return events
-
-    def text_sse(self, text: str) -> str | None:
-        """The hot path of a stream (one per token): `text`, a chunk's non-empty
-        `chat_stream.plain_text`, added to the open message item, and the one event that
-        causes, already as server-sent-event text: `encode_text(feed(TextDelta(text)))`
-        without building the event. None, and nothing changed, when no message item is open
-        (then `feed` the chunk's deltas)."""
-        item = self._open
-        if item is None or item.kind != "message" or not text:
-            return None
-        item.parts.append(text)
-        seq = self._seq
-        self._seq = seq + 1
-        mid = item.delta_sse or _delta_sse(item)
-        item.delta_sse = mid
-        return f"{_DELTA_HEAD}{seq}{mid}{encode_basestring(text)}{_DELTA_TAIL}"
 
     def _part_event(self, kind: str, item: _Item, **fields: Any) -> Event:
         extra: dict[str, Any] = {"logprobs": []} if kind.startswith("response.output_text") else {}
