@@ -36,7 +36,7 @@ from privproxy.jsoncodec import compact_bytes, utf8
 from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
-from privproxy.server.receive import choose_api_key, receive_json
+from privproxy.server.receive import choose_api_key, receive_object
 from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
@@ -109,7 +109,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     """`POST /v1/responses`."""
     app = request.app
     store = app.get(STORE_KEY)
-    body = await receive_json(request, app[SETTINGS_KEY])
+    received = await receive_object(request, app[SETTINGS_KEY])
+    body = received.value
     translated = to_chat(body, history=_history(request, body, store))
     keep = store is not None and body.get("store") is not False
     headers: dict[str, str] = {}
@@ -119,10 +120,17 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         names = ",".join(dict.fromkeys(_UNSAFE.sub("?", n)[:64] for n in translated.dropped_tools))
         _log_dropped(names[:512])
         headers[DROPPED_TOOLS_HEADER] = names[:512]
-    make = StreamingResponseBuilder if translated.stream else ResponseBuilder
-    builder = make(
-        translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep
-    )
+    response_id, now = random_id("resp"), int(time.time())
+    builder: ResponseBuilder
+    if translated.stream:
+        # The client's own JSON of its tools stands for them in the final snapshot (Codex
+        # sends ~19 KB of them every turn: writing them again was a tenth of its answer).
+        tools_json = received.raw("tools")
+        builder = StreamingResponseBuilder(
+            translated, response_id=response_id, created_at=now, store=keep, tools_json=tools_json
+        )
+    else:
+        builder = ResponseBuilder(translated, response_id=response_id, created_at=now, store=keep)
     async with await open_chat(request, translated.chat) as answer:
         if builder.response["model"] is None:  # the default model, resolved by open_chat
             builder.response["model"] = PRIVATE_PREFIX + translated.chat["model"]

@@ -145,9 +145,11 @@ def _text_delta_json(e: Event) -> str:
 _SNAPSHOT_KEYS: Final = ("type", "sequence_number", "response")
 
 
-def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
-    """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot encoded
-    once per `encode_text` call even when several events carry the same one."""
+def _snapshot_event_json(
+    e: Event, shared: dict[int, str], encode: Callable[[dict[str, Any]], str]
+) -> str:
+    """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot
+    written by `encode` once per `encode_text` call even when several events carry it."""
     if tuple(e) != _SNAPSHOT_KEYS:
         return compact_encode(e)
     kind, seq, snapshot = e["type"], e["sequence_number"], e["response"]
@@ -155,7 +157,7 @@ def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
         return compact_encode(e)
     body = shared.get(id(snapshot))
     if body is None:
-        body = shared[id(snapshot)] = compact_encode(snapshot)
+        body = shared[id(snapshot)] = encode(snapshot)
     return f'{{"type":{encode_basestring(kind)},"sequence_number":{seq},"response":{body}}}'
 
 
@@ -352,8 +354,7 @@ class ResponseBuilder:
         deltas: one per streamed token)."""
         return utf8(self.encode_text(events))
 
-    @staticmethod
-    def encode_text(events: list[Event]) -> str:
+    def encode_text(self, events: list[Event]) -> str:
         """`encode` before UTF-8: a stream joins it with `text_sse` pieces, then encodes
         once per write."""
         parts = []
@@ -363,11 +364,16 @@ class ResponseBuilder:
             if kind == "response.output_text.delta" and len(event) == 7:
                 text = _text_delta_json(event)
             elif "response" in event and len(event) == 3:
-                text = _snapshot_event_json(event, shared)
+                text = _snapshot_event_json(event, shared, self._snapshot_body)
             else:
                 text = compact_encode(event)
             parts.append(f"event: {kind}\ndata: {text}\n\n")
         return "".join(parts)
+
+    def _snapshot_body(self, snapshot: dict[str, Any]) -> str:
+        """JSON of a `response` snapshot in an event (a streaming builder writes it from a
+        template)."""
+        return compact_encode(snapshot)
 
     # -- endings --------------------------------------------------------------------------
 

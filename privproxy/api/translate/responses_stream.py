@@ -52,24 +52,26 @@ def _null_or_json(value: Any) -> str:
 
 
 class StreamingResponseBuilder(ResponseBuilder):
-    """`ResponseBuilder` with server-sent-event text for the events of a text answer."""
+    """`ResponseBuilder` with server-sent-event text for the events of a text answer.
+
+    `tools_json`: the client's own JSON text of the request's `tools` (one line), written
+    for them in snapshots instead of encoding them again (then the bytes differ from the
+    general encoder's in spelling only: the same JSON value)."""
+
+    def __init__(self, *args: Any, tools_json: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tools_json = tools_json
 
     # The echoed request fields before `tools` (their keys, and as JSON members).
     _echo: tuple[tuple[str, ...], str] | None = None
 
     def start_sse(self) -> str:
-        """`encode_text(start())`."""
-        events = self.start()
-        snapshot = events[0]["response"]
+        """`encode_text(start())` (its snapshot written once, from the template)."""
+        return self.encode_text(self.start())
+
+    def _snapshot_body(self, snapshot: dict[str, Any]) -> str:
         body = self._snapshot_json(snapshot)
-        if body is None:
-            return self.encode_text(events)
-        return (
-            'event: response.created\ndata: {"type":"response.created","sequence_number":'
-            f'{events[0]["sequence_number"]},"response":{body}}}\n\n'
-            'event: response.in_progress\ndata: {"type":"response.in_progress",'
-            f'"sequence_number":{events[1]["sequence_number"]},"response":{body}}}\n\n'
-        )
+        return compact_encode(snapshot) if body is None else body
 
     def text_sse(self, text: str) -> str | None:
         """`encode_text(feed(TextDelta(text)))` for a non-empty `text` when no item or a
@@ -193,8 +195,15 @@ class StreamingResponseBuilder(ResponseBuilder):
             f'"incomplete_details":{_null_or_json(snapshot["incomplete_details"])},'
             f'"output":[{",".join(items)}],"usage":{_null_or_json(snapshot["usage"])},'
             f'"store":{"true" if snapshot["store"] else "false"},"truncation":"disabled",'
-            f'{echo},"tools":{"[]" if tools == [] else compact_encode(tools)}}}'
+            f'{echo},"tools":{self._tools_text(tools)}}}'
         )
+
+    def _tools_text(self, tools: Any) -> str:
+        if tools == []:
+            return "[]"
+        if self._tools_json is not None and tools is self._request.echo.get("tools"):
+            return self._tools_json  # the client's spelling of this very value
+        return compact_encode(tools)
 
 
 __all__ = ["StreamingResponseBuilder"]

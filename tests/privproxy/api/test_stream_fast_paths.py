@@ -32,6 +32,7 @@ from privproxy.api.translate.responses_request import to_chat
 from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.api.translate.sse import encode_events
 from privproxy.jsoncodec import utf8
+from tests.privproxy.api.responses_checks import sse_events
 from tests.privproxy.fake_gateway import chunk
 
 _TEXTS = st.text(min_size=0, max_size=12)
@@ -256,3 +257,33 @@ def test_messages_start_template_is_the_encoded_start(message_id: str, model: st
 
     translator = MessagesStream(message_id=message_id, model=model)
     assert _start_text(translator, message_id, model) == _encode_text(translator.start())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_DELTA, max_size=6), st.sampled_from([None, "stop", "length"]))
+def test_the_client_s_tools_text_stands_for_the_same_tools(
+    deltas: list[Any], finish: str | None
+) -> None:
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+    request = to_chat({"model": "m", "input": "x", "tools": tools})
+    spelled = json.dumps(tools)  # another spelling of the same value
+    fast = StreamingResponseBuilder(
+        request, response_id="resp_1", created_at=1, new_id=_ids(), tools_json=spelled
+    )
+    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
+    out, events = [fast.start_sse()], slow.start()
+    try:
+        for delta in deltas:
+            events += slow.feed(delta)
+            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
+            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
+    except UnexpectedAnswerError:
+        return
+    if finish is not None:
+        for builder in (fast, slow):
+            builder.feed(Finish(finish))
+    out.append(fast.finish_sse())
+    events += slow.finish()
+    assert sse_events(utf8("".join(out))) == events
+    if events[-1]["response"]["status"] != "failed":
+        assert spelled in "".join(out)
