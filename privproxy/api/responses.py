@@ -130,7 +130,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             translated, response_id=response_id, created_at=now, store=keep, tools_json=tools_json
         )
     else:
-        builder = ResponseBuilder(translated, response_id=response_id, created_at=now, store=keep)
+        builder = ResponseBuilder(
+            translated, response_id=response_id, created_at=now, store=keep, quiet=True
+        )
     async with await open_chat(request, translated.chat) as answer:
         if builder.response["model"] is None:  # the default model, resolved by open_chat
             builder.response["model"] = PRIVATE_PREFIX + translated.chat["model"]

@@ -172,8 +172,11 @@ class ResponseBuilder:
         created_at: int,
         store: bool = False,
         new_id: NewId = item_id,
+        quiet: bool = False,
     ) -> None:
         self._request = request
+        # Quiet: no events are made, only the final response (a non-stream answer).
+        self._quiet = quiet
         self._new_id = new_id
         self._seq = 0
         self._open: _Item | None = None
@@ -232,6 +235,8 @@ class ResponseBuilder:
             if item is None or item.kind != "message":
                 item = self._ensure("message", events)
             item.parts.append(delta.text)
+            if self._quiet:
+                return events
             # The hot path (one event per streamed token): the dict written out directly.
             events.append(
                 {
@@ -247,7 +252,10 @@ class ResponseBuilder:
         elif isinstance(delta, ReasoningDelta):
             item = self._ensure("reasoning", events)
             item.parts.append(delta.text)
-            events.append(self._part_event("response.reasoning_text.delta", item, delta=delta.text))
+            if not self._quiet:
+                events.append(
+                    self._part_event("response.reasoning_text.delta", item, delta=delta.text)
+                )
         elif isinstance(delta, ToolCallDelta):
             self._tool_call(delta, events)
         elif isinstance(delta, Finish):
@@ -275,6 +283,8 @@ class ResponseBuilder:
         prefix = "msg" if kind == "message" else "rs"
         item = _Item(kind, self._new_id(prefix), len(self._output))
         self._open = item
+        if self._quiet:
+            return item
         added = item.whole("in_progress")
         added["content"] = []  # the part is announced by its own event next
         events.append(
@@ -303,14 +313,17 @@ class ResponseBuilder:
                 name=name,
             )
             self._open = item
-            added = item.whole("in_progress")
-            events.append(
-                self._event(
-                    "response.output_item.added", output_index=item.output_index, item=added
+            if not self._quiet:
+                added = item.whole("in_progress")
+                events.append(
+                    self._event(
+                        "response.output_item.added", output_index=item.output_index, item=added
+                    )
                 )
-            )
         if delta.arguments:
             item.parts.append(delta.arguments)
+            if self._quiet:
+                return
             events.append(
                 self._event(
                     "response.function_call_arguments.delta",
@@ -328,6 +341,10 @@ class ResponseBuilder:
         index = item.output_index
         if item.kind == "function_call":
             self._closed_calls.add(item.chat_index)
+        if self._quiet:
+            self._output.append(whole)
+            return
+        if item.kind == "function_call":
             events.append(
                 self._event(
                     "response.function_call_arguments.done",
@@ -393,10 +410,12 @@ class ResponseBuilder:
         if reason is not None:
             self.response["status"] = "incomplete"
             self.response["incomplete_details"] = {"reason": reason}
-            events.append(self._event("response.incomplete", response=self._snapshot()))
         else:
             self.response["status"] = "completed"
-            events.append(self._event("response.completed", response=self._snapshot()))
+        if not self._quiet:
+            events.append(
+                self._event(f"response.{self.response['status']}", response=self._snapshot())
+            )
         return events
 
     def fail(self, code: str, message: str) -> list[Event]:

@@ -287,3 +287,25 @@ def test_the_client_s_tools_text_stands_for_the_same_tools(
     assert sse_events(utf8("".join(out))) == events
     if events[-1]["response"]["status"] != "failed":
         assert spelled in "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ECHO, st.lists(_DELTA, max_size=8), st.sampled_from([None, "stop", "length"]))
+def test_a_quiet_builder_builds_the_same_response(
+    body: dict[str, Any], deltas: list[Any], finish: str | None
+) -> None:
+    # A non-stream answer makes no events; its response must be the streamed one's.
+    request = to_chat(body)
+    quiet = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids(), quiet=True)
+    loud = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids())
+    try:
+        for delta in [*deltas, *([Finish(finish), Usage(2, 3)] if finish else [])]:
+            assert quiet.feed(delta) == []
+            loud.feed(delta)
+    except UnexpectedAnswerError:
+        return
+    ended = quiet.finish()
+    assert ended == [] if finish else ended[0]["type"] == "response.failed"
+    loud.finish()
+    assert quiet.response == loud.response
+    assert quiet.output == loud.output
