@@ -195,9 +195,11 @@ class ChatAnswer:
         return await self._next(None)  # type: ignore[return-value]  # no shape: no str
 
     async def next_pieces(self) -> list[dict[str, Any] | str] | None:
-        """`next_batch` for a translating stream: a chunk that carries nothing but text
+        """`next_batch` for a translating stream: chunks that carry nothing but text
         (`chat_stream.plain_text`) may come as that text, a `str`, instead of the parsed
-        chunk (see `_TextShape`); everything else as in `next_batch`."""
+        chunk (see `_TextShape`), consecutive ones of one read as their text joined (both
+        translated APIs define a delta as any piece of the text); everything else as in
+        `next_batch`."""
         if self._shape is None:
             self._shape = _TextShape()
         return await self._next(self._shape)
@@ -236,8 +238,11 @@ class ChatAnswer:
                         continue
                     buf = buf[:cut]
                 batch: list[dict[str, Any] | str] = []
+                run: list[str] = []  # consecutive text of this read, not yet in `batch`
                 for event in _events(_text(buf)):
                     if event == _DONE:
+                        if run:
+                            batch.append("".join(run))
                         self._ended = True
                         # What follows `[DONE]` is not part of the answer; it is read to the
                         # end so the connection can be reused.
@@ -247,9 +252,14 @@ class ChatAnswer:
                     if shape is None:
                         batch.append(_chunk(event))
                     elif (text := shape.match(event)) is not None:
-                        batch.append(text)
+                        run.append(text)
                     else:
+                        if run:
+                            batch.append("".join(run))
+                            run.clear()
                         batch.append(shape.learn(event, _chunk(event)))
+                if run:
+                    batch.append("".join(run))
                 if batch:
                     return batch
         except ProxyError as err:
@@ -398,8 +408,10 @@ class _TextShape:
     def learn(self, event: str, chunk: dict[str, Any]) -> dict[str, Any] | str:
         """`chunk` (parsed from `event`), its shape kept when it is a text-only chunk whose
         text token can be located; returns `chunk`."""
+        if self._cut >= 0:  # keep the first shape: a stream has one
+            return chunk
         text = plain_text(chunk)
-        if text is None or self._cut >= 0:  # keep the first shape: a stream has one
+        if text is None:
             return chunk
         token = encode_basestring(text)  # how the chunk most likely spells it
         start = event.find(token)

@@ -261,3 +261,26 @@ async def test_store_keeps_an_answer_with_a_lone_surrogate(
     assert body["output"][0]["content"][0]["text"] == "\ud800"
     again = await proxy.get(f"/v1/responses/{body['id']}")
     assert again.status == 200
+
+
+async def test_a_large_request_s_tools_are_echoed_in_the_client_s_spelling(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    # An agent-sized request (its members' spans are known): the final snapshot carries
+    # the client's own JSON text of its tools, the same value as the tools sent.
+    tools = [
+        {"type": "function", "name": f"tool_{i}", "description": "d" * 500, "parameters": {}}
+        for i in range(10)
+    ]
+    gateway.reply = lambda seen: sse_reply([chunk("hi", "m"), _finish("stop"), USAGE])
+    body = {"model": "private/kimi-k3", "input": "x", "tools": tools, "stream": True}
+    text = json.dumps(body)  # ", " and ": ": not how privproxy would write them
+    resp = await proxy.post(
+        "/v1/responses", data=text, headers={"Content-Type": "application/json"}
+    )
+    raw = await resp.read()
+    assert json.dumps(tools).encode() in raw
+    events = sse_events(raw)
+    final = check_events(events)
+    assert final["tools"] == tools
+    assert events[0]["response"]["tools"] == []  # not in the first snapshots

@@ -3,10 +3,8 @@
 * `sealed_chat._TextShape` (text-only chunks read by scanning only their text token) must
   agree with parsing each event whole and reading it with `chat_stream.plain_text`, for
   every text, and must never be fooled by events built to look like the learned shape.
-* `ResponseBuilder.text_sse` must be the bytes `encode(feed(TextDelta(text)))` gives, and
-  leave the builder in the same state.
-* The Messages stream's templates (start, text blocks, end) must be the bytes the general
-  encoder gives for the events `MessagesStream` builds, for any chat stream.
+* `StreamingResponseBuilder` (templates for a text answer's events) must write the bytes
+  the general builder's events encode to, for any answer, and end in the same state.
 """
 
 from __future__ import annotations
@@ -18,30 +16,23 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privproxy.api.messages import (
-    _TEXT_DELTA,
-    _append_text,
-    _encode_text,
-    _end_text,
-    _open_text,
-    _start_text,
-)
 from privproxy.api.sealed_chat import _chunk, _events, _events_general, _TextShape
 from privproxy.api.translate.chat_stream import (
     Finish,
-    Piece,
+    ReasoningDelta,
     TextDelta,
+    ToolCallDelta,
     Usage,
     chunk_deltas,
-    merged_deltas,
     plain_text,
 )
-from privproxy.api.translate.messages_errors import MessagesAnswerError
-from privproxy.api.translate.messages_response import MessagesStream
+from privproxy.api.translate.errors import UnexpectedAnswerError
 from privproxy.api.translate.responses_events import ResponseBuilder
 from privproxy.api.translate.responses_request import to_chat
+from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.api.translate.sse import encode_events
 from privproxy.jsoncodec import utf8
+from tests.privproxy.api.responses_checks import sse_events
 from tests.privproxy.fake_gateway import chunk
 
 _TEXTS = st.text(min_size=0, max_size=12)
@@ -132,26 +123,111 @@ def _ids() -> Any:
     return lambda prefix: f"{prefix}_{next(counter)}"
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_TEXTS.filter(bool), min_size=1, max_size=8), st.sampled_from(["stop", "length"]))
-def test_text_sse_is_the_encoded_text_delta(texts: list[str], finish: str) -> None:
-    # The fast builder writes through text_sse and encode_text (templates, a shared
-    # snapshot); the other builds event objects for the general encoder: same bytes.
+_DELTA = st.one_of(
+    _TEXTS.map(TextDelta),
+    _TEXTS.map(ReasoningDelta),
+    st.builds(
+        ToolCallDelta,
+        st.integers(0, 2),
+        st.one_of(st.none(), st.just("call_x")),
+        st.one_of(st.none(), st.sampled_from(["f", "ns__g", "h"])),
+        _TEXTS,
+    ),
+)
+_ECHO = st.fixed_dictionaries(
+    {"model": st.just("m"), "input": st.just("x")},
+    optional={
+        "instructions": st.text(max_size=12),
+        "metadata": st.dictionaries(st.text(max_size=4), st.text(max_size=6), max_size=2),
+        "temperature": st.sampled_from([0, 0.5, 1]),
+        "tools": st.just(
+            [
+                {"type": "function", "name": "f", "parameters": {"type": "object"}},
+                {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "g"}]},
+                {"type": "web_search"},
+            ]
+        ),
+    },
+)
+
+
+def _stream_both(
+    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool
+) -> tuple[str, bytes, dict[str, Any], dict[str, Any]] | None:
+    """The streaming builder's text and the general builder's encoded events for one answer
+    (None when the general builder refuses the answer: interleaved tool calls)."""
+    request = to_chat(body)
+    fast = StreamingResponseBuilder(
+        request, response_id="resp_1", created_at=1, store=store, new_id=_ids()
+    )
+    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, store=store, new_id=_ids())
+    out, events = [fast.start_sse()], slow.start()
+    try:
+        for delta in deltas:
+            events += slow.feed(delta)
+            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
+            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
+    except UnexpectedAnswerError:
+        return None
+    if finish is not None:
+        for builder in (fast, slow):
+            builder.feed(Finish(finish))
+            builder.feed(Usage(3, len(deltas)))
+    out.append(fast.finish_sse())
+    events += slow.finish()
+    return "".join(out), encode_events(events), fast.response, slow.response
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _ECHO,
+    st.lists(_DELTA, max_size=8),
+    st.sampled_from([None, "stop", "length", "content_filter", "tool_calls"]),
+    st.booleans(),
+)
+def test_streaming_builder_writes_what_the_general_encoder_writes(
+    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool
+) -> None:
+    # Templates for the text answer's events, the general path for everything else, any
+    # mix within one answer: the same bytes and the same final response object.
+    both = _stream_both(body, deltas, finish, store)
+    if both is None:
+        return
+    text, general, fast_response, slow_response = both
+    assert utf8(text) == general
+    assert fast_response == slow_response
+
+
+def test_a_text_answer_takes_the_templates() -> None:
     request = to_chat({"model": "m", "input": "x", "instructions": 'be "brief" é'})
-    fast = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    assert utf8(fast.encode_text(fast.start())) == encode_events(slow.start())
-    assert fast.text_sse(texts[0]) is None  # no message item open yet
-    for text in texts:
-        sse = fast.text_sse(text)
-        if sse is None:
-            sse = fast.encode_text(fast.feed(TextDelta(text)))
-        assert utf8(sse) == encode_events(slow.feed(TextDelta(text)))
-    for builder in (fast, slow):
-        builder.feed(Finish(finish))
-        builder.feed(Usage(3, len(texts)))
-    assert utf8(fast.encode_text(fast.finish())) == encode_events(slow.finish())
-    assert fast.response == slow.response
+    builder = StreamingResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
+    builder.start_sse()
+    first = builder.text_sse("Hel")
+    assert first is not None and first.count("event: ") == 3  # item, part, delta
+    assert builder.text_sse("lo") is not None
+    assert builder.text_sse("") is None  # nothing to say: no event
+    builder.feed(Finish("stop"))
+    end = builder.finish_sse()
+    assert [line for line in end.splitlines() if line.startswith("event: ")] == [
+        "event: response.output_text.done",
+        "event: response.content_part.done",
+        "event: response.output_item.done",
+        "event: response.completed",
+    ]
+    assert builder.response["output"][0]["content"][0]["text"] == "Hello"
+
+
+def test_text_after_a_tool_call_goes_the_general_way() -> None:
+    builder = StreamingResponseBuilder(
+        to_chat({"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}]}),
+        response_id="resp_1",
+        created_at=1,
+        new_id=_ids(),
+    )
+    builder.start_sse()
+    builder.feed(ToolCallDelta(0, "call_1", "f", "{}"))
+    assert builder.text_sse("hi") is None  # a function call item is open
+    assert builder.encode_text(builder.feed(TextDelta("hi"))).count("event: ") == 5
 
 
 _SSE_TEXT = st.text(alphabet="ab :\n\r\\{}", max_size=8) | st.sampled_from(
@@ -176,133 +252,60 @@ def test_event_split_common_shape() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=30), st.text(max_size=30))
 def test_messages_start_template_is_the_encoded_start(message_id: str, model: str) -> None:
+    from privproxy.api.messages import _encode_text, _start_text
+    from privproxy.api.translate.messages_response import MessagesStream
+
     translator = MessagesStream(message_id=message_id, model=model)
     assert _start_text(translator, message_id, model) == _encode_text(translator.start())
-    assert utf8(_encode_text(translator.start())) == encode_events(translator.start())
 
 
-# Chat chunks of every kind a stream may carry, text-only ones also as their text (as
-# `ChatAnswer.next_pieces` gives them), cut into reads at random.
-_STOPS = ["END", 'q"uote', "é\\n"]
-_COUNTS = st.integers(-2, 2**70) | st.booleans()
-
-
-def _choice(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": delta, **extra}]}
-
-
-@st.composite
-def _tool_piece(draw: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"index": draw(st.integers(0, 2))}
-    function: dict[str, Any] = {"arguments": draw(st.sampled_from(["", '{"a":', "1}", "{}"]))}
-    if draw(st.booleans()):  # a call's first piece (a piece without a name may be refused)
-        call["id"] = draw(st.sampled_from(["call_1", "call_2"]))
-        function["name"] = "f"
-    call["function"] = function
-    return _choice({"tool_calls": [call]})
-
-
-_CHUNKS = st.one_of(
-    _TEXTS.filter(bool).map(lambda text: _choice({"content": text})),
-    _TEXTS.map(lambda text: _choice({"role": "assistant", "content": text})),
-    _TEXTS.filter(bool).map(lambda text: _choice({"reasoning_content": text})),
-    _tool_piece(),
-    st.builds(
-        lambda text, reason, stop: _choice(
-            {"content": text}, finish_reason=reason, stop_reason=stop
-        ),
-        _TEXTS,
-        st.sampled_from(["stop", "length", "tool_calls", "content_filter", "other"]),
-        st.sampled_from([None, *_STOPS, "unasked"]),
-    ),
-    st.builds(
-        lambda prompt, completion, cached: {
-            "choices": [],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "prompt_tokens_details": {"cached_tokens": cached},
-            },
-        },
-        _COUNTS,
-        _COUNTS,
-        _COUNTS,
-    ),
-)
-
-
-def _as_piece(chunk: dict[str, Any], as_text: bool) -> Piece:
-    text = plain_text(chunk)
-    return text if as_text and text is not None else chunk
-
-
-_READS = st.lists(
-    st.lists(st.builds(_as_piece, _CHUNKS, st.booleans()), min_size=1, max_size=5),
-    max_size=8,
-)
-
-
-def _general(translator: MessagesStream, pieces: list[Any]) -> bytes:
-    """The general path: every piece's events built as objects, then encoded."""
-    events: list[dict[str, Any]] = []
-    for piece in pieces:
-        if isinstance(piece, dict):
-            events += translator.feed(piece)
-        else:
-            events += translator.apply([TextDelta(piece) if isinstance(piece, str) else piece])
-    return encode_events(events)
-
-
-def _templated(translator: MessagesStream, pieces: list[Any]) -> bytes:
-    """The stream's path (`messages._append_text`)."""
-    out: list[str] = []
-    _append_text(translator, pieces, out)
-    return utf8("".join(out))
-
-
-def _outcome(step: Any, *args: Any) -> Any:
-    try:
-        return step(*args)
-    except MessagesAnswerError as exc:
-        return type(exc)
-
-
-@settings(max_examples=500, deadline=None)
-@given(_READS, st.sampled_from([(), _STOPS]))
-def test_messages_stream_templates_are_the_encoded_events(
-    reads: list[list[Piece]], stops: Any
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_DELTA, max_size=6), st.sampled_from([None, "stop", "length"]))
+def test_the_client_s_tools_text_stands_for_the_same_tools(
+    deltas: list[Any], finish: str | None
 ) -> None:
-    fast = MessagesStream(message_id="msg_1", model="m", stop_sequences=stops)
-    slow = MessagesStream(message_id="msg_1", model="m", stop_sequences=stops)
-    for batch in reads:
-        pieces = merged_deltas(batch) if len(batch) > 1 else batch  # as `_stream` reads them
-        got = _outcome(_templated, fast, pieces)
-        assert got == _outcome(_general, slow, pieces)
-        if got is MessagesAnswerError:  # a tool call without a name: the stream ends
-            return
-    closed, reason, sequence, usage = fast.end()
-    assert utf8(_end_text(closed, reason, sequence, usage)) == encode_events(slow.finish())
-    assert _outcome(fast.message) == _outcome(slow.message)
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+    request = to_chat({"model": "m", "input": "x", "tools": tools})
+    spelled = json.dumps(tools)  # another spelling of the same value
+    fast = StreamingResponseBuilder(
+        request, response_id="resp_1", created_at=1, new_id=_ids(), tools_json=spelled
+    )
+    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
+    out, events = [fast.start_sse()], slow.start()
+    try:
+        for delta in deltas:
+            events += slow.feed(delta)
+            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
+            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
+    except UnexpectedAnswerError:
+        return
+    if finish is not None:
+        for builder in (fast, slow):
+            builder.feed(Finish(finish))
+    out.append(fast.finish_sse())
+    events += slow.finish()
+    assert sse_events(utf8("".join(out))) == events
+    if events[-1]["response"]["status"] != "failed":
+        assert spelled in "".join(out)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), _TEXTS.filter(bool)), max_size=6))
-def test_messages_open_text_is_apply_of_a_text_delta(steps: list[tuple[bool, str]]) -> None:
-    # Text after a tool_use block closes it: `open_text` gives the same events and state.
-    fast = MessagesStream(message_id="msg_1", model="m")
-    slow = MessagesStream(message_id="msg_1", model="m")
-    for tool, text in steps:
-        if tool:
-            call = _choice({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]})
-            assert fast.feed(call) == slow.feed(call)
-            continue
-        index = fast.add_text(text)
-        if index is None:
-            closed, index = fast.open_text(text)
-            sse = _open_text(closed, index)
-        else:
-            sse = ""
-        sse += _TEXT_DELTA % (index, json.dumps(text, ensure_ascii=False))
-        assert utf8(sse) == encode_events(slow.apply([TextDelta(text)]))
-    assert fast.finish() == slow.finish()
-    assert fast.message() == slow.message()
+@settings(max_examples=300, deadline=None)
+@given(_ECHO, st.lists(_DELTA, max_size=8), st.sampled_from([None, "stop", "length"]))
+def test_a_quiet_builder_builds_the_same_response(
+    body: dict[str, Any], deltas: list[Any], finish: str | None
+) -> None:
+    # A non-stream answer makes no events; its response must be the streamed one's.
+    request = to_chat(body)
+    quiet = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids(), quiet=True)
+    loud = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids())
+    try:
+        for delta in [*deltas, *([Finish(finish), Usage(2, 3)] if finish else [])]:
+            assert quiet.feed(delta) == []
+            loud.feed(delta)
+    except UnexpectedAnswerError:
+        return
+    ended = quiet.finish()
+    assert ended == [] if finish else ended[0]["type"] == "response.failed"
+    loud.finish()
+    assert quiet.response == loud.response
+    assert quiet.output == loud.output
