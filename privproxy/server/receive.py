@@ -210,16 +210,7 @@ async def read_body(request: web.Request, settings: Settings) -> bytearray:
 
 async def receive_json(request: web.Request, settings: Settings) -> dict[str, Any]:
     """Read one request body that must be a JSON object (the translated client APIs)."""
-    raw = await read_body(request, settings)
-    try:
-        value = _DECODER.decode(raw.decode("utf-8"))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise InvalidRequestError("Request body is not valid JSON") from exc
-    except RecursionError as exc:
-        raise InvalidRequestError("Request body is nested too deeply") from exc
-    if not isinstance(value, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
-    return value
+    return (await receive_object(request, settings)).value
 
 
 @dataclass(frozen=True, slots=True)

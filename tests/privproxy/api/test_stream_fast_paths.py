@@ -27,7 +27,7 @@ from privproxy.api.translate.chat_stream import (
     plain_text,
 )
 from privproxy.api.translate.errors import UnexpectedAnswerError
-from privproxy.api.translate.responses_events import ResponseBuilder
+from privproxy.api.translate.responses_events import Event, ResponseBuilder
 from privproxy.api.translate.responses_request import to_chat
 from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.api.translate.sse import encode_events
@@ -152,13 +152,24 @@ _ECHO = st.fixed_dictionaries(
 
 
 def _stream_both(
-    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool
-) -> tuple[str, bytes, dict[str, Any], dict[str, Any]] | None:
-    """The streaming builder's text and the general builder's encoded events for one answer
-    (None when the general builder refuses the answer: interleaved tool calls)."""
+    body: dict[str, Any],
+    deltas: list[Any],
+    finish: str | None,
+    *,
+    store: bool = False,
+    tools_json: str | None = None,
+) -> tuple[str, list[Event], dict[str, Any], dict[str, Any]] | None:
+    """The streaming builder's text and the general builder's events for one answer, and
+    both final responses (None when the general builder refuses the answer: interleaved
+    tool calls)."""
     request = to_chat(body)
     fast = StreamingResponseBuilder(
-        request, response_id="resp_1", created_at=1, store=store, new_id=_ids()
+        request,
+        response_id="resp_1",
+        created_at=1,
+        store=store,
+        new_id=_ids(),
+        tools_json=tools_json,
     )
     slow = ResponseBuilder(request, response_id="resp_1", created_at=1, store=store, new_id=_ids())
     out, events = [fast.start_sse()], slow.start()
@@ -175,7 +186,7 @@ def _stream_both(
             builder.feed(Usage(3, len(deltas)))
     out.append(fast.finish_sse())
     events += slow.finish()
-    return "".join(out), encode_events(events), fast.response, slow.response
+    return "".join(out), events, fast.response, slow.response
 
 
 @settings(max_examples=400, deadline=None)
@@ -190,11 +201,11 @@ def test_streaming_builder_writes_what_the_general_encoder_writes(
 ) -> None:
     # Templates for the text answer's events, the general path for everything else, any
     # mix within one answer: the same bytes and the same final response object.
-    both = _stream_both(body, deltas, finish, store)
+    both = _stream_both(body, deltas, finish, store=store)
     if both is None:
         return
-    text, general, fast_response, slow_response = both
-    assert utf8(text) == general
+    text, events, fast_response, slow_response = both
+    assert utf8(text) == encode_events(events)
     assert fast_response == slow_response
 
 
@@ -265,28 +276,16 @@ def test_the_client_s_tools_text_stands_for_the_same_tools(
     deltas: list[Any], finish: str | None
 ) -> None:
     tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
-    request = to_chat({"model": "m", "input": "x", "tools": tools})
     spelled = json.dumps(tools)  # another spelling of the same value
-    fast = StreamingResponseBuilder(
-        request, response_id="resp_1", created_at=1, new_id=_ids(), tools_json=spelled
-    )
-    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    out, events = [fast.start_sse()], slow.start()
-    try:
-        for delta in deltas:
-            events += slow.feed(delta)
-            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
-            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
-    except UnexpectedAnswerError:
+    body = {"model": "m", "input": "x", "tools": tools}
+    both = _stream_both(body, deltas, finish, tools_json=spelled)
+    if both is None:
         return
-    if finish is not None:
-        for builder in (fast, slow):
-            builder.feed(Finish(finish))
-    out.append(fast.finish_sse())
-    events += slow.finish()
-    assert sse_events(utf8("".join(out))) == events
+    text, events, fast_response, slow_response = both
+    assert sse_events(utf8(text)) == events
+    assert fast_response == slow_response
     if events[-1]["response"]["status"] != "failed":
-        assert spelled in "".join(out)
+        assert spelled in text
 
 
 @settings(max_examples=300, deadline=None)
