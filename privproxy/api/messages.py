@@ -18,13 +18,14 @@ import contextlib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any, Final
 
 from aiohttp import web
 
 from privproxy.api.sealed_chat import ChatAnswer, open_chat
-from privproxy.api.translate.chat_stream import TextDelta, merged_deltas
+from privproxy.api.translate.chat_stream import Delta, Piece, merged_deltas, plain_text
 from privproxy.api.translate.messages_request import ChatRequest, to_chat
 from privproxy.api.translate.messages_response import MessagesStream, to_message
 from privproxy.api.translate.messages_tokens import METHOD, estimate_input_tokens
@@ -34,7 +35,7 @@ from privproxy.jsoncodec import compact_bytes, compact_encode, utf8
 from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import CATALOG_KEY, SETTINGS_KEY
-from privproxy.server.receive import ReceivedBody, receive_json_source, resolve_model
+from privproxy.server.receive import Received, receive_object, resolve_model
 from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
@@ -60,10 +61,19 @@ _TEXT_DELTA: Final = (
 )
 
 
+_TEXT_START: Final = (
+    "event: content_block_start\n"
+    'data: {"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}\n\n'
+)
 _BLOCK_STOP: Final = 'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
 _BARE: Final = {
     name: f'event: {name}\ndata: {{"type":"{name}"}}\n\n' for name in ("ping", "message_stop")
 }
+_END: Final = (
+    'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":%s,'
+    '"stop_sequence":%s},"usage":{"input_tokens":%d,"output_tokens":%d,'
+    '"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d}}\n\n' + _BARE["message_stop"]
+)
 
 
 _START: Final = (
@@ -77,7 +87,7 @@ _START: Final = (
 def _start_text(translator: MessagesStream, message_id: str, model: str) -> str:
     """`_encode_text(translator.start())` for a translator made with `message_id` and
     `model`, written from a template (every stream starts with it)."""
-    translator.start()  # nothing to keep: the events are fixed by id and model
+    # `translator.start()` changes nothing: its events are fixed by the id and the model.
     return _START % (encode_basestring(message_id), encode_basestring(model)) + _BARE["ping"]
 
 
@@ -100,6 +110,52 @@ def _encode_text(events: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _append_text(
+    translator: MessagesStream, pieces: Sequence[Piece | Delta], out: list[str]
+) -> None:
+    """Append to `out` the event text of the pieces of one read (a `ChatAnswer.next_pieces`
+    batch, or its `merged_deltas`): text, most pieces, from templates; anything else
+    through `feed` / `apply` and `_encode_text`."""
+    add_text = translator.add_text
+    for piece in pieces:
+        if not isinstance(piece, str):
+            text = plain_text(piece) if isinstance(piece, dict) else None
+            if text is None:  # anything but text: the general path
+                events = (
+                    translator.feed(piece) if isinstance(piece, dict) else translator.apply([piece])
+                )
+                if events:
+                    out.append(_encode_text(events))
+                continue
+            piece = text  # a text-only chunk the stream parsed whole
+        index = add_text(piece)
+        if index is None:  # no text block open
+            closed, index = translator.open_text(piece)
+            out.append(_open_text(closed, index))
+        out.append(_TEXT_DELTA % (index, encode_basestring(piece)))
+
+
+def _open_text(closed: int | None, index: int) -> str:
+    """The events of `MessagesStream.open_text` before the text delta: the closed block's
+    `content_block_stop`, if any, and the text block's `content_block_start`."""
+    start = _TEXT_START % index
+    return start if closed is None else _BLOCK_STOP % closed + start
+
+
+def _end_text(closed: int | None, reason: str, sequence: str | None, usage: dict[str, int]) -> str:
+    """`_encode_text(translator.finish())` from `translator.end()`'s values, written from
+    templates (every stream ends with it)."""
+    stop = "" if closed is None else _BLOCK_STOP % closed
+    return stop + _END % (
+        encode_basestring(reason),
+        "null" if sequence is None else encode_basestring(sequence),
+        usage["input_tokens"],
+        usage["output_tokens"],
+        usage["cache_creation_input_tokens"],
+        usage["cache_read_input_tokens"],
+    )
+
+
 def _encode(events: list[dict[str, Any]]) -> bytes:
     """`sse.encode_events` (see `_encode_text`)."""
     return utf8(_encode_text(events))
@@ -109,17 +165,18 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Re
     return web.Response(body=compact_bytes(body), headers=headers, content_type="application/json")
 
 
-async def _translate(request: web.Request) -> tuple[ChatRequest, ReceivedBody]:
+async def _translate(request: web.Request) -> tuple[ChatRequest, Received]:
     """Read the body and translate it, the model resolved first (aliases, agent defaults)
     so that reasoning settings are mapped only for models that take them; the body as
     received comes along (for `open_chat`)."""
     app = request.app
     settings = app[SETTINGS_KEY]
-    raw, source = await receive_json_source(request, settings)
+    received = await receive_object(request, settings)
+    raw = received.value
     private, _ = resolve_model(raw.get("model"), app[CATALOG_KEY].view(), settings.model_aliases)
     chat = to_chat(raw, reasoning=model_info(private).reasoning)
     chat.body["model"] = private
-    return chat, source
+    return chat, received
 
 
 @traced("messages", "/v1/messages")
@@ -174,7 +231,8 @@ async def _stream(
     # Headers leave with the first events, and every write carries all events ready by then
     # (each write is a send on the client's socket, most of a translated stream's CPU).
     resp = BufferedHeadersResponse(status=200, headers=headers)
-    resp.content_type = "text/event-stream"
+    # The header itself: the `content_type` setter parses and rebuilds it (same bytes).
+    resp.headers["Content-Type"] = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
@@ -187,19 +245,7 @@ async def _stream(
                 # A burst (several chunks in one read): its consecutive text, and argument
                 # pieces of one call, as one delta each (`merged_deltas`).
                 pieces = merged_deltas(batch) if len(batch) > 1 else batch
-                for piece in pieces:  # one write per authenticated read
-                    if isinstance(piece, str):  # text (a text-only chunk, or merged)
-                        index = translator.add_text(piece)
-                        if index is not None:  # most chunks: a text delta, from its template
-                            out.append(_TEXT_DELTA % (index, encode_basestring(piece)))
-                            continue
-                        events = translator.apply([TextDelta(piece)])
-                    elif isinstance(piece, dict):
-                        events = translator.feed(piece)
-                    else:
-                        events = translator.apply([piece])
-                    if events:
-                        out.append(_encode_text(events))
+                _append_text(translator, pieces, out)  # one write per authenticated read
                 if answer.complete:
                     continue  # the last events go out with the end of the body
                 now = loop.time()
@@ -213,9 +259,9 @@ async def _stream(
         else:  # asked for a stream, got a whole answer: send it as one
             out.append(_encode_text(translator.apply_completion(await answer.json())))
         _require_finish(translator)
-        last = translator.finish()
-        record_usage(request, last[-2].get("usage"))  # `message_delta`, then `message_stop`
-        out.append(_encode_text(last))
+        closed, reason, sequence, usage = translator.end()
+        record_usage(request, usage)
+        out.append(_end_text(closed, reason, sequence, usage))
         await resp.write_eof(utf8("".join(out)))
     except ProxyError as err:
         _log.warning("Messages stream aborted: %s (%s)", err.code, err.status)

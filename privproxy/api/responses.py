@@ -27,15 +27,16 @@ from privproxy.api.translate.chat_stream import (
     merged_deltas,
 )
 from privproxy.api.translate.errors import TranslationError, UnexpectedAnswerError
-from privproxy.api.translate.responses_events import Event, ResponseBuilder, random_id
+from privproxy.api.translate.responses_events import ResponseBuilder, random_id
 from privproxy.api.translate.responses_request import ChatRequest, items_to_messages, to_chat
+from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import PRIVATE_PREFIX
 from privproxy.jsoncodec import compact_bytes, utf8
 from privproxy.ops.tracing import record_usage, traced
 from privproxy.server import guards
 from privproxy.server.app_keys import SETTINGS_KEY
-from privproxy.server.receive import choose_api_key, receive_json_source
+from privproxy.server.receive import choose_api_key, receive_object
 from privproxy.server.respond import BufferedHeadersResponse
 
 _log = logging.getLogger("privproxy")
@@ -108,7 +109,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     """`POST /v1/responses`."""
     app = request.app
     store = app.get(STORE_KEY)
-    body, source = await receive_json_source(request, app[SETTINGS_KEY])
+    received = await receive_object(request, app[SETTINGS_KEY])
+    body = received.value
     history = _history(request, body, store)
     translated = to_chat(body, history=history)
     keep = store is not None and body.get("store") is not False
@@ -119,16 +121,27 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         names = ",".join(dict.fromkeys(_UNSAFE.sub("?", n)[:64] for n in translated.dropped_tools))
         _log_dropped(names[:512])
         headers[DROPPED_TOOLS_HEADER] = names[:512]
-    builder = ResponseBuilder(
-        translated, response_id=random_id("resp"), created_at=int(time.time()), store=keep
-    )
+    response_id, now = random_id("resp"), int(time.time())
+    builder: ResponseBuilder
+    if translated.stream:
+        # The client's own JSON of its tools stands for them in the final snapshot (Codex
+        # sends ~19 KB of them every turn: writing them again was a tenth of its answer).
+        tools_json = received.raw("tools")
+        builder = StreamingResponseBuilder(
+            translated, response_id=response_id, created_at=now, store=keep, tools_json=tools_json
+        )
+    else:
+        builder = ResponseBuilder(
+            translated, response_id=response_id, created_at=now, store=keep, quiet=True
+        )
     # A stored conversation's strings did not come from this request (the stored answers'
     # from the model): only without one does this request's text choose the encoding.
-    chosen = source if history is None else None
-    async with await open_chat(request, translated.chat, chosen) as answer:
+    source = received if history is None else None
+    async with await open_chat(request, translated.chat, source) as answer:
         if builder.response["model"] is None:  # the default model, resolved by open_chat
             builder.response["model"] = PRIVATE_PREFIX + translated.chat["model"]
         if translated.stream:
+            assert isinstance(builder, StreamingResponseBuilder)
             return await _stream(request, answer, builder, headers, translated, store)
         if answer.event_stream:  # asked for JSON; take a stream too, it is the same answer
             async for chunk in answer.chunks():
@@ -159,7 +172,7 @@ def _keep(
 async def _stream(
     request: web.Request,
     answer: ChatAnswer,
-    builder: ResponseBuilder,
+    builder: StreamingResponseBuilder,
     headers: dict[str, str],
     translated: ChatRequest,
     store: ResponseStore | None,
@@ -170,7 +183,7 @@ async def _stream(
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
     encode = builder.encode_text
-    out = [encode(builder.start())]  # server-sent-event text not yet written
+    out = [builder.start_sse()]  # server-sent-event text not yet written
     try:
         try:
             if answer.event_stream:
@@ -184,10 +197,7 @@ async def _stream(
                             if sse is None:
                                 sse = encode(builder.feed(TextDelta(piece)))
                         elif isinstance(piece, dict):
-                            events: list[Event] = []
-                            for delta in chunk_deltas(piece):
-                                events += builder.feed(delta)
-                            sse = encode(events)
+                            sse = _chunk_sse(builder, piece)
                         else:
                             sse = encode(builder.feed(piece))
                         if sse:
@@ -198,7 +208,7 @@ async def _stream(
             else:
                 for delta in completion_deltas(await answer.json()):
                     out.append(encode(builder.feed(delta)))
-            out.append(encode(builder.finish()))
+            out.append(builder.finish_sse())
             record_usage(request, builder.response["usage"])
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
@@ -210,6 +220,15 @@ async def _stream(
     if store is not None and builder.response["store"] and builder.response["status"] != "failed":
         _keep(request, store, translated, builder)
     return resp
+
+
+def _chunk_sse(builder: StreamingResponseBuilder, chunk: dict[str, Any]) -> str:
+    """The event text a parsed chat chunk causes (its text through `text_sse`)."""
+    out = []
+    for delta in chunk_deltas(chunk):
+        sse = builder.text_sse(delta.text) if type(delta) is TextDelta else None
+        out.append(sse if sse is not None else builder.encode_text(builder.feed(delta)))
+    return "".join(out)
 
 
 async def get_response(request: web.Request) -> web.StreamResponse:

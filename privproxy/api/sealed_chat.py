@@ -43,7 +43,7 @@ from privproxy.server.app_keys import CATALOG_KEY, POOL_KEY, PROVIDER_KEY, SETTI
 from privproxy.server.drain import DRAIN_KEY
 from privproxy.server.receive import (
     Inbound,
-    ReceivedBody,
+    Received,
     choose_api_key,
     encode_json,
     resolve_model,
@@ -201,9 +201,11 @@ class ChatAnswer:
         return await self._next(None)  # type: ignore[return-value]  # no shape: no str
 
     async def next_pieces(self) -> list[dict[str, Any] | str] | None:
-        """`next_batch` for a translating stream: a chunk that carries nothing but text
+        """`next_batch` for a translating stream: chunks that carry nothing but text
         (`chat_stream.plain_text`) may come as that text, a `str`, instead of the parsed
-        chunk (see `_TextShape`); everything else as in `next_batch`."""
+        chunk (see `_TextShape`), consecutive ones of one read as their text joined (both
+        translated APIs define a delta as any piece of the text); everything else as in
+        `next_batch`."""
         if self._shape is None:
             self._shape = _TextShape()
         return await self._next(self._shape)
@@ -242,8 +244,11 @@ class ChatAnswer:
                         continue
                     buf = buf[:cut]
                 batch: list[dict[str, Any] | str] = []
+                run: list[str] = []  # consecutive text of this read, not yet in `batch`
                 for event in _events(_text(buf)):
                     if event == _DONE:
+                        if run:
+                            batch.append("".join(run))
                         self._ended = True
                         # What follows `[DONE]` is not part of the answer; it is read to the
                         # end so the connection can be reused.
@@ -253,9 +258,14 @@ class ChatAnswer:
                     if shape is None:
                         batch.append(_chunk(event))
                     elif (text := shape.match(event)) is not None:
-                        batch.append(text)
+                        run.append(text)
                     else:
+                        if run:
+                            batch.append("".join(run))
+                            run.clear()
                         batch.append(shape.learn(event, _chunk(event)))
+                if run:
+                    batch.append("".join(run))
                 if batch:
                     return batch
         except ProxyError as err:
@@ -404,8 +414,10 @@ class _TextShape:
     def learn(self, event: str, chunk: dict[str, Any]) -> dict[str, Any] | str:
         """`chunk` (parsed from `event`), its shape kept when it is a text-only chunk whose
         text token can be located; returns `chunk`."""
+        if self._cut >= 0:  # keep the first shape: a stream has one
+            return chunk
         text = plain_text(chunk)
-        if text is None or self._cut >= 0:  # keep the first shape: a stream has one
+        if text is None:
             return chunk
         token = encode_basestring(text)  # how the chunk most likely spells it
         start = event.find(token)
@@ -450,13 +462,14 @@ def _chunk(text: str) -> dict[str, Any]:
 
 
 async def open_chat(
-    request: web.Request, body: dict[str, Any], source: ReceivedBody | None = None
+    request: web.Request, body: dict[str, Any], source: Received | None = None
 ) -> ChatAnswer:
     """Seal `body` (a chat-completions request; `model` is resolved and rewritten here, the
     rest sealed as given) and forward it; return the answer once its first authenticated
     bytes are in. An error status from the enclave is read and raised before that.
-    `source`: the client request `body` was translated from, whose strings are all its
-    strings (it chooses the encoding, `receive.encode_json`)."""
+    `source`: the client request `body` was translated from (every string of `body` was
+    decoded from it or written by the translator); it chooses the encoding
+    (`receive.encode_json`)."""
     app = request.app
     settings = app[SETTINGS_KEY]
     api_key = choose_api_key(request, settings)

@@ -26,14 +26,11 @@ requests (`/healthz`) are answered meanwhile.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from json.decoder import scanstring as _scan_string  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
-from json.scanner import make_scanner
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -43,6 +40,7 @@ from privproxy.gateway.forward import client_tool_id
 from privproxy.jsoncodec import ascii_encode, compact_encode
 from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, missing_key_hint
 from privproxy.server.config import Settings
+from privproxy.server.json_members import DECODER, parse_members
 from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
 from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
 from privproxy.server.router_options import check_router_options
@@ -75,21 +73,11 @@ _CALLER_KEY = re.compile(rf"Bearer\s+({PPQ_KEY_PATTERN})")
 _CALLER_X_API_KEY = re.compile(PPQ_KEY_PATTERN)
 
 
-def _reject_constant(name: str) -> None:
-    # NaN/Infinity are not JSON (Node's JSON.parse rejects them; so would the enclave).
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# Built once: json.loads with keyword arguments constructs a decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Built once, shared with the member walk (`json_members`).
+_DECODER = DECODER
 _encode = compact_encode
-# The decoder's own value scanner (C), with its `parse_constant`, and string scanner.
-_SCAN_VALUE = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
-# JSON whitespace, as json.decoder's WHITESPACE; the pattern matches everywhere (maybe empty).
-_skip_ws = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
 # A `\uD800`-`\uDFFF` escape: may decode to a lone surrogate, which cannot be UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class InvalidRequestError(ProxyError):
@@ -220,51 +208,65 @@ async def read_body(request: web.Request, settings: Settings) -> bytearray:
     return raw
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedBody:
-    """A request body as received (its bytes, and its length as text): what decides how a
-    body translated from it is encoded (`encode_json`). Never logged."""
+async def receive_json(request: web.Request, settings: Settings) -> dict[str, Any]:
+    """Read one request body that must be a JSON object (the translated client APIs)."""
+    return (await receive_object(request, settings)).value
 
-    raw: bytes | bytearray = field(repr=False)
-    chars: int
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A request body that is a JSON object: its value, its text, and (for a body of
+    `SPLICE_MIN_BYTES` or more) where each top-level member's value is in the text."""
+
+    value: dict[str, Any] = field(repr=False)
+    text: str = field(repr=False)
+    spans: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
+    size: int | None = None  # the body's length in bytes (UTF-8)
+
+    def raw(self, key: str) -> str | None:
+        """The client's own JSON text of the top-level member `key`'s value, when known and
+        on one line (it may then stand for the value in an event stream's data line)."""
+        span = self.spans.get(key) if self.spans is not None else None
+        if span is None:
+            return None
+        raw = self.text[span[0] : span[1]]
+        return None if "\n" in raw or "\r" in raw else raw
 
     def escape_non_ascii(self) -> bool:
         """True when a body translated from this one is best written with non-ASCII
-        characters escaped: they are few (the escapes make the body at most a quarter
-        longer; text in a non-Latin script would grow by half or more), and no escape here
-        can be a lone surrogate (which `encode_json` must still refuse)."""
-        raw = self.raw
-        extra = len(raw) - self.chars  # UTF-8 bytes beyond one per character
+        characters escaped (`encode_json`): they are few (the escapes make the body at most
+        a quarter longer; text in a non-Latin script would grow by half or more), and no
+        escape here can be a lone surrogate (which `encode_json` must still refuse)."""
+        if self.size is None:
+            return False
+        extra = self.size - len(self.text)  # UTF-8 bytes beyond one per character
         # An escape is at most 4 bytes longer than the character's UTF-8 (6 bytes for 2, a
         # pair 12 for 4), and each non-ASCII character adds at least one to `extra`.
-        return 16 * extra <= len(raw) and (
-            b"\\" not in raw or _SURROGATE_ESCAPE_BYTES.search(raw) is None
-        )
+        return 16 * extra <= self.size and not _maybe_surrogate(self.text)
 
 
-async def receive_json(request: web.Request, settings: Settings) -> dict[str, Any]:
-    """Read one request body that must be a JSON object (the translated client APIs)."""
-    return (await receive_json_source(request, settings))[0]
-
-
-async def receive_json_source(
-    request: web.Request, settings: Settings
-) -> tuple[dict[str, Any], ReceivedBody]:
-    """`receive_json`, and the body as received (for `encode_json` of its translation)."""
+async def receive_object(request: web.Request, settings: Settings) -> Received:
+    """`receive_json`, with the text and, for a large body, its members' spans
+    (`json_members.parse_members`; duplicate keys give no spans)."""
     raw = await read_body(request, settings)
     try:
         text = raw.decode("utf-8")
-        value = _DECODER.decode(text)
+        if len(raw) < SPLICE_MIN_BYTES:
+            value, spans = _DECODER.decode(text), None
+        else:
+            members = parse_members(text)
+            value = None if members is None else members.value
+            spans = members.spans if members is not None and members.unique else None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidRequestError("Request body is not valid JSON") from exc
     except RecursionError as exc:
         raise InvalidRequestError("Request body is nested too deeply") from exc
     if not isinstance(value, dict):
         raise InvalidRequestError("Request body must be a JSON object")
-    return value, ReceivedBody(raw, len(text))
+    return Received(value, text, spans, len(raw))
 
 
-def encode_json(obj: Any, source: ReceivedBody | None = None) -> bytes:
+def encode_json(obj: Any, source: Received | None = None) -> bytes:
     """Compact UTF-8 JSON of a decoded (or built) body, as the chat path seals it.
 
     `source`: the client request `obj` was translated from (every string of `obj` was
@@ -381,54 +383,14 @@ _Parsed = tuple[dict[str, Any], tuple[int, int] | None, bool]
 
 
 def _parse_object(text: str) -> _Parsed | None:
-    """Parse `text` like `_DECODER.decode` and, for a JSON object, locate its `model` value.
-
-    Returns None when `text` is valid JSON but not an object; raises `ValueError` when it is
-    not valid JSON (`RecursionError` for nesting bombs). The top-level members are walked
-    here exactly as `json.decoder.JSONObject` does; every key and value is scanned by the
-    decoder's own scanners, so validity and values are the decoder's.
-    """
-    end = _skip_ws(text, 0).end()
-    if text[end : end + 1] != "{":
-        _DECODER.decode(text)  # raises, or returns a non-object (it does not start with "{")
+    """Parse `text` like `_DECODER.decode` and, for a JSON object, locate its `model` value
+    (`json_members.parse_members`). None when `text` is valid JSON but not an object; raises
+    `ValueError` when it is not valid JSON (`RecursionError` for nesting bombs)."""
+    members = parse_members(text)
+    if members is None:
         return None
-    body: dict[str, Any] = {}
-    span: tuple[int, int] | None = None
-    unique = True
-    end = _skip_ws(text, end + 1).end()
-    if text[end : end + 1] == "}":
-        close = end
-    else:
-        while True:
-            if text[end : end + 1] != '"':
-                raise json.JSONDecodeError("Expecting property name", text, end)
-            key, end = _scan_string(text, end + 1, True)
-            end = _skip_ws(text, end).end()
-            if text[end : end + 1] != ":":
-                raise json.JSONDecodeError("Expecting ':' delimiter", text, end)
-            start = _skip_ws(text, end + 1).end()
-            try:
-                value, end = _SCAN_VALUE(text, start)
-            except StopIteration as exc:
-                raise json.JSONDecodeError("Expecting value", text, exc.value) from None
-            if key in body:
-                unique = False
-            elif key == "model":
-                span = (start, end)
-            body[key] = value
-            end = _skip_ws(text, end).end()
-            delimiter = text[end : end + 1]
-            if delimiter == "}":
-                close = end
-                break
-            if delimiter != ",":
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, end)
-            end = _skip_ws(text, end + 1).end()
-    if _skip_ws(text, close + 1).end() != len(text):
-        raise json.JSONDecodeError("Extra data", text, close + 1)
-    if span is None:
-        span = (close, close)
-    return body, span, unique
+    close = members.close
+    return members.value, members.spans.get("model", (close, close)), members.unique
 
 
 def _splice_model(raw: bytearray, text: str, span: tuple[int, int], value: str) -> None:
@@ -483,7 +445,7 @@ __all__ = [
     "Inbound",
     "InvalidRequestError",
     "MissingApiKeyError",
-    "ReceivedBody",
+    "Received",
     "UnknownModelError",
     "check_json_cost",
     "choose_api_key",
@@ -491,6 +453,6 @@ __all__ = [
     "read_body",
     "receive",
     "receive_json",
-    "receive_json_source",
+    "receive_object",
     "resolve_model",
 ]

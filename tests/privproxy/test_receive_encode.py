@@ -1,5 +1,5 @@
 """How a translated request's chat body is encoded: `receive.encode_json` with the client's
-request (`ReceivedBody`) escapes non-ASCII characters when that is cheaper, and never
+request (`Received`) escapes non-ASCII characters when that is cheaper, and never
 changes a value or what is refused."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from privproxy.jsoncodec import ascii_encode, compact_encode
-from privproxy.server.receive import InvalidRequestError, ReceivedBody, encode_json
+from privproxy.server.receive import InvalidRequestError, Received, encode_json
 
 # Every code point, surrogates included (a JSON text can spell them as escapes).
 _TEXTS = st.text(st.characters(codec=None, categories=None), max_size=12) | st.sampled_from(
@@ -43,11 +43,12 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _received(text: str) -> tuple[Any, ReceivedBody]:
-    """What `receive_json_source` gives for a body whose text is `text`."""
+def _received(text: str) -> tuple[Any, Received]:
+    """The value and what `receive_object` gives for a body whose text is `text`."""
     raw = bytearray(text.encode())
     decoded = raw.decode()
-    return json.loads(decoded), ReceivedBody(raw, len(decoded))
+    value = json.loads(decoded)
+    return value, Received(value, decoded, None, len(raw))
 
 
 def _outcome(encode: Any) -> bytes | str:

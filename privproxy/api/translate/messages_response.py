@@ -163,6 +163,17 @@ class MessagesStream:
         self._parts[-1].append(text)
         return len(self._blocks) - 1
 
+    def open_text(self, text: str) -> tuple[int | None, int]:
+        """`add_text` where it returned None: close the open block (a tool_use block), if
+        any, and open a text block holding `text`. Returns (index of the block closed, or
+        None; index of the text block): the events are that block's `content_block_stop`,
+        the text block's `content_block_start` (empty text), then its `text_delta` of
+        `text`, as `apply([TextDelta(text)])` gives them."""
+        closed = self._close_index()
+        self._open_block({"type": "text", "text": ""})
+        self._parts[-1].append(text)
+        return closed, len(self._blocks) - 1
+
     def apply_completion(self, chat: dict[str, Any]) -> list[Event]:
         """Events for a whole `chat.completion` (as if it had been streamed)."""
         return self.apply(completion_deltas(chat), _matched_stop(chat))
@@ -206,18 +217,24 @@ class MessagesStream:
     def finish(self) -> list[Event]:
         """Close the open block, then `message_delta` (stop reason, usage) and
         `message_stop`."""
-        events = self._close()
-        self._stop = stop_reason(self._finish, self._matched, self._stops)
-        reason, sequence = self._stop
+        closed, reason, sequence, counts = self.end()
+        events = _stop_events(closed)
         events.append(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": reason, "stop_sequence": sequence},
-                "usage": usage(self._usage),
+                "usage": counts,
             }
         )
         events.append({"type": "message_stop"})
         return events
+
+    def end(self) -> tuple[int | None, str, str | None, dict[str, int]]:
+        """`finish()` as values (a stream writes its events from templates): the index of
+        the block closed (or None), `stop_reason`, `stop_sequence` and `usage`."""
+        closed = self._close_index()
+        self._stop = reason, sequence = stop_reason(self._finish, self._matched, self._stops)
+        return closed, reason, sequence, usage(self._usage)
 
     @property
     def finished_by_model(self) -> bool:
@@ -252,12 +269,20 @@ class MessagesStream:
         return {"type": "content_block_delta", "index": index, "delta": delta}
 
     def _close(self) -> list[Event]:
+        return _stop_events(self._close_index())
+
+    def _close_index(self) -> int | None:
+        """Close the open block; its index (None when no block is open)."""
         if not self._open:
-            return []
+            return None
         self._open = False
         self._tool_slot = None
-        index = len(self._blocks) - 1
-        return [{"type": "content_block_stop", "index": index}]
+        return len(self._blocks) - 1
+
+
+def _stop_events(index: int | None) -> list[Event]:
+    """`content_block_stop` of block `index` (none when no block was closed)."""
+    return [] if index is None else [{"type": "content_block_stop", "index": index}]
 
 
 __all__ = [

@@ -69,6 +69,7 @@ class _Item:
     call_id: str = ""
     name: FunctionName | None = None
     delta_sse: str = ""  # message items: text-delta SSE between sequence number and text
+    id_json: str = ""  # the id as JSON, once written
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -141,26 +142,14 @@ def _text_delta_json(e: Event) -> str:
     )
 
 
-_DELTA_HEAD: Final = (
-    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-    '"sequence_number":'
-)
-_DELTA_TAIL: Final = ',"logprobs":[]}\n\n'
-
-
-def _delta_sse(item: _Item) -> str:
-    return (
-        f',"item_id":{encode_basestring(item.id)},"output_index":{item.output_index},'
-        '"content_index":0,"delta":'
-    )
-
-
 _SNAPSHOT_KEYS: Final = ("type", "sequence_number", "response")
 
 
-def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
-    """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot encoded
-    once per `encode_text` call even when several events carry the same one."""
+def _snapshot_event_json(
+    e: Event, shared: dict[int, str], encode: Callable[[dict[str, Any]], str]
+) -> str:
+    """`compact_encode(e)` for an event carrying a `response` snapshot, the snapshot
+    written by `encode` once per `encode_text` call even when several events carry it."""
     if tuple(e) != _SNAPSHOT_KEYS:
         return compact_encode(e)
     kind, seq, snapshot = e["type"], e["sequence_number"], e["response"]
@@ -168,7 +157,7 @@ def _snapshot_event_json(e: Event, shared: dict[int, str]) -> str:
         return compact_encode(e)
     body = shared.get(id(snapshot))
     if body is None:
-        body = shared[id(snapshot)] = compact_encode(snapshot)
+        body = shared[id(snapshot)] = encode(snapshot)
     return f'{{"type":{encode_basestring(kind)},"sequence_number":{seq},"response":{body}}}'
 
 
@@ -183,8 +172,11 @@ class ResponseBuilder:
         created_at: int,
         store: bool = False,
         new_id: NewId = item_id,
+        quiet: bool = False,
     ) -> None:
         self._request = request
+        # Quiet: no events are made, only the final response (a non-stream answer).
+        self._quiet = quiet
         self._new_id = new_id
         self._seq = 0
         self._open: _Item | None = None
@@ -206,6 +198,8 @@ class ResponseBuilder:
             "truncation": "disabled",
             **request.echo,
         }
+        if "tools" in request.echo:  # last: the stream writes the fields before it once
+            self.response["tools"] = self.response.pop("tools")
 
     # -- events ---------------------------------------------------------------------------
 
@@ -241,6 +235,8 @@ class ResponseBuilder:
             if item is None or item.kind != "message":
                 item = self._ensure("message", events)
             item.parts.append(delta.text)
+            if self._quiet:
+                return events
             # The hot path (one event per streamed token): the dict written out directly.
             events.append(
                 {
@@ -256,7 +252,10 @@ class ResponseBuilder:
         elif isinstance(delta, ReasoningDelta):
             item = self._ensure("reasoning", events)
             item.parts.append(delta.text)
-            events.append(self._part_event("response.reasoning_text.delta", item, delta=delta.text))
+            if not self._quiet:
+                events.append(
+                    self._part_event("response.reasoning_text.delta", item, delta=delta.text)
+                )
         elif isinstance(delta, ToolCallDelta):
             self._tool_call(delta, events)
         elif isinstance(delta, Finish):
@@ -264,22 +263,6 @@ class ResponseBuilder:
         else:
             self._usage = delta
         return events
-
-    def text_sse(self, text: str) -> str | None:
-        """The hot path of a stream (one per token): `text`, a chunk's non-empty
-        `chat_stream.plain_text`, added to the open message item, and the one event that
-        causes, already as server-sent-event text: `encode_text(feed(TextDelta(text)))`
-        without building the event. None, and nothing changed, when no message item is open
-        (then `feed` the chunk's deltas)."""
-        item = self._open
-        if item is None or item.kind != "message" or not text:
-            return None
-        item.parts.append(text)
-        seq = self._seq
-        self._seq = seq + 1
-        mid = item.delta_sse or _delta_sse(item)
-        item.delta_sse = mid
-        return f"{_DELTA_HEAD}{seq}{mid}{encode_basestring(text)}{_DELTA_TAIL}"
 
     def _part_event(self, kind: str, item: _Item, **fields: Any) -> Event:
         extra: dict[str, Any] = {"logprobs": []} if kind.startswith("response.output_text") else {}
@@ -300,6 +283,8 @@ class ResponseBuilder:
         prefix = "msg" if kind == "message" else "rs"
         item = _Item(kind, self._new_id(prefix), len(self._output))
         self._open = item
+        if self._quiet:
+            return item
         added = item.whole("in_progress")
         added["content"] = []  # the part is announced by its own event next
         events.append(
@@ -328,14 +313,17 @@ class ResponseBuilder:
                 name=name,
             )
             self._open = item
-            added = item.whole("in_progress")
-            events.append(
-                self._event(
-                    "response.output_item.added", output_index=item.output_index, item=added
+            if not self._quiet:
+                added = item.whole("in_progress")
+                events.append(
+                    self._event(
+                        "response.output_item.added", output_index=item.output_index, item=added
+                    )
                 )
-            )
         if delta.arguments:
             item.parts.append(delta.arguments)
+            if self._quiet:
+                return
             events.append(
                 self._event(
                     "response.function_call_arguments.delta",
@@ -353,6 +341,10 @@ class ResponseBuilder:
         index = item.output_index
         if item.kind == "function_call":
             self._closed_calls.add(item.chat_index)
+        if self._quiet:
+            self._output.append(whole)
+            return
+        if item.kind == "function_call":
             events.append(
                 self._event(
                     "response.function_call_arguments.done",
@@ -379,8 +371,7 @@ class ResponseBuilder:
         deltas: one per streamed token)."""
         return utf8(self.encode_text(events))
 
-    @staticmethod
-    def encode_text(events: list[Event]) -> str:
+    def encode_text(self, events: list[Event]) -> str:
         """`encode` before UTF-8: a stream joins it with `text_sse` pieces, then encodes
         once per write."""
         parts = []
@@ -390,11 +381,16 @@ class ResponseBuilder:
             if kind == "response.output_text.delta" and len(event) == 7:
                 text = _text_delta_json(event)
             elif "response" in event and len(event) == 3:
-                text = _snapshot_event_json(event, shared)
+                text = _snapshot_event_json(event, shared, self._snapshot_body)
             else:
                 text = compact_encode(event)
             parts.append(f"event: {kind}\ndata: {text}\n\n")
         return "".join(parts)
+
+    def _snapshot_body(self, snapshot: dict[str, Any]) -> str:
+        """JSON of a `response` snapshot in an event (a streaming builder writes it from a
+        template)."""
+        return compact_encode(snapshot)
 
     # -- endings --------------------------------------------------------------------------
 
@@ -414,10 +410,12 @@ class ResponseBuilder:
         if reason is not None:
             self.response["status"] = "incomplete"
             self.response["incomplete_details"] = {"reason": reason}
-            events.append(self._event("response.incomplete", response=self._snapshot()))
         else:
             self.response["status"] = "completed"
-            events.append(self._event("response.completed", response=self._snapshot()))
+        if not self._quiet:
+            events.append(
+                self._event(f"response.{self.response['status']}", response=self._snapshot())
+            )
         return events
 
     def fail(self, code: str, message: str) -> list[Event]:

@@ -58,7 +58,8 @@ def check_events(stream: list[dict[str, Any]]) -> Assembled:
             assert open_index is not None and data["index"] == open_index
             block = out.blocks[open_index]
             if block["type"] == "tool_use":
-                block["input"] = json.loads(partial[open_index] or "{}")
+                # Arguments of only whitespace are an empty input, as in the message.
+                block["input"] = json.loads(partial[open_index].strip() or "{}")
                 assert isinstance(block["input"], dict)
             open_index = None
         else:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from privproxy.api.responses import DROPPED_TOOLS_HEADER
-from privproxy.server.receive import ReceivedBody
+from privproxy.server.receive import Received
 from tests.privproxy.api.responses_checks import check_events, sse_events
 from tests.privproxy.conftest import MakeProxy, ProxyClient
 from tests.privproxy.fake_gateway import (
@@ -289,9 +289,32 @@ async def test_non_ascii_text_reaches_the_enclave_unchanged(
     gateway.reply = lambda seen: json_reply(chat_completion("ok", seen.body["model"]))
     text = 'Résumé — naïve café ✓ 🙂 \u2028 中文 "q" \\ ' + "plain words " * 40
     raw = json.dumps({"input": [{"role": "user", "content": text}]}, ensure_ascii=False)
-    assert ReceivedBody(raw.encode(), len(raw)).escape_non_ascii()
+    assert Received({}, raw, None, len(raw.encode())).escape_non_ascii()
     resp = await proxy.post(
         "/v1/responses", data=raw.encode(), headers={"Content-Type": "application/json"}
     )
     assert resp.status == 200
     assert gateway.seen[-1].body["messages"] == [{"role": "user", "content": text}]
+
+
+async def test_a_large_request_s_tools_are_echoed_in_the_client_s_spelling(
+    proxy: ProxyClient, gateway: FakeGateway
+) -> None:
+    # An agent-sized request (its members' spans are known): the final snapshot carries
+    # the client's own JSON text of its tools, the same value as the tools sent.
+    tools = [
+        {"type": "function", "name": f"tool_{i}", "description": "d" * 500, "parameters": {}}
+        for i in range(10)
+    ]
+    gateway.reply = lambda seen: sse_reply([chunk("hi", "m"), _finish("stop"), USAGE])
+    body = {"model": "private/kimi-k3", "input": "x", "tools": tools, "stream": True}
+    text = json.dumps(body)  # ", " and ": ": not how privproxy would write them
+    resp = await proxy.post(
+        "/v1/responses", data=text, headers={"Content-Type": "application/json"}
+    )
+    raw = await resp.read()
+    assert json.dumps(tools).encode() in raw
+    events = sse_events(raw)
+    final = check_events(events)
+    assert final["tools"] == tools
+    assert events[0]["response"]["tools"] == []  # not in the first snapshots

@@ -92,15 +92,22 @@ async def test_pieces_give_text_only_chunks_as_their_text(
     probe: ProxyClient, gateway: FakeGateway
 ) -> None:
     # The same stream read as objects and as pieces: the first text chunk is parsed (and
-    # teaches the shape), later text-only chunks come as their text, others as objects.
-    events = [chunk(f'w{i} "q"', "m") for i in range(4)] + [chunk("", "m", finish="stop")]
-    gateway.reply = lambda seen: sse_reply(events, per_frame=2)
+    # teaches the shape), later text-only chunks come as their text (those of one read
+    # joined), others as objects.
+    events = [chunk(f'w{i} "q"', "m") for i in range(5)] + [chunk("", "m", finish="stop")]
+    gateway.reply = lambda seen: sse_reply(events, per_frame=1)
     whole = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": []})
     pieces = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": [], "pieces": 1})
     assert pieces["chunks"][0] == whole["chunks"][0]
-    assert pieces["chunks"][1:4] == [f'w{i} "q"' for i in range(1, 4)]
-    assert pieces["chunks"][4] == whole["chunks"][4]  # the finish chunk, parsed whole
+    texts = pieces["chunks"][1:-1]
+    assert all(isinstance(text, str) for text in texts)
+    assert "".join(texts) == "".join(f'w{i} "q"' for i in range(1, 5))
+    assert pieces["chunks"][-1] == whole["chunks"][-1]  # the finish chunk, parsed whole
     assert "late_error" not in pieces
+    # All in one frame: one read, its text-only chunks after the first as one piece.
+    gateway.reply = lambda seen: sse_reply(events, per_frame=len(events) + 1)
+    burst = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": [], "pieces": 1})
+    assert burst["chunks"] == [whole["chunks"][0], "".join(texts), whole["chunks"][-1]]
 
 
 async def test_unknown_model_is_refused_before_anything_is_sent(

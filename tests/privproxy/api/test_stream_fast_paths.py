@@ -3,8 +3,8 @@
 * `sealed_chat._TextShape` (text-only chunks read by scanning only their text token) must
   agree with parsing each event whole and reading it with `chat_stream.plain_text`, for
   every text, and must never be fooled by events built to look like the learned shape.
-* `ResponseBuilder.text_sse` must be the bytes `encode(feed(TextDelta(text)))` gives, and
-  leave the builder in the same state.
+* `StreamingResponseBuilder` (templates for a text answer's events) must write the bytes
+  the general builder's events encode to, for any answer, and end in the same state.
 """
 
 from __future__ import annotations
@@ -19,15 +19,20 @@ from hypothesis import strategies as st
 from privproxy.api.sealed_chat import _chunk, _events, _events_general, _TextShape
 from privproxy.api.translate.chat_stream import (
     Finish,
+    ReasoningDelta,
     TextDelta,
+    ToolCallDelta,
     Usage,
     chunk_deltas,
     plain_text,
 )
-from privproxy.api.translate.responses_events import ResponseBuilder
+from privproxy.api.translate.errors import UnexpectedAnswerError
+from privproxy.api.translate.responses_events import Event, ResponseBuilder
 from privproxy.api.translate.responses_request import to_chat
+from privproxy.api.translate.responses_stream import StreamingResponseBuilder
 from privproxy.api.translate.sse import encode_events
 from privproxy.jsoncodec import utf8
+from tests.privproxy.api.responses_checks import sse_events
 from tests.privproxy.fake_gateway import chunk
 
 _TEXTS = st.text(min_size=0, max_size=12)
@@ -118,26 +123,122 @@ def _ids() -> Any:
     return lambda prefix: f"{prefix}_{next(counter)}"
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_TEXTS.filter(bool), min_size=1, max_size=8), st.sampled_from(["stop", "length"]))
-def test_text_sse_is_the_encoded_text_delta(texts: list[str], finish: str) -> None:
-    # The fast builder writes through text_sse and encode_text (templates, a shared
-    # snapshot); the other builds event objects for the general encoder: same bytes.
+_DELTA = st.one_of(
+    _TEXTS.map(TextDelta),
+    _TEXTS.map(ReasoningDelta),
+    st.builds(
+        ToolCallDelta,
+        st.integers(0, 2),
+        st.one_of(st.none(), st.just("call_x")),
+        st.one_of(st.none(), st.sampled_from(["f", "ns__g", "h"])),
+        _TEXTS,
+    ),
+)
+_ECHO = st.fixed_dictionaries(
+    {"model": st.just("m"), "input": st.just("x")},
+    optional={
+        "instructions": st.text(max_size=12),
+        "metadata": st.dictionaries(st.text(max_size=4), st.text(max_size=6), max_size=2),
+        "temperature": st.sampled_from([0, 0.5, 1]),
+        "tools": st.just(
+            [
+                {"type": "function", "name": "f", "parameters": {"type": "object"}},
+                {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "g"}]},
+                {"type": "web_search"},
+            ]
+        ),
+    },
+)
+
+
+def _stream_both(
+    body: dict[str, Any],
+    deltas: list[Any],
+    finish: str | None,
+    *,
+    store: bool = False,
+    tools_json: str | None = None,
+) -> tuple[str, list[Event], dict[str, Any], dict[str, Any]] | None:
+    """The streaming builder's text and the general builder's events for one answer, and
+    both final responses (None when the general builder refuses the answer: interleaved
+    tool calls)."""
+    request = to_chat(body)
+    fast = StreamingResponseBuilder(
+        request,
+        response_id="resp_1",
+        created_at=1,
+        store=store,
+        new_id=_ids(),
+        tools_json=tools_json,
+    )
+    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, store=store, new_id=_ids())
+    out, events = [fast.start_sse()], slow.start()
+    try:
+        for delta in deltas:
+            events += slow.feed(delta)
+            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
+            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
+    except UnexpectedAnswerError:
+        return None
+    if finish is not None:
+        for builder in (fast, slow):
+            builder.feed(Finish(finish))
+            builder.feed(Usage(3, len(deltas)))
+    out.append(fast.finish_sse())
+    events += slow.finish()
+    return "".join(out), events, fast.response, slow.response
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _ECHO,
+    st.lists(_DELTA, max_size=8),
+    st.sampled_from([None, "stop", "length", "content_filter", "tool_calls"]),
+    st.booleans(),
+)
+def test_streaming_builder_writes_what_the_general_encoder_writes(
+    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool
+) -> None:
+    # Templates for the text answer's events, the general path for everything else, any
+    # mix within one answer: the same bytes and the same final response object.
+    both = _stream_both(body, deltas, finish, store=store)
+    if both is None:
+        return
+    text, events, fast_response, slow_response = both
+    assert utf8(text) == encode_events(events)
+    assert fast_response == slow_response
+
+
+def test_a_text_answer_takes_the_templates() -> None:
     request = to_chat({"model": "m", "input": "x", "instructions": 'be "brief" é'})
-    fast = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    slow = ResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
-    assert utf8(fast.encode_text(fast.start())) == encode_events(slow.start())
-    assert fast.text_sse(texts[0]) is None  # no message item open yet
-    for text in texts:
-        sse = fast.text_sse(text)
-        if sse is None:
-            sse = fast.encode_text(fast.feed(TextDelta(text)))
-        assert utf8(sse) == encode_events(slow.feed(TextDelta(text)))
-    for builder in (fast, slow):
-        builder.feed(Finish(finish))
-        builder.feed(Usage(3, len(texts)))
-    assert utf8(fast.encode_text(fast.finish())) == encode_events(slow.finish())
-    assert fast.response == slow.response
+    builder = StreamingResponseBuilder(request, response_id="resp_1", created_at=1, new_id=_ids())
+    builder.start_sse()
+    first = builder.text_sse("Hel")
+    assert first is not None and first.count("event: ") == 3  # item, part, delta
+    assert builder.text_sse("lo") is not None
+    assert builder.text_sse("") is None  # nothing to say: no event
+    builder.feed(Finish("stop"))
+    end = builder.finish_sse()
+    assert [line for line in end.splitlines() if line.startswith("event: ")] == [
+        "event: response.output_text.done",
+        "event: response.content_part.done",
+        "event: response.output_item.done",
+        "event: response.completed",
+    ]
+    assert builder.response["output"][0]["content"][0]["text"] == "Hello"
+
+
+def test_text_after_a_tool_call_goes_the_general_way() -> None:
+    builder = StreamingResponseBuilder(
+        to_chat({"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}]}),
+        response_id="resp_1",
+        created_at=1,
+        new_id=_ids(),
+    )
+    builder.start_sse()
+    builder.feed(ToolCallDelta(0, "call_1", "f", "{}"))
+    assert builder.text_sse("hi") is None  # a function call item is open
+    assert builder.encode_text(builder.feed(TextDelta("hi"))).count("event: ") == 5
 
 
 _SSE_TEXT = st.text(alphabet="ab :\n\r\\{}", max_size=8) | st.sampled_from(
@@ -167,3 +268,43 @@ def test_messages_start_template_is_the_encoded_start(message_id: str, model: st
 
     translator = MessagesStream(message_id=message_id, model=model)
     assert _start_text(translator, message_id, model) == _encode_text(translator.start())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_DELTA, max_size=6), st.sampled_from([None, "stop", "length"]))
+def test_the_client_s_tools_text_stands_for_the_same_tools(
+    deltas: list[Any], finish: str | None
+) -> None:
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+    spelled = json.dumps(tools)  # another spelling of the same value
+    body = {"model": "m", "input": "x", "tools": tools}
+    both = _stream_both(body, deltas, finish, tools_json=spelled)
+    if both is None:
+        return
+    text, events, fast_response, slow_response = both
+    assert sse_events(utf8(text)) == events
+    assert fast_response == slow_response
+    if events[-1]["response"]["status"] != "failed":
+        assert spelled in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ECHO, st.lists(_DELTA, max_size=8), st.sampled_from([None, "stop", "length"]))
+def test_a_quiet_builder_builds_the_same_response(
+    body: dict[str, Any], deltas: list[Any], finish: str | None
+) -> None:
+    # A non-stream answer makes no events; its response must be the streamed one's.
+    request = to_chat(body)
+    quiet = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids(), quiet=True)
+    loud = ResponseBuilder(request, response_id="r", created_at=1, new_id=_ids())
+    try:
+        for delta in [*deltas, *([Finish(finish), Usage(2, 3)] if finish else [])]:
+            assert quiet.feed(delta) == []
+            loud.feed(delta)
+    except UnexpectedAnswerError:
+        return
+    ended = quiet.finish()
+    assert ended == [] if finish else ended[0]["type"] == "response.failed"
+    loud.finish()
+    assert quiet.response == loud.response
+    assert quiet.output == loud.output

@@ -1,0 +1,209 @@
+"""A streamed Responses answer written as server-sent-event text (pure).
+
+`ResponseBuilder` makes event objects, which the general encoder turns into JSON at about
+8 ns a byte: for a short streamed answer its fixed events (two snapshots at the start, an
+item and its part added, their `.done` events and the final snapshot) cost more than the
+text. `StreamingResponseBuilder` writes the events of the common case, one message item of
+text, straight from templates, and changes the builder's state exactly as the general
+methods do, so both can alternate within one answer: anything else (reasoning, tool calls,
+an item of another kind still open) goes through `feed`/`finish` and `encode_text`.
+
+Each method's text is, byte for byte, `encode_text` of the events the general method
+returns (tests compare the two over arbitrary answers); strings are written by
+`encode_basestring`, the general encoder's own string writer.
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring
+from typing import Any, Final
+
+from privproxy.api.translate.responses_events import (
+    _INCOMPLETE,
+    ResponseBuilder,
+    _Item,
+    usage_json,
+)
+from privproxy.jsoncodec import compact_encode
+
+_DELTA_HEAD: Final = (
+    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    '"sequence_number":'
+)
+_DELTA_TAIL: Final = ',"logprobs":[]}\n\n'
+_FIRST_KEYS: Final = (
+    "id",
+    "object",
+    "created_at",
+    "status",
+    "error",
+    "incomplete_details",
+    "output",
+    "usage",
+    "store",
+    "truncation",
+)
+"""The snapshot's own fields, in `ResponseBuilder.response`'s order; the echoed request
+fields follow, `tools` last."""
+
+
+def _null_or_json(value: Any) -> str:
+    return "null" if value is None else compact_encode(value)
+
+
+class StreamingResponseBuilder(ResponseBuilder):
+    """`ResponseBuilder` with server-sent-event text for the events of a text answer.
+
+    `tools_json`: the client's own JSON text of the request's `tools` (one line), written
+    for them in snapshots instead of encoding them again (then the bytes differ from the
+    general encoder's in spelling only: the same JSON value)."""
+
+    def __init__(self, *args: Any, tools_json: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tools_json = tools_json
+
+    # The echoed request fields before `tools` (their keys, and as JSON members).
+    _echo: tuple[tuple[str, ...], str] | None = None
+
+    def start_sse(self) -> str:
+        """`encode_text(start())` (its snapshot written once, from the template)."""
+        return self.encode_text(self.start())
+
+    def _snapshot_body(self, snapshot: dict[str, Any]) -> str:
+        body = self._snapshot_json(snapshot)
+        return compact_encode(snapshot) if body is None else body
+
+    def text_sse(self, text: str) -> str | None:
+        """`encode_text(feed(TextDelta(text)))` for a non-empty `text` when no item or a
+        message item is open (the hot path: one per streamed token, or per burst); None,
+        and nothing changed, otherwise (then `feed` it)."""
+        item = self._open
+        if not text or self._ended or (item is not None and item.kind != "message"):
+            return None
+        head = ""
+        if item is None:  # the answer's text starts: its item and part are announced
+            item = _Item("message", self._new_id("msg"), len(self._output))
+            item.id_json = encode_basestring(item.id)
+            self._open = item
+            seq = self._seq
+            self._seq = seq + 2
+            index, id_json = item.output_index, item.id_json
+            head = (
+                'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+                f'"sequence_number":{seq},"output_index":{index},"item":{{"type":"message",'
+                f'"id":{id_json},"status":"in_progress","role":"assistant","content":[]}}}}\n\n'
+                'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+                f'"sequence_number":{seq + 1},"item_id":{id_json},"output_index":{index},'
+                '"content_index":0,"part":{"type":"output_text","text":"","annotations":[],'
+                '"logprobs":[]}}\n\n'
+            )
+        item.parts.append(text)
+        seq = self._seq
+        self._seq = seq + 1
+        mid = item.delta_sse
+        if not mid:
+            if not item.id_json:
+                item.id_json = encode_basestring(item.id)
+            mid = item.delta_sse = (
+                f',"item_id":{item.id_json},"output_index":{item.output_index},'
+                '"content_index":0,"delta":'
+            )
+        return f"{head}{_DELTA_HEAD}{seq}{mid}{encode_basestring(text)}{_DELTA_TAIL}"
+
+    def finish_sse(self) -> str:
+        """`encode_text(finish())`."""
+        item = self._open
+        if self._ended or self._finish is None or (item is not None and item.kind != "message"):
+            return self.encode_text(self.finish())
+        reason = _INCOMPLETE.get(self._finish)
+        status = "incomplete" if reason else "completed"
+        out = ""
+        item_json = None
+        if item is not None:
+            self._open = None
+            text = item.text()
+            text_json = encode_basestring(text)
+            id_json = item.id_json or encode_basestring(item.id)
+            index, seq = item.output_index, self._seq
+            self._seq = seq + 3
+            part = f'{{"type":"output_text","text":{text_json},"annotations":[],"logprobs":[]}}'
+            item_json = (
+                f'{{"type":"message","id":{id_json},"status":"{status}","role":"assistant",'
+                f'"content":[{part}]}}'
+            )
+            where = f'"item_id":{id_json},"output_index":{index},"content_index":0'
+            out = (
+                'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
+                f'"sequence_number":{seq},{where},"text":{text_json},"logprobs":[]}}\n\n'
+                'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+                f'"sequence_number":{seq + 1},{where},"part":{part}}}\n\n'
+                'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+                f'"sequence_number":{seq + 2},"output_index":{index},"item":{item_json}}}\n\n'
+            )
+            self._output.append(item.whole(status))
+        self._ended = True
+        response = self.response
+        response["output"] = list(self._output)
+        response["usage"] = usage_json(self._usage) if self._usage is not None else None
+        if reason is not None:
+            response["status"] = "incomplete"
+            response["incomplete_details"] = {"reason": reason}
+        else:
+            response["status"] = "completed"
+        kind = f"response.{status}"
+        snapshot = self._snapshot()
+        seq = self._next()
+        body = self._snapshot_json(snapshot, item_json)
+        if body is None:
+            body = compact_encode(snapshot)
+        end = f'{{"type":"{kind}","sequence_number":{seq},"response":{body}}}'
+        return f"{out}event: {kind}\ndata: {end}\n\n"
+
+    def _snapshot_json(self, snapshot: dict[str, Any], last_item: str | None = None) -> str | None:
+        """`compact_encode(snapshot)` from a template, the echoed fields before `tools`
+        written once per answer; None when the snapshot is not of the shape it writes.
+        `last_item`: the last output item's JSON, already written."""
+        keys = tuple(snapshot)
+        if keys[:10] != _FIRST_KEYS or keys[-1] != "tools" or len(keys) < 12:
+            return None
+        if (
+            type(snapshot["id"]) is not str
+            or type(snapshot["created_at"]) is not int
+            or type(snapshot["status"]) is not str
+            or type(snapshot["store"]) is not bool
+            or type(snapshot["output"]) is not list
+            or snapshot["object"] != "response"
+            or snapshot["truncation"] != "disabled"
+        ):
+            return None
+        echoed = keys[10:-1]
+        if self._echo is None or self._echo[0] != echoed:
+            # Written once: the echoed request fields do not change once the answer started.
+            members = compact_encode({key: snapshot[key] for key in echoed})[1:-1]
+            self._echo = (echoed, members)
+        echo = self._echo[1]
+        output = snapshot["output"]
+        if last_item is not None and output:
+            items = [compact_encode(item) for item in output[:-1]] + [last_item]
+        else:
+            items = [compact_encode(item) for item in output]
+        tools = snapshot["tools"]
+        return (
+            f'{{"id":{encode_basestring(snapshot["id"])},"object":"response",'
+            f'"created_at":{snapshot["created_at"]},"status":{encode_basestring(snapshot["status"])},'
+            f'"error":{_null_or_json(snapshot["error"])},'
+            f'"incomplete_details":{_null_or_json(snapshot["incomplete_details"])},'
+            f'"output":[{",".join(items)}],"usage":{_null_or_json(snapshot["usage"])},'
+            f'"store":{"true" if snapshot["store"] else "false"},"truncation":"disabled",'
+            f'{echo},"tools":{self._tools_text(tools)}}}'
+        )
+
+    def _tools_text(self, tools: Any) -> str:
+        if tools == []:
+            return "[]"
+        if self._tools_json is not None and tools is self._request.echo.get("tools"):
+            return self._tools_json  # the client's spelling of this very value
+        return compact_encode(tools)
+
+
+__all__ = ["StreamingResponseBuilder"]
