@@ -82,21 +82,22 @@ def test_ascii_encode_writes_surrogate_code_points_as_escapes() -> None:
 
 
 @settings(max_examples=600)
-@given(_VALUES, st.booleans(), st.booleans())
-@example({"p": "\ud800"}, True, False)  # a lone surrogate escape: refused either way
-@example({"p": "\ud83d\ude00 é"}, True, True)  # a valid pair spelled as escapes
-@example({"p": "中文" * 40}, False, False)  # mostly non-ASCII: UTF-8 kept
-@example({"p": "plain ascii — with a dash " * 10}, False, True)
+@given(_VALUES, st.booleans(), st.booleans(), st.sampled_from([0, 20_000]))
+@example({"p": "\ud800"}, True, False, 20_000)  # a lone surrogate escape: refused either way
+@example({"p": "\ud83d\ude00 é"}, True, True, 20_000)  # a valid pair spelled as escapes
+@example({"p": "中文" * 40}, False, False, 0)  # mostly non-ASCII: UTF-8 kept
+@example({"p": "plain ascii — with a dash " * 10}, False, True, 0)
 def test_translation_of_a_source_encodes_to_the_same_values_and_refusals(
-    value: Any, escaped: bool, joined: bool
+    value: Any, escaped: bool, joined: bool, padding: int
 ) -> None:
     # The client's text: escaped non-ASCII, or UTF-8 where it can be (a raw lone surrogate
-    # is not UTF-8: such a client escapes it).
+    # is not UTF-8: such a client escapes it); ASCII padding makes the escaping pay.
+    client = {"v": value, "pad": "p" * padding}
     try:
-        text = json.dumps({"v": value}, ensure_ascii=escaped)
+        text = json.dumps(client, ensure_ascii=escaped)
         text.encode()
     except UnicodeEncodeError:
-        text = json.dumps({"v": value}, ensure_ascii=True)
+        text = json.dumps(client, ensure_ascii=True)
     decoded, source = _received(text)
     strings = _strings(decoded)
     # A translation: the client's values moved, and its strings joined (as the
