@@ -234,11 +234,12 @@ class Received:
 
     def escape_non_ascii(self) -> bool:
         """True when a body translated from this one is best written with non-ASCII
-        characters escaped (`encode_json`): they are few (the escapes make the body at most
-        a quarter longer; text in a non-Latin script would grow by half or more), and no
-        escape here can be a lone surrogate (which `encode_json` must still refuse)."""
-        if self.size is None:
-            return False
+        characters escaped (`encode_json`): it is large enough to matter, its non-ASCII
+        characters are few (the escapes make the body at most a quarter longer; text in a
+        non-Latin script would grow by half or more), and no escape here can be a lone
+        surrogate (which `encode_json` must still refuse)."""
+        if self.size is None or self.size < SPLICE_MIN_BYTES:
+            return False  # small: the choice would cost about what it saves
         extra = self.size - len(self.text)  # UTF-8 bytes beyond one per character
         # An escape is at most 4 bytes longer than the character's UTF-8 (6 bytes for 2, a
         # pair 12 for 4), and each non-ASCII character adds at least one to `extra`.
@@ -270,10 +271,11 @@ def encode_json(obj: Any, source: Received | None = None) -> bytes:
     """Compact UTF-8 JSON of a decoded (or built) body, as the chat path seals it.
 
     `source`: the client request `obj` was translated from (every string of `obj` was
-    decoded from it or written by the translator). When it has few non-ASCII characters,
-    they are written as `\\u` escapes (`jsoncodec.ascii_encode`: the same JSON values, for
-    about a third less CPU on an agent's prompt); when it may hold a lone surrogate escape,
-    never (that is refused below, which only the UTF-8 encoding notices)."""
+    decoded from it or written by the translator). When it is large with few non-ASCII
+    characters, they are written as `\\u` escapes (`jsoncodec.ascii_encode`: the same JSON
+    values, for about a fifth less CPU on an agent's prompt); when it may hold a lone
+    surrogate escape, never (that is refused below, which only the UTF-8 encoding notices).
+    See `Received.escape_non_ascii`."""
     try:
         if source is not None and source.escape_non_ascii():
             return ascii_encode(obj).encode("ascii")

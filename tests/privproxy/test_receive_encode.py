@@ -117,7 +117,7 @@ def test_translation_of_a_source_encodes_to_the_same_values_and_refusals(
 def test_few_non_ascii_characters_are_escaped() -> None:
     decoded, source = _received(
         json.dumps(
-            {"input": "A café prompt line — with words, and more words in it. " * 50},
+            {"input": "A café prompt line — with words, and more words in it. " * 100},
             ensure_ascii=False,
         )
     )
@@ -125,6 +125,12 @@ def test_few_non_ascii_characters_are_escaped() -> None:
     payload = encode_json(decoded, source)
     assert payload.isascii() and b"\\u00e9" in payload and b"\\u2014" in payload
     assert json.loads(payload) == decoded
+
+
+def test_a_small_body_is_written_as_without_a_source() -> None:
+    decoded, source = _received(json.dumps({"input": "café " * 100}, ensure_ascii=False))
+    assert not source.escape_non_ascii()  # under `SPLICE_MIN_BYTES`: not worth choosing
+    assert encode_json(decoded, source) == compact_encode(decoded).encode()
 
 
 def test_mostly_non_ascii_text_stays_utf8() -> None:

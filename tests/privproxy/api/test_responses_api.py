@@ -287,7 +287,7 @@ async def test_non_ascii_text_reaches_the_enclave_unchanged(
     # Sent as agents send it (UTF-8, not escaped): the chat body is then written with its
     # few non-ASCII characters escaped (`receive.encode_json`), the same text inside.
     gateway.reply = lambda seen: json_reply(chat_completion("ok", seen.body["model"]))
-    text = 'Résumé — naïve café ✓ 🙂 \u2028 中文 "q" \\ ' + "plain words " * 40
+    text = 'Résumé — naïve café ✓ 🙂 \u2028 中文 "q" \\ ' + "plain words " * 400
     raw = json.dumps({"input": [{"role": "user", "content": text}]}, ensure_ascii=False)
     assert Received({}, raw, None, len(raw.encode())).escape_non_ascii()
     resp = await proxy.post(
