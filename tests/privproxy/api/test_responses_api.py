@@ -249,13 +249,19 @@ async def test_dropped_tool_names_from_the_client_cannot_inject_headers(
     assert resp.headers[DROPPED_TOOLS_HEADER] == "ns??X-Evil:?1.custom,web_search"
 
 
-async def test_store_keeps_an_answer_with_a_lone_surrogate(
-    make_proxy: MakeProxy, gateway: FakeGateway
-) -> None:
+async def _storing_a_lone_surrogate(make_proxy: MakeProxy, gateway: FakeGateway) -> ProxyClient:
+    """A proxy that keeps responses, whose enclave answers a lone-surrogate escape."""
     proxy = await make_proxy(responses_store_seconds=60)
     gateway.reply = lambda seen: Reply(
         frames=[b'{"choices":[{"index":0,"message":{"content":"\\ud800"},"finish_reason":"stop"}]}']
     )
+    return proxy
+
+
+async def test_store_keeps_an_answer_with_a_lone_surrogate(
+    make_proxy: MakeProxy, gateway: FakeGateway
+) -> None:
+    proxy = await _storing_a_lone_surrogate(make_proxy, gateway)
     resp = await proxy.post("/v1/responses", json={"input": "x"})
     assert resp.status == 200
     body = await resp.json()
@@ -269,10 +275,7 @@ async def test_continuing_a_stored_lone_surrogate_is_refused(
 ) -> None:
     # The stored answer's strings are not in the new request's text: the chat body is
     # encoded as without it, so the lone surrogate is refused as any other.
-    proxy = await make_proxy(responses_store_seconds=60)
-    gateway.reply = lambda seen: Reply(
-        frames=[b'{"choices":[{"index":0,"message":{"content":"\\ud800"},"finish_reason":"stop"}]}']
-    )
+    proxy = await _storing_a_lone_surrogate(make_proxy, gateway)
     first = await (await proxy.post("/v1/responses", json={"input": "x"})).json()
     resp = await proxy.post(
         "/v1/responses", json={"input": "more", "previous_response_id": first["id"]}
