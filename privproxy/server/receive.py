@@ -40,7 +40,7 @@ from privproxy.gateway.forward import client_tool_id
 from privproxy.jsoncodec import ascii_encode, compact_encode
 from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, missing_key_hint
 from privproxy.server.config import Settings
-from privproxy.server.json_members import DECODER, parse_members
+from privproxy.server.json_members import DECODER, Members, parse_members
 from privproxy.server.model_alias import ENV_VAR as ALIAS_ENV_VAR
 from privproxy.server.model_alias import FLAG, Alias, is_agent_default, lookup
 from privproxy.server.router_options import check_router_options
@@ -250,21 +250,30 @@ async def receive_object(request: web.Request, settings: Settings) -> Received:
     """`receive_json`, with the text and, for a large body, its members' spans
     (`json_members.parse_members`; duplicate keys give no spans)."""
     raw = await read_body(request, settings)
+    text, value, members = _parse_body(raw)
+    spans = members.spans if members is not None and members.unique else None
+    return Received(value, text, spans, len(raw))
+
+
+def _parse_body(raw: bytearray) -> tuple[str, dict[str, Any], Members | None]:
+    """A body's text and value, which must be a JSON object (else 400), and for a body of
+    `SPLICE_MIN_BYTES` or more where its members' values are (`json_members`); shorter ones
+    are decoded by the C decoder alone, which is cheaper for them."""
+    members: Members | None = None
     try:
         text = raw.decode("utf-8")
         if len(raw) < SPLICE_MIN_BYTES:
-            value, spans = _DECODER.decode(text), None
+            value = _DECODER.decode(text)
         else:
             members = parse_members(text)
             value = None if members is None else members.value
-            spans = members.spans if members is not None and members.unique else None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidRequestError("Request body is not valid JSON") from exc
-    except RecursionError as exc:
+    except RecursionError as exc:  # "[[[[…" nesting bombs: a 400, not a 500
         raise InvalidRequestError("Request body is nested too deeply") from exc
     if not isinstance(value, dict):
         raise InvalidRequestError("Request body must be a JSON object")
-    return Received(value, text, spans, len(raw))
+    return text, value, members
 
 
 def encode_json(obj: Any, source: Received | None = None) -> bytes:
@@ -292,21 +301,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
     """Read and validate one `POST /v1/chat/completions` body."""
     api_key = choose_api_key(request, settings)
     raw = await read_body(request, settings)
-    parsed: _Parsed | None
-    try:
-        text = raw.decode("utf-8")
-        if len(raw) < SPLICE_MIN_BYTES:
-            value = _DECODER.decode(text)
-            parsed = (value, None, False) if isinstance(value, dict) else None
-        else:
-            parsed = _parse_object(text)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise InvalidRequestError("Request body is not valid JSON") from exc
-    except RecursionError as exc:  # "[[[[…" nesting bombs: a 400, not a 500
-        raise InvalidRequestError("Request body is nested too deeply") from exc
-    if parsed is None:
-        raise InvalidRequestError("Request body must be a JSON object")
-    body, model_span, spliceable = parsed
+    text, body, members = _parse_body(raw)
     check_router_options(body, settings.allowed_router_options)
     stream = body.get("stream")
     if stream is not None and stream is not True and stream is not False:
@@ -314,9 +309,9 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
         raise InvalidRequestError("'stream' must be a boolean")
     private, bare = resolve_model(body.get("model"), catalog, settings.model_aliases)
     value = encode_basestring(bare)
-    if model_span is not None and spliceable and not _maybe_surrogate(text):
+    if members is not None and members.unique and not _maybe_surrogate(text):
         payload: bytes | bytearray = raw
-        _splice_model(raw, text, model_span, value)
+        _splice_model(raw, text, _model_span(members), value)
     else:
         body["model"] = bare
         try:
@@ -328,7 +323,7 @@ async def receive(request: web.Request, settings: Settings, catalog: CatalogView
         except ValueError:
             # A number beyond float range (`1e400`) is valid JSON but decodes to inf, which
             # the encoder refuses: keep the client's spelling of it (splice) instead of a 500.
-            payload = _splice_or_refuse(raw, text, value)
+            payload = _splice_or_refuse(raw, text, value, members)
     tool_id = client_tool_id(request.headers)
     return Inbound(payload, private, stream is True, api_key, tool_id)
 
@@ -378,21 +373,11 @@ async def check_json_cost(raw: bytes | bytearray) -> None:
             await asyncio.sleep(0)
 
 
-# (body, span, spliceable): `span` is the (start, end) character span of the top-level
-# `model` value, or (i, i) with i the index of the closing brace when there is none (and
-# i - 1 >= 0 tells whether a member precedes it); `spliceable` is False for duplicate keys.
-_Parsed = tuple[dict[str, Any], tuple[int, int] | None, bool]
-
-
-def _parse_object(text: str) -> _Parsed | None:
-    """Parse `text` like `_DECODER.decode` and, for a JSON object, locate its `model` value
-    (`json_members.parse_members`). None when `text` is valid JSON but not an object; raises
-    `ValueError` when it is not valid JSON (`RecursionError` for nesting bombs)."""
-    members = parse_members(text)
-    if members is None:
-        return None
+def _model_span(members: Members) -> tuple[int, int]:
+    """The (start, end) character span of the top-level `model` value, or (i, i) with i the
+    index of the closing brace when there is none (`_splice_model` then adds one)."""
     close = members.close
-    return members.value, members.spans.get("model", (close, close)), members.unique
+    return members.spans.get("model", (close, close))
 
 
 def _splice_model(raw: bytearray, text: str, span: tuple[int, int], value: str) -> None:
@@ -410,12 +395,14 @@ def _splice_model(raw: bytearray, text: str, span: tuple[int, int], value: str) 
         raw[head : head + len(text[start:end].encode())] = new
 
 
-def _splice_or_refuse(raw: bytearray, text: str, value: str) -> bytearray:
-    """The splice for a body that could not be re-encoded; 400 when it cannot be spliced."""
-    parsed = _parse_object(text)
-    if parsed is None or not parsed[2] or parsed[1] is None or _maybe_surrogate(text):
+def _splice_or_refuse(raw: bytearray, text: str, value: str, members: Members | None) -> bytearray:
+    """The splice for a body that could not be re-encoded (`members`: its spans, when
+    known); 400 when it cannot be spliced."""
+    if members is None:
+        members = parse_members(text)  # a short body: walked only now, for the splice
+    if members is None or not members.unique or _maybe_surrogate(text):
         raise InvalidRequestError("Request body contains numbers out of range")
-    _splice_model(raw, text, parsed[1], value)
+    _splice_model(raw, text, _model_span(members), value)
     return raw
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from privproxy.jsoncodec import _ENCODER
-from privproxy.server.receive import _DECODER, _parse_object, _splice_model
+from privproxy.server.json_members import parse_members
+from privproxy.server.receive import _DECODER, _model_span, _splice_model
 
 WS = [" ", "\t", "\n", "\r", "", "", "", "  \n "]
 
@@ -68,14 +69,12 @@ def _random_body(rng: random.Random) -> dict[str, Any]:
 
 def _rewrite(text: str, new_model: str) -> bytes | None:
     """The splice as `receive` runs it, or None when it would fall back to re-encoding."""
-    parsed = _parse_object(text)
-    assert parsed is not None
-    _, span, spliceable = parsed
-    assert span is not None
-    if not spliceable:
+    members = parse_members(text)
+    assert members is not None
+    if not members.unique:
         return None
     raw = bytearray(text.encode())
-    _splice_model(raw, text, span, _ENCODER.encode(new_model))
+    _splice_model(raw, text, _model_span(members), _ENCODER.encode(new_model))
     return bytes(raw)
 
 
@@ -158,11 +157,11 @@ def test_validity_matches_the_decoder(text: str) -> None:
         decoded: Any = _DECODER.decode(text)
     except ValueError:
         with pytest.raises(ValueError):
-            _parse_object(text)
+            parse_members(text)
         return
-    parsed = _parse_object(text)
+    parsed = parse_members(text)
     if isinstance(decoded, dict):
-        assert parsed is not None and parsed[0] == decoded
+        assert parsed is not None and parsed.value == decoded
     else:
         assert parsed is None
 
@@ -184,14 +183,14 @@ def test_validity_matches_the_decoder_on_mutations(seed: int) -> None:
             decoded: Any = _DECODER.decode(text)
         except ValueError:
             with pytest.raises(ValueError):
-                _parse_object(text)
+                parse_members(text)
             continue
         except RecursionError:
             continue
-        parsed = _parse_object(text)
+        parsed = parse_members(text)
         if isinstance(decoded, dict):
-            assert parsed is not None and parsed[0] == decoded
-            assert list(parsed[0]) == list(decoded)
+            assert parsed is not None and parsed.value == decoded
+            assert list(parsed.value) == list(decoded)
         else:
             assert parsed is None
 
