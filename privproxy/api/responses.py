@@ -182,7 +182,6 @@ async def _stream(
     resp.headers["Cache-Control"] = "no-cache"
     guards.add_cors_headers(request, resp)
     await resp.prepare(request)
-    encode = builder.encode_text
     out = [builder.start_sse()]  # server-sent-event text not yet written
     try:
         try:
@@ -193,26 +192,23 @@ async def _stream(
                     pieces = merged_deltas(batch) if len(batch) > 1 else batch
                     for piece in pieces:  # one write per authenticated read
                         if isinstance(piece, str):  # text (a text-only chunk, or merged)
-                            sse = builder.text_sse(piece)
-                            if sse is None:
-                                sse = encode(builder.feed(TextDelta(piece)))
+                            sse = builder.text_sse(piece) or builder.delta_sse(TextDelta(piece))
                         elif isinstance(piece, dict):
-                            sse = _chunk_sse(builder, piece)
+                            sse = "".join(map(builder.delta_sse, chunk_deltas(piece)))
                         else:
-                            sse = encode(builder.feed(piece))
+                            sse = builder.delta_sse(piece)
                         if sse:
                             out.append(sse)
                     if out and not answer.complete:  # else: sent with the end
                         await resp.write(utf8("".join(out)))
                         out = []
             else:
-                for delta in completion_deltas(await answer.json()):
-                    out.append(encode(builder.feed(delta)))
+                out += map(builder.delta_sse, completion_deltas(await answer.json()))
             out.append(builder.finish_sse())
             record_usage(request, builder.response["usage"])
         except ProxyError as err:
             _log.warning("Response aborted after headers: %s (%s)", err.code, err.status)
-            out.append(encode(builder.fail(*_failure(err))))
+            out.append(builder.encode_text(builder.fail(*_failure(err))))
         await resp.write_eof(utf8("".join(out)))
     except ConnectionError:
         _log.debug("Client disconnected during the response")
@@ -220,15 +216,6 @@ async def _stream(
     if store is not None and builder.response["store"] and builder.response["status"] != "failed":
         _keep(request, store, translated, builder)
     return resp
-
-
-def _chunk_sse(builder: StreamingResponseBuilder, chunk: dict[str, Any]) -> str:
-    """The event text a parsed chat chunk causes (its text through `text_sse`)."""
-    out = []
-    for delta in chunk_deltas(chunk):
-        sse = builder.text_sse(delta.text) if type(delta) is TextDelta else None
-        out.append(sse if sse is not None else builder.encode_text(builder.feed(delta)))
-    return "".join(out)
 
 
 async def get_response(request: web.Request) -> web.StreamResponse:

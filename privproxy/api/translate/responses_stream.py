@@ -18,6 +18,7 @@ from __future__ import annotations
 from json.encoder import encode_basestring
 from typing import Any, Final
 
+from privproxy.api.translate.chat_stream import Delta, TextDelta
 from privproxy.api.translate.responses_events import (
     _INCOMPLETE,
     ResponseBuilder,
@@ -109,6 +110,14 @@ class StreamingResponseBuilder(ResponseBuilder):
                 '"content_index":0,"delta":'
             )
         return f"{head}{_DELTA_HEAD}{seq}{mid}{encode_basestring(text)}{_DELTA_TAIL}"
+
+    def delta_sse(self, delta: Delta) -> str:
+        """`encode_text(feed(delta))`, a text delta through `text_sse` when it applies."""
+        if type(delta) is TextDelta:
+            sse = self.text_sse(delta.text)
+            if sse is not None:
+                return sse
+        return self.encode_text(self.feed(delta))
 
     def finish_sse(self) -> str:
         """`encode_text(finish())`."""

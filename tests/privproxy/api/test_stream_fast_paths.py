@@ -176,8 +176,7 @@ def _stream_both(
     try:
         for delta in deltas:
             events += slow.feed(delta)
-            sse = fast.text_sse(delta.text) if type(delta) is TextDelta else None
-            out.append(sse if sse is not None else fast.encode_text(fast.feed(delta)))
+            out.append(fast.delta_sse(delta))
     except UnexpectedAnswerError:
         return None
     if finish is not None:
