@@ -127,6 +127,12 @@ def _tool_result_text(block: dict[str, Any], where: str) -> str:
     return f"Error: {text}" if block.get("is_error") is True else text
 
 
+def _block_text(block: dict[str, Any], i: int, j: int) -> str:
+    """`_text_of` text block `j` of message `i`, its location written only for the error."""
+    text = block.get("text")
+    return text if isinstance(text, str) else _text_of(block, _block_at(i, j))
+
+
 def _user_messages(content: Any, i: int) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
@@ -140,9 +146,7 @@ def _user_messages(content: Any, i: int) -> list[dict[str, Any]]:
             raise TranslationError(_block_at(i, j), "must be an object")
         kind = block.get("type")
         if kind == "text":
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise TranslationError(f"{_block_at(i, j)}.text", "must be a string")
+            text = _block_text(block, i, j)
             parts.append({"type": "text", "text": text})
             if texts is not None:
                 texts.append(text)
@@ -180,10 +184,7 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any]:
             raise TranslationError(_block_at(i, j), "must be an object")
         kind = block.get("type")
         if kind == "text":
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise TranslationError(f"{_block_at(i, j)}.text", "must be a string")
-            texts.append(text)
+            texts.append(_block_text(block, i, j))
         elif kind == "tool_use":
             call_id, name = block.get("id"), block.get("name")
             if not isinstance(call_id, str) or not isinstance(name, str):

@@ -129,16 +129,11 @@ def _content_parts(content: Any, where: _Where, role: str) -> str | list[dict[st
         if not isinstance(part, dict):
             raise _fail(where(f".content[{i}]"), "must be an object")
         kind = part.get("type")
-        if isinstance(kind, str) and kind in _TEXT_PARTS:
-            text = part.get("text")
+        if kind == "refusal" or (isinstance(kind, str) and kind in _TEXT_PARTS):
+            key = "refusal" if kind == "refusal" else "text"  # where the part holds its text
+            text = part.get(key)
             if not isinstance(text, str):
-                raise _fail(where(f".content[{i}].text"), "must be a string")
-            texts.append(text)
-            parts.append({"type": "text", "text": text})
-        elif kind == "refusal":
-            text = part.get("refusal")
-            if not isinstance(text, str):
-                raise _fail(where(f".content[{i}].refusal"), "must be a string")
+                raise _fail(where(f".content[{i}].{key}"), "must be a string")
             texts.append(text)
             parts.append({"type": "text", "text": text})
         elif kind == "input_image":
