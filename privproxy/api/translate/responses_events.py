@@ -404,6 +404,16 @@ class ResponseBuilder:
         reason = _INCOMPLETE.get(self._finish)
         events: list[Event] = []
         self._close(events, "incomplete" if reason else "completed")
+        self._conclude(reason)
+        if not self._quiet:
+            events.append(
+                self._event(f"response.{self.response['status']}", response=self._snapshot())
+            )
+        return events
+
+    def _conclude(self, reason: str | None) -> None:
+        """The response's final state once its items are closed: `incomplete` for `reason`
+        (`incomplete_details`), else `completed`, with its output and usage."""
         self._ended = True
         self.response["output"] = list(self._output)
         self.response["usage"] = usage_json(self._usage) if self._usage is not None else None
@@ -412,11 +422,6 @@ class ResponseBuilder:
             self.response["incomplete_details"] = {"reason": reason}
         else:
             self.response["status"] = "completed"
-        if not self._quiet:
-            events.append(
-                self._event(f"response.{self.response['status']}", response=self._snapshot())
-            )
-        return events
 
     def fail(self, code: str, message: str) -> list[Event]:
         """`response.failed` with `error`; an item still open is left out (it is partial)."""

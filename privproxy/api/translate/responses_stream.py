@@ -23,7 +23,6 @@ from privproxy.api.translate.responses_events import (
     _INCOMPLETE,
     ResponseBuilder,
     _Item,
-    usage_json,
 )
 from privproxy.jsoncodec import compact_encode
 
@@ -150,15 +149,7 @@ class StreamingResponseBuilder(ResponseBuilder):
                 f'"sequence_number":{seq + 2},"output_index":{index},"item":{item_json}}}\n\n'
             )
             self._output.append(item.whole(status))
-        self._ended = True
-        response = self.response
-        response["output"] = list(self._output)
-        response["usage"] = usage_json(self._usage) if self._usage is not None else None
-        if reason is not None:
-            response["status"] = "incomplete"
-            response["incomplete_details"] = {"reason": reason}
-        else:
-            response["status"] = "completed"
+        self._conclude(reason)
         kind = f"response.{status}"
         snapshot = self._snapshot()
         seq = self._next()
