@@ -152,13 +152,20 @@ def canonical_b64(text: str, what: str, code: Code = Code.V3_ENV_NONCANONICAL_BA
     return raw
 
 
-def _crypto_items(raw: bytes) -> tuple[CryptoItem, ...]:
-    section = _obj(strictjson.loads(raw, what="crypto_material"), "crypto_material", _SECTION)
-    if _str(section, "format", "crypto_material") != CRYPTO_MATERIAL_V1:
-        raise _fail(Code.V3_ENV_SECTION_FORMAT, "crypto_material format is not crypto-material/v1")
-    items = _list(section, "items", "crypto_material")
+def _section_items(raw: bytes, name: str, fmt: str) -> list[Any]:
+    """The `items` of envelope section `name`, which must have format `fmt`."""
+    section = _obj(strictjson.loads(raw, what=name), name, _SECTION)
+    if _str(section, "format", name) != fmt:
+        short = "/".join(fmt.split("/")[-2:])  # e.g. crypto-material/v1
+        raise _fail(Code.V3_ENV_SECTION_FORMAT, f"{name} format is not {short}")
+    items = _list(section, "items", name)
     if items is None:
-        raise _fail(Code.V3_ENV_ITEMS_MISSING, "crypto_material.items is missing")
+        raise _fail(Code.V3_ENV_ITEMS_MISSING, f"{name}.items is missing")
+    return items
+
+
+def _crypto_items(raw: bytes) -> tuple[CryptoItem, ...]:
+    items = _section_items(raw, "crypto_material", CRYPTO_MATERIAL_V1)
     out: list[CryptoItem] = []
     for i, value in enumerate(items):
         item = _obj(value, f"crypto_material.items[{i}]", _CRYPTO_ITEM)
@@ -179,12 +186,7 @@ def _crypto_items(raw: bytes) -> tuple[CryptoItem, ...]:
 
 
 def _device_items(raw: bytes) -> tuple[DeviceItem, ...]:
-    section = _obj(strictjson.loads(raw, what="device_evidence"), "device_evidence", _SECTION)
-    if _str(section, "format", "device_evidence") != DEVICE_EVIDENCE_V1:
-        raise _fail(Code.V3_ENV_SECTION_FORMAT, "device_evidence format is not device-evidence/v1")
-    items = _list(section, "items", "device_evidence")
-    if items is None:
-        raise _fail(Code.V3_ENV_ITEMS_MISSING, "device_evidence.items is missing")
+    items = _section_items(raw, "device_evidence", DEVICE_EVIDENCE_V1)
     out: list[DeviceItem] = []
     for i, value in enumerate(items):
         item = _obj(value, f"device_evidence.items[{i}]", _DEVICE_ITEM)
