@@ -1,9 +1,18 @@
-"""Compact JSON encoding with C encoders built once (pure; shared by the request path and
-the translated APIs).
+"""Compact JSON coding (pure; shared by the request path and the translated APIs).
 
-`json.dumps(obj, separators=..., ensure_ascii=False)` and `JSONEncoder.encode` build a new
-C encoder on every call (~1.7 us of a small request); the same C encoder, built once, gives
-the identical compact output. `ascii_encode` is the same with non-ASCII characters escaped.
+Two coders, each where it is the better one:
+
+- The stdlib's C encoder, built once (`json.dumps(obj, separators=..., ensure_ascii=False)`
+  and `JSONEncoder.encode` build a new one on every call, ~1.7 us of a small request):
+  `compact_encode`, `ascii_encode`. It writes any value the stdlib decoder gives, and
+  refuses NaN and infinities.
+- orjson for a translated request body, read and written whole (`decode_exact`,
+  `encode_exact`): 2x faster to read and 10-17x faster to write than the stdlib for an
+  agent's 40 KB request. It is used only where its result is exactly the stdlib's: it refuses
+  what it cannot read exactly (NaN, numbers beyond float range, lone surrogate escapes,
+  nesting past 1024), and the one value it would change silently, an integer beyond 64
+  bits read as a float, is caught after the read (`decode_exact`). The caller then takes
+  the stdlib path, which gives the same value or the same error as before.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ import json
 from collections.abc import Callable
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
+
+import orjson
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -61,4 +72,43 @@ def compact_bytes(obj: Any) -> bytes:
     return utf8(compact_encode(obj))
 
 
-__all__ = ["ascii_encode", "compact_bytes", "compact_encode", "utf8"]
+def decode_exact(raw: bytes | bytearray) -> Any:
+    """The JSON value of `raw` (UTF-8) read by orjson, when that is exactly the value the
+    stdlib decoder gives; else None (the caller decodes with the stdlib, which then gives
+    the value or its own error; `null` as a whole body is read as None too, and the stdlib
+    reads it the same).
+
+    orjson reads an integer literal beyond the 64-bit range as the nearest float; every such
+    float is at least 2**63 in magnitude, and orjson writes every float that large with an
+    exponent (`9.223372036854776e+18`), so one `e+` in the value's encoding sends the body to
+    the stdlib. So does any other `e+` (a number such as `1e+30`, or those two characters in
+    a string): rare, and the stdlib path is merely slower."""
+    try:
+        value = orjson.loads(raw)
+        if b"e+" in orjson.dumps(value):
+            return None
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    return value
+
+
+def encode_exact(obj: Any) -> bytes | None:
+    """`obj` as compact UTF-8 JSON written by orjson, or None when orjson cannot write it
+    exactly (an integer beyond 64 bits, a lone surrogate, a non-string key): the caller then
+    uses `compact_encode`. Only for values read by `decode_exact` and what a translator
+    builds from them (no NaN or infinity: orjson writes those as `null`). Floats may be
+    spelled differently from the stdlib's (`1e-7`, not `1e-07`), with the same value."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError, and a value nested past 255 levels
+        return None
+
+
+__all__ = [
+    "ascii_encode",
+    "compact_bytes",
+    "compact_encode",
+    "decode_exact",
+    "encode_exact",
+    "utf8",
+]

@@ -126,7 +126,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     if translated.stream:
         # The client's own JSON of its tools stands for them in the final snapshot (Codex
         # sends ~19 KB of them every turn: writing them again was a tenth of its answer).
-        tools_json = received.raw("tools")
+        tools_json = received.member_json("tools")
         builder = StreamingResponseBuilder(
             translated, response_id=response_id, created_at=now, store=keep, tools_json=tools_json
         )

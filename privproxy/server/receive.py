@@ -15,6 +15,10 @@ Whenever the splice could differ in meaning from a re-encode (duplicate top-leve
 `\\uD800`-style escapes that may be lone surrogates), the body is re-encoded instead. Numbers
 beyond float range (`1e400`), which the encoder cannot write back, are kept as sent (splice).
 
+The translated APIs (`receive_object`) rewrite the whole body anyway: they read it with orjson
+when orjson reads it exactly, and write the translation with orjson (`jsoncodec`); else with
+the stdlib coder as above.
+
 Parsing cost is bounded before parsing: the stdlib decoder builds every value at once, on the
 event loop, and a body of tiny nested arrays costs ~250 ns and ~60 bytes per `[]` (31 MiB of
 them: seconds of stalled loop and close to a gigabyte). Bodies of `JSON_SCAN_MIN_BYTES` or more
@@ -37,7 +41,7 @@ from aiohttp import web
 from privproxy.errors import ProxyError
 from privproxy.gateway.catalog import DEFAULT_MODEL, PRIVATE_PREFIX, CatalogView, split_model
 from privproxy.gateway.forward import client_tool_id
-from privproxy.jsoncodec import ascii_encode, compact_encode
+from privproxy.jsoncodec import ascii_encode, compact_encode, decode_exact, encode_exact
 from privproxy.server.api_key_store import API_KEY_STORE_KEY, PPQ_KEY_PATTERN, missing_key_hint
 from privproxy.server.config import Settings
 from privproxy.server.json_members import DECODER, Members, parse_members
@@ -215,17 +219,26 @@ async def receive_json(request: web.Request, settings: Settings) -> dict[str, An
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A request body that is a JSON object: its value, its text, and (for a body of
-    `SPLICE_MIN_BYTES` or more) where each top-level member's value is in the text."""
+    """A request body that is a JSON object: its value, and how it was read. Read by orjson
+    (`exact`: `jsoncodec.decode_exact`), it is written back by orjson too; read by the
+    stdlib decoder, its text is kept, with (for a body of `SPLICE_MIN_BYTES` or more) where
+    each top-level member's value is in the text."""
 
     value: dict[str, Any] = field(repr=False)
     text: str = field(repr=False)
     spans: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
     size: int | None = None  # the body's length in bytes (UTF-8)
+    exact: bool = False  # read by orjson (then `text` is empty and there are no spans)
 
-    def raw(self, key: str) -> str | None:
-        """The client's own JSON text of the top-level member `key`'s value, when known and
-        on one line (it may then stand for the value in an event stream's data line)."""
+    def member_json(self, key: str) -> str | None:
+        """JSON text of the top-level member `key`'s value, on one line (it may then stand
+        for the value in an event stream's data line): orjson's, or the client's own text
+        when known; None when neither."""
+        if self.exact:
+            if key not in self.value:
+                return None
+            out = encode_exact(self.value[key])
+            return None if out is None else out.decode()
         span = self.spans.get(key) if self.spans is not None else None
         if span is None:
             return None
@@ -233,11 +246,11 @@ class Received:
         return None if "\n" in raw or "\r" in raw else raw
 
     def escape_non_ascii(self) -> bool:
-        """True when a body translated from this one is best written with non-ASCII
-        characters escaped (`encode_json`): it is large enough to matter, its non-ASCII
-        characters are few (the escapes make the body at most a quarter longer; text in a
-        non-Latin script would grow by half or more), and no escape here can be a lone
-        surrogate (which `encode_json` must still refuse)."""
+        """True when a body translated from this one (read by the stdlib) is best written
+        with non-ASCII characters escaped (`encode_json`): it is large enough to matter, its
+        non-ASCII characters are few (the escapes make the body at most a quarter longer;
+        text in a non-Latin script would grow by half or more), and no escape here can be a
+        lone surrogate (which `encode_json` must still refuse)."""
         if self.size is None or self.size < SPLICE_MIN_BYTES:
             return False  # small: the choice would cost about what it saves
         extra = self.size - len(self.text)  # UTF-8 bytes beyond one per character
@@ -247,9 +260,14 @@ class Received:
 
 
 async def receive_object(request: web.Request, settings: Settings) -> Received:
-    """`receive_json`, with the text and, for a large body, its members' spans
-    (`json_members.parse_members`; duplicate keys give no spans)."""
+    """`receive_json`, read by orjson when it reads the body exactly
+    (`jsoncodec.decode_exact`), else by the stdlib decoder with the text and, for a large
+    body, its members' spans (`json_members.parse_members`; duplicate keys give no spans).
+    Errors are the stdlib path's."""
     raw = await read_body(request, settings)
+    value = decode_exact(raw)
+    if isinstance(value, dict):
+        return Received(value, "", None, len(raw), exact=True)
     text, value, members = _parse_body(raw)
     spans = members.spans if members is not None and members.unique else None
     return Received(value, text, spans, len(raw))
@@ -279,12 +297,17 @@ def _parse_body(raw: bytearray) -> tuple[str, dict[str, Any], Members | None]:
 def encode_json(obj: Any, source: Received | None = None) -> bytes:
     """Compact UTF-8 JSON of a decoded (or built) body, as the chat path seals it.
 
-    `source`: the client request `obj` was translated from (every string of `obj` was
-    decoded from it or written by the translator). When it is large with few non-ASCII
+    `source`: the client request `obj` was translated from (every value of `obj` was
+    decoded from it or written by the translator). Read by orjson (`Received.exact`), `obj`
+    is written by orjson (`jsoncodec.encode_exact`). Else, when it is large with few non-ASCII
     characters, they are written as `\\u` escapes (`jsoncodec.ascii_encode`: the same JSON
     values, for about a fifth less CPU on an agent's prompt); when it may hold a lone
     surrogate escape, never (that is refused below, which only the UTF-8 encoding notices).
     See `Received.escape_non_ascii`."""
+    if source is not None and source.exact:
+        out = encode_exact(obj)
+        if out is not None:
+            return out
     try:
         if source is not None and source.escape_non_ascii():
             return ascii_encode(obj).encode("ascii")

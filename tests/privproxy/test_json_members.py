@@ -56,12 +56,19 @@ def test_what_the_decoder_refuses_is_refused(text: str) -> None:
         parse_members(text)
 
 
-def test_raw_gives_a_members_text_on_one_line_only() -> None:
+def test_member_json_gives_a_members_text_on_one_line_only() -> None:
     text = '{"tools": [{"type": "function"}], "input": [\n1]}'
     members = parse_members(text)
     assert members is not None
     received = Received(members.value, text, members.spans)
-    assert received.raw("tools") == '[{"type": "function"}]'
-    assert received.raw("input") is None  # a raw newline cannot stand in a data line
-    assert received.raw("model") is None
-    assert Received(members.value, text).raw("tools") is None  # no spans: small bodies
+    assert received.member_json("tools") == '[{"type": "function"}]'
+    assert received.member_json("input") is None  # a raw newline cannot stand in a data line
+    assert received.member_json("model") is None
+    assert Received(members.value, text).member_json("tools") is None  # no spans: small bodies
+
+
+def test_member_json_of_a_body_read_by_orjson_is_its_compact_json() -> None:
+    value = {"tools": [{"type": "function", "name": "é\n"}], "input": "x"}
+    received = Received(value, "", None, 10, exact=True)
+    assert received.member_json("tools") == '[{"type":"function","name":"é\\n"}]'
+    assert received.member_json("model") is None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from privproxy.api.responses import DROPPED_TOOLS_HEADER
 from privproxy.server.receive import Received
 from tests.privproxy.api.responses_checks import check_events, sse_events
@@ -300,15 +302,19 @@ async def test_non_ascii_text_reaches_the_enclave_unchanged(
     assert gateway.seen[-1].body["messages"] == [{"role": "user", "content": text}]
 
 
-async def test_a_large_request_s_tools_are_echoed_in_the_client_s_spelling(
-    proxy: ProxyClient, gateway: FakeGateway
+@pytest.mark.parametrize("stdlib", [False, True], ids=["read-by-orjson", "read-by-stdlib"])
+async def test_a_large_request_s_tools_are_echoed_in_one_line_of_json(
+    proxy: ProxyClient, gateway: FakeGateway, stdlib: bool
 ) -> None:
-    # An agent-sized request (its members' spans are known): the final snapshot carries
-    # the client's own JSON text of its tools, the same value as the tools sent.
+    # An agent-sized request: the final snapshot carries its tools as one piece of JSON text,
+    # the same value as the tools sent: orjson's when orjson read the body, else (an `e+` in
+    # it sends the body to the stdlib decoder) the client's own text of them.
     tools = [
         {"type": "function", "name": f"tool_{i}", "description": "d" * 500, "parameters": {}}
         for i in range(10)
     ]
+    if stdlib:
+        tools[0]["description"] = "1e+5 is a number"
     gateway.reply = lambda seen: sse_reply([chunk("hi", "m"), _finish("stop"), USAGE])
     body = {"model": "private/kimi-k3", "input": "x", "tools": tools, "stream": True}
     text = json.dumps(body)  # ", " and ": ": not how privproxy would write them
@@ -316,7 +322,8 @@ async def test_a_large_request_s_tools_are_echoed_in_the_client_s_spelling(
         "/v1/responses", data=text, headers={"Content-Type": "application/json"}
     )
     raw = await resp.read()
-    assert json.dumps(tools).encode() in raw
+    spelled = json.dumps(tools) if stdlib else json.dumps(tools, separators=(",", ":"))
+    assert spelled.encode() in raw
     events = sse_events(raw)
     final = check_events(events)
     assert final["tools"] == tools
