@@ -259,11 +259,13 @@ class ChatAnswer:
                         batch.append(_chunk(event))
                     elif (text := shape.match(event)) is not None:
                         run.append(text)
+                    elif type(piece := shape.learn(event, _chunk(event))) is str:
+                        run.append(piece)
                     else:
                         if run:
                             batch.append("".join(run))
                             run.clear()
-                        batch.append(shape.learn(event, _chunk(event)))
+                        batch.append(piece)
                 if run:
                     batch.append("".join(run))
                 if batch:
@@ -412,26 +414,27 @@ class _TextShape:
         return text if stop == end and text else None
 
     def learn(self, event: str, chunk: dict[str, Any]) -> dict[str, Any] | str:
-        """`chunk` (parsed from `event`), its shape kept when it is a text-only chunk whose
-        text token can be located; returns `chunk`."""
-        if self._cut >= 0:  # keep the first shape: a stream has one
-            return chunk
+        """`chunk` (parsed from `event`) as a piece: its text when it carries nothing but
+        text (`plain_text`), else `chunk`. The first such chunk's shape is kept when its text
+        token can be located."""
         text = plain_text(chunk)
         if text is None:
             return chunk
+        if self._cut >= 0:  # keep the first shape: a stream has one
+            return text
         token = encode_basestring(text)  # how the chunk most likely spells it
         start = event.find(token)
         if start < 0 or event.find(token, start + 1) >= 0:
-            return chunk
+            return text
         head, tail = event[:start], event[start + len(token) :]
         probe = "a" if text != "a" else "b"
         try:
             again = _chunk(head + encode_basestring(probe) + tail)
         except ProxyError:
-            return chunk
+            return text
         if plain_text(again) == probe:
             self._head, self._tail, self._cut = head, tail, len(head)
-        return chunk
+        return text
 
 
 def _reject_constant(name: str) -> None:

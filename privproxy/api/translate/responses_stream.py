@@ -66,8 +66,20 @@ class StreamingResponseBuilder(ResponseBuilder):
     _echo: tuple[tuple[str, ...], str] | None = None
 
     def start_sse(self) -> str:
-        """`encode_text(start())` (its snapshot written once, from the template)."""
-        return self.encode_text(self.start())
+        """`encode_text(start())`, the two events written around one snapshot text."""
+        snapshot = self._snapshot()
+        snapshot["tools"] = []  # as `start` does
+        body = self._snapshot_json(snapshot)
+        if body is None:
+            return self.encode_text(self.start())
+        seq = self._seq
+        self._seq = seq + 2
+        return (
+            'event: response.created\ndata: {"type":"response.created",'
+            f'"sequence_number":{seq},"response":{body}}}\n\n'
+            'event: response.in_progress\ndata: {"type":"response.in_progress",'
+            f'"sequence_number":{seq + 1},"response":{body}}}\n\n'
+        )
 
     def _snapshot_body(self, snapshot: dict[str, Any]) -> str:
         body = self._snapshot_json(snapshot)
@@ -116,7 +128,8 @@ class StreamingResponseBuilder(ResponseBuilder):
             sse = self.text_sse(delta.text)
             if sse is not None:
                 return sse
-        return self.encode_text(self.feed(delta))
+        events = self.feed(delta)  # none for a finish reason or usage
+        return self.encode_text(events) if events else ""
 
     def finish_sse(self) -> str:
         """`encode_text(finish())`."""

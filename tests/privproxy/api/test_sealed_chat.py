@@ -91,23 +91,22 @@ async def test_stream_chunks_parsed_across_split_frames(
 async def test_pieces_give_text_only_chunks_as_their_text(
     probe: ProxyClient, gateway: FakeGateway
 ) -> None:
-    # The same stream read as objects and as pieces: the first text chunk is parsed (and
-    # teaches the shape), later text-only chunks come as their text (those of one read
-    # joined), others as objects.
+    # The same stream read as objects and as pieces: text-only chunks come as their text
+    # (the first one parsed, which teaches the shape; those of one read joined), others as
+    # objects.
     events = [chunk(f'w{i} "q"', "m") for i in range(5)] + [chunk("", "m", finish="stop")]
     gateway.reply = lambda seen: sse_reply(events, per_frame=1)
     whole = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": []})
     pieces = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": [], "pieces": 1})
-    assert pieces["chunks"][0] == whole["chunks"][0]
-    texts = pieces["chunks"][1:-1]
+    texts = pieces["chunks"][:-1]
     assert all(isinstance(text, str) for text in texts)
-    assert "".join(texts) == "".join(f'w{i} "q"' for i in range(1, 5))
+    assert "".join(texts) == "".join(f'w{i} "q"' for i in range(5))
     assert pieces["chunks"][-1] == whole["chunks"][-1]  # the finish chunk, parsed whole
     assert "late_error" not in pieces
-    # All in one frame: one read, its text-only chunks after the first as one piece.
+    # All in one frame: one read, its text-only chunks as one piece.
     gateway.reply = lambda seen: sse_reply(events, per_frame=len(events) + 1)
     burst = await _post(probe, {"model": "kimi-k3", "stream": True, "messages": [], "pieces": 1})
-    assert burst["chunks"] == [whole["chunks"][0], "".join(texts), whole["chunks"][-1]]
+    assert burst["chunks"] == ["".join(texts), whole["chunks"][-1]]
 
 
 async def test_unknown_model_is_refused_before_anything_is_sent(

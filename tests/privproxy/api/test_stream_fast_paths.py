@@ -47,9 +47,11 @@ def _read(shape: _TextShape, event: str) -> str | None:
     text = shape.match(event)
     if text is not None:
         return text
-    chunk = shape.learn(event, _chunk(event))
-    assert isinstance(chunk, dict)
-    return plain_text(chunk)
+    chunk = _chunk(event)
+    piece = shape.learn(event, chunk)
+    # A text-only chunk comes as its text, anything else as the parsed chunk.
+    assert piece == (plain_text(chunk) if plain_text(chunk) is not None else chunk)
+    return piece if isinstance(piece, str) else plain_text(piece)
 
 
 @settings(max_examples=300, deadline=None)
