@@ -124,11 +124,17 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     response_id, now = random_id("resp"), int(time.time())
     builder: ResponseBuilder
     if translated.stream:
-        # The client's own JSON of its tools stands for them in the final snapshot (Codex
-        # sends ~19 KB of them every turn: writing them again was a tenth of its answer).
+        # The tools as one JSON text, made once (orjson's, or the client's own), stand for
+        # them in the final snapshot (Codex sends ~19 KB of them every turn: encoding them
+        # with the stdlib was a tenth of its answer).
         tools_json = received.member_json("tools")
         builder = StreamingResponseBuilder(
-            translated, response_id=response_id, created_at=now, store=keep, tools_json=tools_json
+            translated,
+            response_id=response_id,
+            created_at=now,
+            store=keep,
+            tools_json=tools_json,
+            exact_echo=received.exact,
         )
     else:
         builder = ResponseBuilder(

@@ -24,7 +24,7 @@ from privproxy.api.translate.responses_events import (
     ResponseBuilder,
     _Item,
 )
-from privproxy.jsoncodec import compact_encode
+from privproxy.jsoncodec import compact_encode, encode_exact
 
 _DELTA_HEAD: Final = (
     'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
@@ -51,16 +51,37 @@ def _null_or_json(value: Any) -> str:
     return "null" if value is None else compact_encode(value)
 
 
+def _usage_json(usage: Any) -> str:
+    # `usage_json` of token counts: integers only.
+    return "null" if usage is None else _exact_json(usage)
+
+
+def _exact_json(value: Any) -> str:
+    """`compact_encode(value)`, written by orjson when it can: only for values without
+    floats (orjson would write an infinity as `null` where the stdlib refuses it)."""
+    out = encode_exact(value)
+    return compact_encode(value) if out is None else out.decode()
+
+
 class StreamingResponseBuilder(ResponseBuilder):
     """`ResponseBuilder` with server-sent-event text for the events of a text answer.
 
-    `tools_json`: the client's own JSON text of the request's `tools` (one line), written
-    for them in snapshots instead of encoding them again (then the bytes differ from the
-    general encoder's in spelling only: the same JSON value)."""
+    `tools_json`: the JSON text of the request's `tools` (one line), written for them in
+    snapshots instead of encoding them again (then the bytes may differ from the general
+    encoder's in spelling only: the same JSON value). `exact_echo`: the request was read by
+    orjson (`Received.exact`), so the echoed request fields hold no infinity and orjson
+    writes them (as `tools_json`)."""
 
-    def __init__(self, *args: Any, tools_json: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        tools_json: str | None = None,
+        exact_echo: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._tools_json = tools_json
+        self._echo_encode = _exact_json if exact_echo else compact_encode
 
     # The echoed request fields before `tools` (their keys, and as JSON members).
     _echo: tuple[tuple[str, ...], str] | None = None
@@ -192,7 +213,7 @@ class StreamingResponseBuilder(ResponseBuilder):
         echoed = keys[10:-1]
         if self._echo is None or self._echo[0] != echoed:
             # Written once: the echoed request fields do not change once the answer started.
-            members = compact_encode({key: snapshot[key] for key in echoed})[1:-1]
+            members = self._echo_encode({key: snapshot[key] for key in echoed})[1:-1]
             self._echo = (echoed, members)
         echo = self._echo[1]
         output = snapshot["output"]
@@ -206,7 +227,7 @@ class StreamingResponseBuilder(ResponseBuilder):
             f'"created_at":{snapshot["created_at"]},"status":{encode_basestring(snapshot["status"])},'
             f'"error":{_null_or_json(snapshot["error"])},'
             f'"incomplete_details":{_null_or_json(snapshot["incomplete_details"])},'
-            f'"output":[{",".join(items)}],"usage":{_null_or_json(snapshot["usage"])},'
+            f'"output":[{",".join(items)}],"usage":{_usage_json(snapshot["usage"])},'
             f'"store":{"true" if snapshot["store"] else "false"},"truncation":"disabled",'
             f'{echo},"tools":{self._tools_text(tools)}}}'
         )

@@ -160,6 +160,7 @@ def _stream_both(
     *,
     store: bool = False,
     tools_json: str | None = None,
+    exact_echo: bool = False,
 ) -> tuple[str, list[Event], dict[str, Any], dict[str, Any]] | None:
     """The streaming builder's text and the general builder's events for one answer, and
     both final responses (None when the general builder refuses the answer: interleaved
@@ -172,6 +173,7 @@ def _stream_both(
         store=store,
         new_id=_ids(),
         tools_json=tools_json,
+        exact_echo=exact_echo,
     )
     slow = ResponseBuilder(request, response_id="resp_1", created_at=1, store=store, new_id=_ids())
     out, events = [fast.start_sse()], slow.start()
@@ -196,13 +198,15 @@ def _stream_both(
     st.lists(_DELTA, max_size=8),
     st.sampled_from([None, "stop", "length", "content_filter", "tool_calls"]),
     st.booleans(),
+    st.booleans(),
 )
 def test_streaming_builder_writes_what_the_general_encoder_writes(
-    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool
+    body: dict[str, Any], deltas: list[Any], finish: str | None, store: bool, exact: bool
 ) -> None:
     # Templates for the text answer's events, the general path for everything else, any
-    # mix within one answer: the same bytes and the same final response object.
-    both = _stream_both(body, deltas, finish, store=store)
+    # mix within one answer: the same bytes and the same final response object, with the
+    # echoed request fields written by orjson (a request it read) or by the stdlib.
+    both = _stream_both(body, deltas, finish, store=store, exact_echo=exact)
     if both is None:
         return
     text, events, fast_response, slow_response = both
