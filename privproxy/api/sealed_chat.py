@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]  # C, exported
 from json.encoder import encode_basestring
-from json.scanner import make_scanner
 from typing import Any, ClassVar
 
+import orjson
 from aiohttp import web
 
 from privproxy.api.translate.chat_stream import plain_text
@@ -188,7 +188,7 @@ class ChatAnswer:
         """The whole non-stream answer, parsed (raises `MalformedAnswerError`)."""
         body = await self._read_all()
         try:
-            value = _decode(body.decode())
+            value = _read(body)
         except (ValueError, RecursionError) as exc:
             raise MalformedAnswerError("the model's answer is not JSON") from exc
         if not isinstance(value, dict):
@@ -443,18 +443,24 @@ def _reject_constant(name: str) -> None:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _decode = _DECODER.decode
-_scan = make_scanner(_DECODER)  # type: ignore[arg-type]  # any decoder is a context
 _scan_string = scanstring
+
+
+def _read(data: bytes | str) -> Any:
+    """A JSON text of the model's answer: read by orjson (about three times the stdlib's
+    speed on a stream's chunks); what orjson refuses (lone surrogate escapes, numbers beyond
+    float range, nesting past 1024) by the stdlib decoder, whose value or error stands.
+    orjson reads an integer beyond 64 bits as a float: the answer's numbers privproxy reads
+    are indexes and token counts, where a float counts as absent."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _decode(data if isinstance(data, str) else data.decode())
 
 
 def _chunk(text: str) -> dict[str, Any]:
     try:
-        try:  # the decoder's C scanner alone: an event's data has no surrounding whitespace
-            value, end = _scan(text, 0)
-        except StopIteration:
-            end = -1
-        if end != len(text):
-            value = _decode(text)  # raises for what is not one JSON value
+        value = _read(text)
     except (ValueError, RecursionError) as exc:  # nesting bombs too
         raise MalformedAnswerError("an event of the model's stream is not JSON") from exc
     if not isinstance(value, dict):
