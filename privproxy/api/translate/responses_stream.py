@@ -88,9 +88,9 @@ class StreamingResponseBuilder(ResponseBuilder):
 
     def start_sse(self) -> str:
         """`encode_text(start())`, the two events written around one snapshot text."""
-        snapshot = self._snapshot()
-        snapshot["tools"] = []  # as `start` does
-        body = self._snapshot_json(snapshot)
+        # The response itself stands for its snapshot (no copy): no output yet, no tools
+        # (as `start` writes them).
+        body = None if self._output else self._snapshot_json(self.response, tools_text="[]")
         if body is None:
             return self.encode_text(self.start())
         seq = self._seq
@@ -185,18 +185,24 @@ class StreamingResponseBuilder(ResponseBuilder):
             self._output.append(item.whole(status))
         self._conclude(reason)
         kind = f"response.{status}"
-        snapshot = self._snapshot()
         seq = self._next()
-        body = self._snapshot_json(snapshot, item_json)
+        # Concluded, the response is its final snapshot (`_conclude` set its output).
+        body = self._snapshot_json(self.response, item_json)
         if body is None:
-            body = compact_encode(snapshot)
+            body = compact_encode(self._snapshot())
         end = f'{{"type":"{kind}","sequence_number":{seq},"response":{body}}}'
         return f"{out}event: {kind}\ndata: {end}\n\n"
 
-    def _snapshot_json(self, snapshot: dict[str, Any], last_item: str | None = None) -> str | None:
+    def _snapshot_json(
+        self,
+        snapshot: dict[str, Any],
+        last_item: str | None = None,
+        tools_text: str | None = None,
+    ) -> str | None:
         """`compact_encode(snapshot)` from a template, the echoed fields before `tools`
         written once per answer; None when the snapshot is not of the shape it writes.
-        `last_item`: the last output item's JSON, already written."""
+        `last_item`: the last output item's JSON, already written; `tools_text`: the JSON
+        written for `tools` instead of the snapshot's."""
         keys = tuple(snapshot)
         if keys[:10] != _FIRST_KEYS or keys[-1] != "tools" or len(keys) < 12:
             return None
@@ -229,7 +235,7 @@ class StreamingResponseBuilder(ResponseBuilder):
             f'"incomplete_details":{_null_or_json(snapshot["incomplete_details"])},'
             f'"output":[{",".join(items)}],"usage":{_usage_json(snapshot["usage"])},'
             f'"store":{"true" if snapshot["store"] else "false"},"truncation":"disabled",'
-            f'{echo},"tools":{self._tools_text(tools)}}}'
+            f'{echo},"tools":{tools_text or self._tools_text(tools)}}}'
         )
 
     def _tools_text(self, tools: Any) -> str:
