@@ -245,27 +245,44 @@ class ChatAnswer:
                     buf = buf[:cut]
                 batch: list[dict[str, Any] | str] = []
                 run: list[str] = []  # consecutive text of this read, not yet in `batch`
-                for event in _events(_text(buf)):
-                    if event == _DONE:
-                        if run:
-                            batch.append("".join(run))
-                        self._ended = True
-                        # What follows `[DONE]` is not part of the answer; it is read to the
-                        # end so the connection can be reused.
-                        while await upstream.read() is not None:
-                            pass
-                        return batch or None
-                    if shape is None:
-                        batch.append(_chunk(event))
-                    elif (text := shape.match(event)) is not None:
-                        run.append(text)
-                    elif type(piece := shape.learn(event, _chunk(event))) is str:
-                        run.append(piece)
-                    else:
-                        if run:
-                            batch.append("".join(run))
-                            run.clear()
-                        batch.append(piece)
+                block = _text(buf)
+                pos, size = 0, len(block)
+                while pos < size:
+                    end = size
+                    if shape is not None:
+                        if shape.scans:  # the shape's events, read in place
+                            found, pos = shape.scan(block, pos)
+                            run += found
+                            if pos == size:
+                                break
+                        elif shape.singles and block.startswith("data: ", pos):
+                            # One event alone: it may teach the shape for the rest.
+                            shape.singles -= 1
+                            cut = block.find("\n\n", pos)
+                            end = size if cut < 0 else cut + 2
+                    part = block if pos == 0 and end == size else block[pos:end]
+                    pos = end
+                    for event in _events(part):
+                        if event == _DONE:
+                            if run:
+                                batch.append("".join(run))
+                            self._ended = True
+                            # What follows `[DONE]` is not part of the answer; it is read to
+                            # the end so the connection can be reused.
+                            while await upstream.read() is not None:
+                                pass
+                            return batch or None
+                        if shape is None:
+                            batch.append(_chunk(event))
+                        elif (text := shape.match(event)) is not None:
+                            run.append(text)
+                        elif type(piece := shape.learn(event, _chunk(event))) is str:
+                            run.append(piece)
+                        else:
+                            if run:
+                                batch.append("".join(run))
+                                run.clear()
+                            batch.append(piece)
                 if run:
                     batch.append("".join(run))
                 if batch:
@@ -391,13 +408,45 @@ class _TextShape:
     string scanner. Whether the kept token really is the text `plain_text` reads (not
     another member with an equal value, nor one a later duplicate key overrides) is proven
     once per shape, by parsing the shape with another text in it.
+
+    In a read's text, events of the shape are also found in place (`scan`), without cutting
+    the text into events first.
     """
 
-    __slots__ = ("_cut", "_head", "_tail")
+    __slots__ = ("_cut", "_head", "_post", "_pre", "_tail", "singles")
 
     def __init__(self) -> None:
         self._head = self._tail = ""
         self._cut = -1  # len(head), -1 while no shape is known
+        self._pre = self._post = ""  # the raw text around a token (`scan`), "" while none
+        self.singles = _SINGLES
+        """Events a reader may still take one at a time while no shape is known, so that
+        those after the one that teaches it can be scanned (`ChatAnswer._next`)."""
+
+    @property
+    def scans(self) -> bool:
+        """True when `scan` can find events (a shape is known, and it is one line)."""
+        return bool(self._pre)
+
+    def scan(self, block: str, pos: int) -> tuple[list[str], int]:
+        """The texts of the consecutive events of the shape from `pos` in `block` (a read's
+        text, cut at event boundaries), and the position after them. Each is one line,
+        `data: ` + head + a string token + tail, then a blank line: exactly an event that
+        `_events` gives as head + token + tail and `match` reads."""
+        pre, post = self._pre, self._post
+        skip, step = len(pre), len(post)
+        found: list[str] = []
+        starts = block.startswith
+        while starts(pre, pos):
+            try:
+                text, end = _scan_string(block, pos + skip, True)
+            except ValueError:
+                break  # parsed whole, which raises the stream's own error
+            if not text or not starts(post, end):
+                break
+            found.append(text)
+            pos = end + step
+        return found, pos
 
     def match(self, event: str) -> str | None:
         """The text of `event` when it has the known shape (and a non-empty text)."""
@@ -434,7 +483,14 @@ class _TextShape:
             return text
         if plain_text(again) == probe:
             self._head, self._tail, self._cut = head, tail, len(head)
+            if "\n" not in event and "\r" not in event:
+                # One line: the data of a multi-line event is its lines joined by "\n",
+                # which the raw text spells otherwise.
+                self._pre, self._post = "data: " + head + '"', tail + "\n\n"
         return text
+
+
+_SINGLES = 4  # a stream's first text chunk usually comes first or second (after the role's)
 
 
 def _reject_constant(name: str) -> None:
