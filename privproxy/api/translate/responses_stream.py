@@ -83,8 +83,36 @@ class StreamingResponseBuilder(ResponseBuilder):
         self._tools_json = tools_json
         self._echo_encode = _exact_json if exact_echo else compact_encode
 
-    # The echoed request fields before `tools` (their keys, and as JSON members).
-    _echo: tuple[tuple[str, ...], str] | None = None
+    # The echoed request fields before `tools` (their keys, as JSON members, and the
+    # number of the response's keys when they were checked).
+    _echo: tuple[tuple[str, ...], str, int] | None = None
+
+    def _check(self, snapshot: dict[str, Any]) -> tuple[tuple[str, ...], str, int] | None:
+        """The snapshot's layout and own fields checked, the echoed fields written (once:
+        they do not change once the answer started); None when it is not of the shape
+        `_snapshot_json` writes. The response's keys never change after it is made, and of
+        its own fields only `status`, `error`, `incomplete_details`, `output` and `usage`
+        do: for the response itself a later call checks its size and `status` alone."""
+        keys = tuple(snapshot)
+        if keys[:10] != _FIRST_KEYS or keys[-1] != "tools" or len(keys) < 12:
+            return None
+        if (
+            type(snapshot["id"]) is not str
+            or type(snapshot["created_at"]) is not int
+            or type(snapshot["status"]) is not str
+            or type(snapshot["store"]) is not bool
+            or type(snapshot["output"]) is not list
+            or snapshot["object"] != "response"
+            or snapshot["truncation"] != "disabled"
+        ):
+            return None
+        echoed = keys[10:-1]
+        known = self._echo
+        if known is None or known[0] != echoed:
+            members = self._echo_encode({key: snapshot[key] for key in echoed})[1:-1]
+            # A snapshot has the response's keys: its layout stands for the response's.
+            self._echo = known = (echoed, members, len(keys))
+        return known
 
     def start_sse(self) -> str:
         """`encode_text(start())`, the two events written around one snapshot text."""
@@ -203,25 +231,14 @@ class StreamingResponseBuilder(ResponseBuilder):
         written once per answer; None when the snapshot is not of the shape it writes.
         `last_item`: the last output item's JSON, already written; `tools_text`: the JSON
         written for `tools` instead of the snapshot's."""
-        keys = tuple(snapshot)
-        if keys[:10] != _FIRST_KEYS or keys[-1] != "tools" or len(keys) < 12:
+        known = self._echo
+        if known is None or snapshot is not self.response or len(snapshot) != known[2]:
+            known = self._check(snapshot)
+            if known is None:
+                return None
+        elif type(snapshot["status"]) is not str:  # the one own field that changes
             return None
-        if (
-            type(snapshot["id"]) is not str
-            or type(snapshot["created_at"]) is not int
-            or type(snapshot["status"]) is not str
-            or type(snapshot["store"]) is not bool
-            or type(snapshot["output"]) is not list
-            or snapshot["object"] != "response"
-            or snapshot["truncation"] != "disabled"
-        ):
-            return None
-        echoed = keys[10:-1]
-        if self._echo is None or self._echo[0] != echoed:
-            # Written once: the echoed request fields do not change once the answer started.
-            members = self._echo_encode({key: snapshot[key] for key in echoed})[1:-1]
-            self._echo = (echoed, members)
-        echo = self._echo[1]
+        echo = known[1]
         output = snapshot["output"]
         if last_item is not None and output:
             items = [compact_encode(item) for item in output[:-1]] + [last_item]
