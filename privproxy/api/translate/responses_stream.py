@@ -57,8 +57,9 @@ def _usage_json(usage: Any) -> str:
 
 
 def _exact_json(value: Any) -> str:
-    """`compact_encode(value)`, written by orjson when it can: only for values without
-    floats (orjson would write an infinity as `null` where the stdlib refuses it)."""
+    """`compact_encode(value)`, written by orjson when it can: only for values with no
+    NaN or infinity (orjson writes those as `null` where the stdlib refuses them). A float
+    may be spelled otherwise (`1e-7`, not `1e-07`): the same value."""
     out = encode_exact(value)
     return compact_encode(value) if out is None else out.decode()
 
@@ -69,8 +70,8 @@ class StreamingResponseBuilder(ResponseBuilder):
     `tools_json`: the JSON text of the request's `tools` (one line), written for them in
     snapshots instead of encoding them again (then the bytes may differ from the general
     encoder's in spelling only: the same JSON value). `exact_echo`: the request was read by
-    orjson (`Received.exact`), so the echoed request fields hold no infinity and orjson
-    writes them (as `tools_json`)."""
+    orjson (`Received.exact`), so the echoed request fields hold no NaN or infinity and
+    orjson writes them (as `tools_json`, same values, a float's spelling may differ)."""
 
     def __init__(
         self,
