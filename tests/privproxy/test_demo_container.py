@@ -8,9 +8,6 @@ printed (loopback URL for a wildcard bind, the token by reference, readable afte
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -23,22 +20,10 @@ from privproxy.cli.demo import usage_text
 from privproxy.ops.log_hygiene import RedactingFilter
 from privproxy.server.config import Settings
 from privproxy.simulator.harness import SIMULATED_HEADER
+from tests.privproxy.demo_process import demo_env, running_demo
 
 TOKEN = "demo-container-token-0123456789abcdef"
 BODY = {"model": "private/kimi-k3", "messages": [{"role": "user", "content": "Hello"}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("PRIVPROXY_TOKEN", None)
-    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "c"), **extra)
-    return env
 
 
 @pytest.mark.parametrize(
@@ -87,7 +72,7 @@ def test_demo_usage_text_uses_the_token_when_required() -> None:
 async def test_demo_refuses_a_wildcard_host_without_token(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "privproxy", "demo", "--host", "0.0.0.0", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=demo_env(tmp_path),
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
@@ -99,7 +84,7 @@ async def test_demo_refuses_an_unusable_token(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "privproxy", "demo", "--host", "0.0.0.0", "--port", "0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=_env(tmp_path, PRIVPROXY_TOKEN="short"),
+        env=demo_env(tmp_path, PRIVPROXY_TOKEN="short"),
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
@@ -108,22 +93,10 @@ async def test_demo_refuses_an_unusable_token(tmp_path: Path) -> None:
 
 async def test_demo_on_a_wildcard_host_requires_the_token(tmp_path: Path) -> None:
     """The container case: bind 0.0.0.0, token from the environment, banner works as printed."""
-    port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "privproxy", "demo", "--host", "0.0.0.0", "--port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=_env(tmp_path, PRIVPROXY_TOKEN=TOKEN),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("Press Ctrl-C" in line for line in lines):
-                line = (await proc.stdout.readline()).decode()
-                assert line, f"demo exited early: {lines}"
-                lines.append(line)
-        banner = "".join(lines)
-        url = f"http://127.0.0.1:{port}"
+    env = demo_env(tmp_path, PRIVPROXY_TOKEN=TOKEN)
+    async with running_demo(tmp_path, "--host", "0.0.0.0", ready="Press Ctrl-C", env=env) as run:
+        banner = "".join(run.lines)
+        url = run.url
         assert f"is ready on {url}" in banner
         assert f"curl {url}/v1/chat/completions" in banner
         assert '--oauth2-bearer "$PRIVPROXY_TOKEN"' in banner
@@ -139,11 +112,7 @@ async def test_demo_on_a_wildcard_host_requires_the_token(tmp_path: Path) -> Non
             async with http.get(f"{url}/healthz") as resp:  # probes need no token
                 assert resp.status == 200
         assert answer["choices"][0]["message"]["content"] == "[SIMULATED] You said: Hello"
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    output = "".join(lines) + rest.decode()
+    assert run.proc.returncode == 0
+    output = "".join(run.lines)
     assert TOKEN not in output
     assert not any(tmp_path.iterdir())  # nothing written under HOME

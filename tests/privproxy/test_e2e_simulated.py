@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from privproxy.server.config import Settings
 from privproxy.simulator.harness import SIMULATED_HEADER, SimulatedStack, simulated_stack
 from privproxy.simulator.server import SimulatedGateway
 from privproxy.simulator.world import SimulatedWorld, shared_world
+from tests.privproxy.demo_process import running_demo
 
 MODEL = "private/gpt-oss-120b"
 
@@ -233,47 +230,19 @@ async def test_report_signed_by_the_wrong_chain_sends_nothing(tmp_path: Path) ->
     assert gateway.stats.chat_requests == 0  # not one sealed request went out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_privproxy_demo_answers_a_chat_request(tmp_path: Path) -> None:
     """`privproxy demo` as a user runs it: a subprocess, loopback only, a throwaway HOME."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(
-        HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "privproxy", "demo", "--port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("is ready on" in line for line in lines):
-                line = (await proc.stdout.readline()).decode()
-                assert line, f"demo exited early: {lines}"
-                lines.append(line)
-        url = f"http://127.0.0.1:{port}"
+    async with running_demo(tmp_path) as run:
         body = {"model": "private/kimi-k3", "messages": [{"role": "user", "content": "Hello"}]}
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{url}/v1/chat/completions", json=body) as resp:
+            async with http.post(f"{run.url}/v1/chat/completions", json=body) as resp:
                 assert resp.status == 200
                 assert resp.headers[SIMULATED_HEADER] == "true"
                 answer = await resp.json(content_type=None)
-            async with http.get(f"{url}/health") as resp:
+            async with http.get(f"{run.url}/health") as resp:
                 health = await resp.json()
         assert answer["choices"][0]["message"]["content"] == "[SIMULATED] You said: Hello"
         assert health["simulated"] is True and health["attestation"] is True
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    output = [*lines, *rest.decode().splitlines(keepends=True)]
-    assert all(line.startswith("[SIMULATED] ") for line in output if line.strip())
+    assert run.proc.returncode == 0
+    assert all(line.startswith("[SIMULATED] ") for line in run.lines if line.strip())
     assert not any(tmp_path.iterdir())  # nothing written under HOME or the XDG dirs

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 
-from tests.privproxy.test_e2e_simulated import _free_port
+from tests.privproxy.demo_process import running_demo
 
 
 async def test_demo_json_logs_tour(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(
-        HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "privproxy", "demo", "--port", str(port), "--log-format", "json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("is ready on" in line for line in lines):
-                line = (await proc.stdout.readline()).decode()
-                assert line, f"demo exited early: {lines}"
-                lines.append(line)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    records = [json.loads(x) for x in [*lines, *rest.decode().splitlines()] if x.strip()]
+    async with running_demo(tmp_path, "--log-format", "json") as run:
+        pass
+    assert run.proc.returncode == 0
+    records = [json.loads(x) for x in run.lines if x.strip()]
     assert all(r["simulated"] is True for r in records)
     messages = [r["message"] for r in records]
     assert any("probes /health/liveness 200, /health/readiness 200" in m for m in messages)

@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +24,7 @@ from privproxy.simulator.harness import SIMULATED_HEADER, SimulatedStack, simula
 from privproxy.simulator.server import SimulatedGateway
 from privproxy.simulator.v3 import V3Material
 from privproxy.simulator.world import DEFAULT_REPOSITORY, shared_world
+from tests.privproxy.demo_process import running_demo
 
 MODEL = "private/gpt-oss-120b"
 
@@ -189,34 +187,11 @@ async def test_auto_never_falls_back_after_a_v3_rejection(tmp_path: Path) -> Non
     assert gateway.stats.chat_requests == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_privproxy_demo_attestation_v3_with_the_openai_sdk(tmp_path: Path) -> None:
     """`privproxy demo --attestation v3` as a user runs it, checked with the `openai` SDK."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(
-        HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "s"), XDG_CACHE_HOME=str(tmp_path / "c")
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "privproxy", "demo", "--port", str(port), "--attestation", "v3",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("is ready on" in line for line in lines):
-                line = (await proc.stdout.readline()).decode()
-                assert line, f"demo exited early: {lines}"
-                lines.append(line)
-        url = f"http://127.0.0.1:{port}"
+    async with running_demo(tmp_path, "--attestation", "v3") as run:
         async with AsyncOpenAI(
-            base_url=f"{url}/v1",
+            base_url=f"{run.url}/v1",
             api_key="unused",
             max_retries=0,
             http_client=DefaultAsyncHttpxClient(trust_env=False, timeout=30),
@@ -225,18 +200,13 @@ async def test_privproxy_demo_attestation_v3_with_the_openai_sdk(tmp_path: Path)
                 model="private/kimi-k3", messages=[{"role": "user", "content": "Hello"}]
             )
         assert answer.choices[0].message.content == "[SIMULATED] You said: Hello"
-        status, doc = await _json(f"{url}/v1/verification")
+        status, doc = await _json(f"{run.url}/v1/verification")
         assert status == 200
         assert doc["attestation"]["format"] == "v3"
         assert doc["attestation"]["freshness_expires_at"].endswith("Z")
         assert doc["enclave"]["freshness_expires_at"] == doc["attestation"]["freshness_expires_at"]
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    output = [*lines, *rest.decode().splitlines(keepends=True)]
-    assert any("attestation v3" in line for line in output)
+    assert run.proc.returncode == 0
+    assert any("attestation v3" in line for line in run.lines)
     assert not any(tmp_path.iterdir())
 
 
