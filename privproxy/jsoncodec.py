@@ -13,6 +13,8 @@ Two coders, each where it is the better one:
   nesting past 1024), and the one value it would change silently, an integer beyond 64
   bits read as a float, is caught after the read (`decode_exact`). The caller then takes
   the stdlib path, which gives the same value or the same error as before.
+- orjson, then the stdlib decoder for what orjson refuses, for the model's answers
+  (`decode_answer`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from typing import Any
 import orjson
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _reject_constant(name: str) -> None:
+    # NaN/Infinity are not JSON (Node's JSON.parse rejects them; so would the enclave).
+    raise ValueError(f"{name} is not valid JSON")
+
+
+DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""The stdlib decoder, refusing NaN and infinities (built once: `json.loads` with keyword
+arguments builds one per call)."""
 
 
 def _no_default(obj: object) -> Any:
@@ -94,6 +106,19 @@ def decode_exact(raw: bytes | bytearray) -> Any:
     return value
 
 
+def decode_answer(data: bytes | str) -> Any:
+    """JSON of the model's answer: read by orjson (about three times the stdlib's speed on
+    a stream's chunks); what orjson refuses (lone surrogate escapes, numbers beyond float
+    range, nesting past 1024) by `DECODER`, whose value or error (a `ValueError`, or a
+    `RecursionError`) stands. orjson reads an integer beyond 64 bits as a float: the
+    answer's numbers privproxy reads are indexes and token counts, where a float counts as
+    absent."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return DECODER.decode(data if isinstance(data, str) else data.decode())
+
+
 def encode_exact(obj: Any) -> bytes | None:
     """`obj` as compact UTF-8 JSON written by orjson, or None when orjson cannot write it
     exactly (an integer beyond 64 bits, a lone surrogate, a non-string key): the caller then
@@ -107,9 +132,11 @@ def encode_exact(obj: Any) -> bytes | None:
 
 
 __all__ = [
+    "DECODER",
     "ascii_encode",
     "compact_bytes",
     "compact_encode",
+    "decode_answer",
     "decode_exact",
     "encode_exact",
     "utf8",

@@ -29,13 +29,13 @@ from json.decoder import scanstring  # type: ignore[attr-defined]  # C, exported
 from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
-import orjson
 from aiohttp import web
 
 from privproxy.api.translate.chat_stream import plain_text
 from privproxy.ehbp import seal_request
 from privproxy.errors import ProxyError
 from privproxy.gateway.forward import KeyConfigMismatchError, Upstream, client_tool_id, send
+from privproxy.jsoncodec import decode_answer
 from privproxy.ops import metrics
 from privproxy.ops.metrics import METRICS_KEY
 from privproxy.ops.tracing import TRACE_FACTS_KEY
@@ -188,7 +188,7 @@ class ChatAnswer:
         """The whole non-stream answer, parsed (raises `MalformedAnswerError`)."""
         body = await self._read_all()
         try:
-            value = _read(body)
+            value = decode_answer(body)
         except (ValueError, RecursionError) as exc:
             raise MalformedAnswerError("the model's answer is not JSON") from exc
         if not isinstance(value, dict):
@@ -493,30 +493,12 @@ class _TextShape:
 _SINGLES = 4  # a stream's first text chunk usually comes first or second (after the role's)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity could not be re-encoded
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_decode = _DECODER.decode
 _scan_string = scanstring
-
-
-def _read(data: bytes | str) -> Any:
-    """A JSON text of the model's answer: read by orjson (about three times the stdlib's
-    speed on a stream's chunks); what orjson refuses (lone surrogate escapes, numbers beyond
-    float range, nesting past 1024) by the stdlib decoder, whose value or error stands.
-    orjson reads an integer beyond 64 bits as a float: the answer's numbers privproxy reads
-    are indexes and token counts, where a float counts as absent."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return _decode(data if isinstance(data, str) else data.decode())
 
 
 def _chunk(text: str) -> dict[str, Any]:
     try:
-        value = _read(text)
+        value = decode_answer(text)
     except (ValueError, RecursionError) as exc:  # nesting bombs too
         raise MalformedAnswerError("an event of the model's stream is not JSON") from exc
     if not isinstance(value, dict):

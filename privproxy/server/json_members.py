@@ -19,14 +19,8 @@ from json.decoder import scanstring as _scan_string  # type: ignore[attr-defined
 from json.scanner import make_scanner
 from typing import Any, cast
 
+from privproxy.jsoncodec import DECODER
 
-def _reject_constant(name: str) -> None:
-    # NaN/Infinity are not JSON (Node's JSON.parse rejects them; so would the enclave).
-    raise ValueError(f"{name} is not valid JSON")
-
-
-DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-"""The request decoder (built once: json.loads with keyword arguments builds one per call)."""
 # The decoder's own value scanner (C), with its `parse_constant`.
 _SCAN_VALUE = make_scanner(DECODER)  # type: ignore[arg-type]  # any decoder is a context
 # JSON whitespace, as json.decoder's WHITESPACE; the pattern matches everywhere (maybe empty).
