@@ -483,6 +483,7 @@ class _TextShape:
             return text
         if plain_text(again) == probe:
             self._head, self._tail, self._cut = head, tail, len(head)
+            self.singles = 0  # a shape is known: no more events alone
             if "\n" not in event and "\r" not in event:
                 # One line: the data of a multi-line event is its lines joined by "\n",
                 # which the raw text spells otherwise.
